@@ -1,0 +1,44 @@
+# Everything a fresh Debian machine needs, installed idempotently, then the job.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CJK_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+APT_PACKAGES := chromium fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test setup system-deps lint clean
+
+demo: setup
+	$(BIN)/tiequan demo
+
+test: setup lint
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+setup: system-deps $(STAMP)
+
+# Debian's Chromium (Playwright drives it via executable_path; it never downloads a browser)
+# and a CJK font for screenshots and the sandbox's text-in-image pictures.
+system-deps:
+	@have_browser=no; for b in /usr/bin/chromium-headless-shell /usr/bin/chromium; do \
+	  [ -x $$b ] && have_browser=yes; done; \
+	have_font=no; for f in $(CJK_FONTS); do [ -f $$f ] && have_font=yes; done; \
+	if [ $$have_browser = no ] || [ $$have_font = no ]; then \
+	  echo "installing $(APT_PACKAGES) with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tiequan needs Python 3.11 or newer")'
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

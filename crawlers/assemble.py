@@ -1,0 +1,161 @@
+"""Turning extracted field values into Listing/Licence items, and the per-shop licence cache."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from crawlers.extract import absolute_urls, parse_number
+from crawlers.items import Licence, Listing
+
+# Profile field name -> Listing attribute; any other field goes to Listing.extra.
+LISTING_FIELDS: dict[str, str] = {
+    "id": "item_id",
+    "title": "title",
+    "text": "text",
+    "price": "price",
+    "original_price": "original_price",
+    "sales": "sales",
+    "shop_name": "shop_name",
+    "shop_url": "shop_url",
+    "image_urls": "image_urls",
+    "url": "url",
+}
+LICENCE_FIELDS: tuple[str, ...] = ("credit_code", "name", "address")
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "title")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the spider knows about the response an item came from."""
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    return parse_number(str(value))
+
+
+def _as_int(value: Any) -> int | None:
+    number = _as_float(value)
+    return None if number is None else round(number)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value if v not in (None, "")) or None
+    text = str(value).strip()
+    return text or None
+
+
+def missing_required(fields: Mapping[str, Any]) -> list[str]:
+    """Required fields (id, title) that are absent or empty."""
+    return [name for name in REQUIRED_FIELDS if _as_text(fields.get(name)) is None]
+
+
+def make_listing(
+    fields: Mapping[str, Any], *, platform: str, kind: str, page: PageInfo
+) -> Listing | None:
+    """A Listing from extracted fields, or None when id or title is missing."""
+    if missing_required(fields):
+        return None
+    base = page.final_url or page.url
+    images = fields.get("image_urls")
+    if images is None:
+        image_list: list[str] = []
+    elif isinstance(images, list):
+        image_list = absolute_urls(images, base)
+    else:
+        image_list = absolute_urls([images], base)
+    shop_url = _as_text(fields.get("shop_url"))
+    own_url = _as_text(fields.get("url"))
+    return Listing(
+        platform=platform,
+        kind=kind,
+        url=urljoin(base, own_url) if own_url else page.url,
+        item_id=str(_as_text(fields["id"])),
+        title=str(_as_text(fields["title"])),
+        text=_as_text(fields.get("text")) or "",
+        price=_as_float(fields.get("price")),
+        original_price=_as_float(fields.get("original_price")),
+        sales=_as_int(fields.get("sales")),
+        shop_name=_as_text(fields.get("shop_name")),
+        shop_url=urljoin(base, shop_url) if shop_url else None,
+        image_urls=image_list,
+        captured_at=utc_now(),
+        final_url=page.final_url,
+        status=page.status,
+        body_sha256=page.sha256,
+        extra={k: v for k, v in fields.items() if k not in LISTING_FIELDS},
+    )
+
+
+def make_licence(fields: Mapping[str, Any], url: str) -> Licence:
+    return Licence(
+        credit_code=_as_text(fields.get("credit_code")),
+        name=_as_text(fields.get("name")),
+        address=_as_text(fields.get("address")),
+        url=url,
+    )
+
+
+class LicenceState(enum.Enum):
+    READY = "ready"  # licence already known and attached: emit now
+    FETCH = "fetch"  # first item of this shop: request the licence page
+    WAIT = "wait"  # request in flight: the item is held until it arrives
+
+
+class LicenceCache:
+    """One licence fetch per shop; items of the same shop wait for it.
+
+    Keyed by the absolute licence URL, which identifies the shop's licence page.
+    A failed fetch is remembered as None so later items are not held back.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, Licence | None] = {}
+        self._pending: dict[str, list[Listing]] = {}
+
+    def add(self, key: str, listing: Listing) -> LicenceState:
+        if key in self._known:
+            listing.licence = self._known[key]
+            return LicenceState.READY
+        if key in self._pending:
+            self._pending[key].append(listing)
+            return LicenceState.WAIT
+        self._pending[key] = [listing]
+        return LicenceState.FETCH
+
+    def resolve(self, key: str, licence: Licence | None) -> list[Listing]:
+        """Record the shop's licence (None on failure); return the held items, attached."""
+        self._known[key] = licence
+        waiting = self._pending.pop(key, [])
+        for listing in waiting:
+            listing.licence = licence
+        return waiting
+
+    @property
+    def pending_count(self) -> int:
+        return sum(len(v) for v in self._pending.values())

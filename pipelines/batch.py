@@ -1,0 +1,102 @@
+"""Batched database writes off the reactor thread, shared by the store and refer stages."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pymongo.database import Database
+from scrapy import Spider
+from scrapy.statscollectors import StatsCollector
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+from pipelines.config import PipelineConfig
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class BatchWriter(Generic[T]):
+    """Collects records and hands full batches to ``write`` in a worker thread.
+
+    Batches are written one after another (a chain of Deferreds), so a slow database
+    never sees more than one batch per stage at a time. A batch that fails is spooled
+    to JSONL beside the data so nothing is lost, and counted in ``<stage>/errors``.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        config: PipelineConfig,
+        stats: StatsCollector,
+        write: Callable[[Database[Any], list[T]], None],
+        encode: Callable[[T], Any],
+    ) -> None:
+        self.stage = stage
+        self.config = config
+        self.stats = stats
+        self._write = write
+        self._encode = encode
+        self._buffer: list[T] = []
+        self._tail: Deferred[Any] = succeed(None)
+        self._stack = ExitStack()
+        self.db: Database[Any] | None = None
+
+    def open(self) -> None:
+        from tiequan.storage.connect import open_database
+
+        self.db = self._stack.enter_context(open_database(self.config.mongo_uri, self.config.home))
+
+    def add(self, record: T) -> None:
+        self._buffer.append(record)
+        if len(self._buffer) >= self.config.batch_size:
+            self.flush()
+
+    def flush(self) -> Deferred[Any]:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._tail.addCallback(lambda _: deferToThread(self._run, batch))
+            self._tail.addErrback(self._failed, batch)
+        return self._tail
+
+    def close(self, spider: Spider) -> Deferred[Any]:
+        done = self.flush()
+        done.addBoth(self._close_db)
+        return done
+
+    def _run(self, batch: list[T]) -> None:
+        assert self.db is not None, "open() was not called"
+        self._write(self.db, batch)
+        self.stats.inc_value(f"{self.stage}/batches")
+
+    def _failed(self, failure: Failure, batch: list[T]) -> None:
+        self.stats.inc_value(f"{self.stage}/errors")
+        path = self._spool(batch)
+        logger.error(
+            "%s: writing a batch of %d failed (%s); spooled to %s",
+            self.stage,
+            len(batch),
+            failure.getErrorMessage(),
+            path,
+        )
+
+    def _spool(self, batch: list[T]) -> Path:
+        spool = (self.config.home or Path("var")) / "spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        path = spool / f"{self.config.run_id}-{self.stage}.jsonl"
+        with path.open("a", encoding="utf-8") as fh:
+            for record in batch:
+                fh.write(json.dumps(self._encode(record), ensure_ascii=False, default=str) + "\n")
+        return path
+
+    def _close_db(self, result: Any) -> Any:
+        self._stack.close()
+        self.db = None
+        return result

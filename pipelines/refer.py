@@ -1,0 +1,50 @@
+"""Stage 600: turn findings into leads in the case-referral queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.database import Database
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from twisted.internet.defer import Deferred
+
+from crawlers.items import Listing
+from pipelines.batch import BatchWriter
+from pipelines.config import PipelineConfig
+
+Pair = tuple[dict[str, Any], dict[str, Any]]
+
+
+class ReferPipeline:
+    def __init__(self, writer: BatchWriter[Pair]) -> None:
+        self.writer = writer
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ReferPipeline:
+        assert crawler.stats is not None
+        config = PipelineConfig.from_settings(crawler.settings)
+        stats = crawler.stats
+
+        def write(db: Database[Any], batch: list[Pair]) -> None:
+            from tiequan.leads.queue import LeadQueue
+
+            result = LeadQueue(db).record(batch, run_id=config.run_id)
+            stats.inc_value("leads/new", result.new)
+            stats.inc_value("leads/seen_again", result.seen_again)
+
+        return cls(BatchWriter("refer", config, stats, write, list))
+
+    def open_spider(self, spider: Spider) -> None:
+        self.writer.open()
+
+    def process_item(self, item: Listing, spider: Spider) -> Listing:
+        if item.findings:
+            listing = item.to_dict()
+            del listing["findings"]
+            for finding in item.findings:
+                self.writer.add((listing, finding))
+        return item
+
+    def close_spider(self, spider: Spider) -> Deferred[Any]:
+        return self.writer.close(spider)

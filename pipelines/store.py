@@ -1,0 +1,44 @@
+"""Stage 500: store every listing (flagged or not) in batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.database import Database
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from twisted.internet.defer import Deferred
+
+from crawlers.items import Listing
+from pipelines.batch import BatchWriter
+from pipelines.config import PipelineConfig
+
+
+def _write_listings(db: Database[Any], batch: list[dict[str, Any]]) -> None:
+    from tiequan.storage.store import Store
+
+    Store(db).upsert_listings(batch)
+
+
+class StorePipeline:
+    def __init__(self, writer: BatchWriter[dict[str, Any]]) -> None:
+        self.writer = writer
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        assert crawler.stats is not None
+        config = PipelineConfig.from_settings(crawler.settings)
+        return cls(BatchWriter("store", config, crawler.stats, _write_listings, lambda r: r))
+
+    def open_spider(self, spider: Spider) -> None:
+        self.writer.open()
+
+    def process_item(self, item: Listing, spider: Spider) -> Listing:
+        record = item.to_dict()
+        record["run_id"] = self.writer.config.run_id
+        self.writer.add(record)
+        self.writer.stats.inc_value("store/listings")
+        return item
+
+    def close_spider(self, spider: Spider) -> Deferred[Any]:
+        return self.writer.close(spider)

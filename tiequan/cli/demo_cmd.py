@@ -1,0 +1,63 @@
+"""`tiequan demo`: serve the sandbox, sweep all its sites, print the summary and the score."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SANDBOX_PREFIX = "sandbox_"
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "demo", help="演示：启动沙箱市场，巡查全部沙箱站点，输出汇总与评分"
+    )
+    p.add_argument("--seed", type=int, default=None, help="sandbox seed (default: the sandbox's)")
+    p.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
+    p.add_argument("--progress", type=float, default=5.0, metavar="SECONDS")
+    p.set_defaults(func=run)
+
+
+def start_sandbox(url_file: Path, seed: int | None, scale: float) -> tuple[subprocess.Popen[bytes], str]:
+    cmd = [sys.executable, "-m", "tiequan", "sandbox", "serve", "--port", "0",
+           "--url-file", str(url_file), "--scale", str(scale)]
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    proc = subprocess.Popen(cmd)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if url_file.exists() and url_file.read_text().strip():
+            return proc, url_file.read_text().strip()
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandbox server exited with code {proc.returncode}")
+        time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("sandbox server did not report its URL within 60 s")
+
+
+def run(args: argparse.Namespace) -> int:
+    from crawlers.profiles import default_sites_dir, load_profiles
+    from tiequan.sweep.score import score_run
+    from tiequan.sweep.report import format_summary
+    from tiequan.sweep.runner import SweepOptions, run_sweep
+
+    sites = sorted(n for n in load_profiles(default_sites_dir()) if n.startswith(SANDBOX_PREFIX))
+    with tempfile.TemporaryDirectory(prefix="tiequan-demo-") as tmp:
+        proc, base_url = start_sandbox(Path(tmp) / "url", args.seed, args.scale)
+        try:
+            print(f"沙箱市场已启动：{base_url}", flush=True)
+            report = run_sweep(
+                SweepOptions(sites=sites, base_url=base_url, progress_interval=args.progress)
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(format_summary(report))
+    print()
+    print(score_run(report["run_id"], seed=args.seed, scale=args.scale))
+    return 0

@@ -1,0 +1,44 @@
+"""The `tiequan` command: one entry point, one sub-command module per concern."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Each module exposes register(subparsers) and sets args.func(args) -> int.
+_COMMAND_MODULES = (
+    "tiequan.cli.sweep_cmd",
+    "tiequan.cli.detect_cmd",
+    "tiequan.cli.leads_cmd",
+    "tiequan.cli.sandbox_cmd",
+    "tiequan.cli.demo_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tiequan", description="铁拳 network supervision sweeps")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

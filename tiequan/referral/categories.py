@@ -1,0 +1,154 @@
+"""The 18 priorities and who handles them: loads and checks config/categories.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from detectors.base import CATEGORY_IDS, CORE_CATEGORIES
+
+_REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = _REPO / "config" / "schemas" / "categories.schema.json"
+
+
+class CategoriesError(ValueError):
+    """config/categories.yaml is missing, malformed or inconsistent with the code."""
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    seq: int
+    name: str
+    lead_unit: str
+    co_units: list[str]
+    online: bool
+    core: bool = False
+    lead_unit_key: str = ""
+    co_unit_keys: list[str] = field(default_factory=list)
+
+
+class Categories:
+    """The categories in seed order, with the unit directory they route to."""
+
+    def __init__(self, categories: list[Category], units: dict[str, str], source: Path) -> None:
+        self._by_id = {c.id: c for c in categories}
+        self._order = [c.id for c in categories]
+        self.units = dict(units)
+        self.source = source
+
+    def __iter__(self) -> Iterator[Category]:
+        return (self._by_id[i] for i in self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, category_id: object) -> bool:
+        return category_id in self._by_id
+
+    def get(self, category_id: str) -> Category:
+        try:
+            return self._by_id[category_id]
+        except KeyError:
+            raise KeyError(f"unknown category id {category_id!r}") from None
+
+    def route(self, category_id: str) -> tuple[str, list[str]]:
+        """The Chinese names of the lead unit and the co-units for a category."""
+        cat = self.get(category_id)
+        return cat.lead_unit, list(cat.co_units)
+
+    def unit_name(self, key_or_name: str) -> str | None:
+        """Resolve a unit key ("network_ad") or its Chinese name to the Chinese name."""
+        if key_or_name in self.units:
+            return self.units[key_or_name]
+        return key_or_name if key_or_name in self.units.values() else None
+
+
+def default_path() -> Path:
+    config_dir = os.environ.get("TIEQUAN_CONFIG_DIR")
+    return (Path(config_dir) if config_dir else _REPO / "config") / "categories.yaml"
+
+
+def load_categories(path: Path | None = None) -> Categories:
+    """Load, schema-validate and cross-check the categories file."""
+    path = Path(path) if path is not None else default_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CategoriesError(f"{path}: cannot read file: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CategoriesError(f"{path}: invalid YAML: {exc}") from exc
+    _validate_schema(path, raw)
+    return _build(path, raw)
+
+
+def _field_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def _validate_schema(path: Path, raw: Any) -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path)
+    )
+    if errors:
+        err = errors[0]
+        raise CategoriesError(
+            f"{path}: field {_field_path(err.absolute_path)}: bad value {err.instance!r}: "
+            f"{err.message}"
+        )
+
+
+def _build(path: Path, raw: dict[str, Any]) -> Categories:
+    units: dict[str, str] = raw["units"]
+
+    def bad(field_name: str, value: Any, why: str) -> CategoriesError:
+        return CategoriesError(f"{path}: field {field_name}: bad value {value!r}: {why}")
+
+    ids = [c["id"] for c in raw["categories"]]
+    cats: list[Category] = []
+    for i, item in enumerate(raw["categories"]):
+        where = f"categories[{i}]"
+        if item["id"] != CATEGORY_IDS[i]:
+            why = (
+                f"expected {CATEGORY_IDS[i]!r} at this position (seed order)"
+                if item["id"] in CATEGORY_IDS and ids.count(item["id"]) == 1
+                else f"not one of the 18 category ids, expected {CATEGORY_IDS[i]!r}"
+            )
+            raise bad(f"{where}.id", item["id"], why)
+        if item["seq"] != i + 1:
+            raise bad(f"{where}.seq", item["seq"], f"expected {i + 1}")
+        if item["lead_unit"] not in units:
+            raise bad(f"{where}.lead_unit", item["lead_unit"], "not a key under units")
+        for j, key in enumerate(item["co_units"]):
+            if key not in units:
+                raise bad(f"{where}.co_units[{j}]", key, "not a key under units")
+            if key == item["lead_unit"]:
+                raise bad(f"{where}.co_units[{j}]", key, "the lead unit cannot also be a co-unit")
+        core = bool(item.get("core", False))
+        if core != (item["id"] in CORE_CATEGORIES):
+            raise bad(f"{where}.core", item.get("core"), "disagrees with detectors.base")
+        cats.append(
+            Category(
+                id=item["id"],
+                seq=item["seq"],
+                name=item["name"],
+                lead_unit=units[item["lead_unit"]],
+                co_units=[units[k] for k in item["co_units"]],
+                online=item["online"],
+                core=core,
+                lead_unit_key=item["lead_unit"],
+                co_unit_keys=list(item["co_units"]),
+            )
+        )
+    return Categories(cats, units, path)

@@ -1,0 +1,123 @@
+"""Run a sweep: crawl the selected sites through the pipelines, then report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pymongo.database import Database
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+
+from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
+from tiequan.storage.connect import open_database
+from tiequan.storage.store import Store
+from tiequan.sweep.report import build_report
+
+logger = logging.getLogger(__name__)
+
+
+class SweepError(RuntimeError):
+    """The sweep could not start (unknown site, bad profile, no database)."""
+
+
+@dataclass
+class SweepOptions:
+    sites: list[str] = field(default_factory=list)  # empty: every profile
+    base_url: str | None = None
+    sites_dir: Path | None = None
+    mongo_uri: str | None = None
+    home: Path | None = None
+    report_path: Path | None = None
+    progress_interval: float = 5.0
+    log_level: str = "WARNING"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def select_profiles(options: SweepOptions) -> list[SiteProfile]:
+    profiles = load_profiles(options.sites_dir or default_sites_dir())
+    if not options.sites:
+        chosen = list(profiles.values())
+    else:
+        unknown = [name for name in options.sites if name not in profiles]
+        if unknown:
+            raise SweepError(
+                f"unknown site(s): {', '.join(unknown)}; known: {', '.join(sorted(profiles))}"
+            )
+        chosen = [profiles[name] for name in options.sites]
+    if not chosen:
+        raise SweepError(f"no site profiles in {options.sites_dir or default_sites_dir()}")
+    return chosen
+
+
+def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str) -> Settings:
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    settings.set("TIEQUAN_RUN_ID", run_id, priority="cmdline")
+    settings.set("TIEQUAN_MONGO_URI", mongo_uri, priority="cmdline")
+    settings.set("TIEQUAN_PROGRESS_INTERVAL", options.progress_interval, priority="cmdline")
+    settings.set("LOG_LEVEL", options.log_level, priority="cmdline")
+    if options.sites_dir:
+        settings.set("TIEQUAN_SITES_DIR", str(options.sites_dir), priority="cmdline")
+    for key, value in options.settings.items():
+        settings.set(key, value, priority="cmdline")
+    return settings
+
+
+@contextmanager
+def _database(options: SweepOptions) -> Iterator[tuple[Database[Any], str]]:
+    with open_database(options.mongo_uri, options.home) as db:
+        if options.mongo_uri:
+            uri = options.mongo_uri
+        else:
+            host, port = db.client.address or ("127.0.0.1", 27017)
+            uri = f"mongodb://{host}:{port}/?directConnection=true"
+        yield db, uri
+
+
+def run_sweep(options: SweepOptions) -> dict[str, Any]:
+    """Crawl, detect, store and refer; returns the run report (also saved and written)."""
+    profiles = select_profiles(options)
+    run_id = new_run_id()
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    with _database(options) as (db, uri):
+        Store(db).ensure_indexes()
+        settings = crawl_settings(options, run_id, uri)
+        process = CrawlerProcess(settings, install_root_handler=False)
+        crawlers: list[Crawler] = []
+        for profile in profiles:
+            spider_cls = process.spider_loader.load(profile.name)
+            crawler = process.create_crawler(spider_cls)
+            crawlers.append(crawler)
+            kwargs = {"base_url": options.base_url} if options.base_url else {}
+            process.crawl(crawler, **kwargs)
+        process.start()
+        elapsed = time.monotonic() - t0
+        report = build_report(
+            db,
+            run_id=run_id,
+            started_at=started,
+            elapsed_s=elapsed,
+            crawler_stats={c.spider.name if c.spider else "?": c.stats.get_stats() for c in crawlers
+                           if c.stats is not None},
+        )
+        Store(db).save_run(report)
+    path = options.report_path or (options.home or Path("var")) / "runs" / f"{run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    report["report_path"] = str(path)
+    return report
