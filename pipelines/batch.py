@@ -17,6 +17,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from pipelines.config import PipelineConfig
+from tiequan.storage.connect import open_database, resolve_home
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ class BatchWriter(Generic[T]):
         self.db: Database[Any] | None = None
 
     def open(self) -> None:
-        from tiequan.storage.connect import open_database
-
         self.db = self._stack.enter_context(open_database(self.config.mongo_uri, self.config.home))
 
     def add(self, record: T) -> None:
@@ -88,7 +87,7 @@ class BatchWriter(Generic[T]):
         )
 
     def _spool(self, batch: list[T]) -> Path:
-        spool = (self.config.home or Path("var")) / "spool"
+        spool = resolve_home(self.config.home) / "spool"
         spool.mkdir(parents=True, exist_ok=True)
         path = spool / f"{self.config.run_id}-{self.stage}.jsonl"
         with path.open("a", encoding="utf-8") as fh:

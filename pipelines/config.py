@@ -26,7 +26,9 @@ class PipelineConfig:
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
         batch_size = settings.getint("TIEQUAN_BATCH_SIZE", 200)
         if not 1 <= batch_size <= _MAX_BATCH:
-            raise ValueError(f"TIEQUAN_BATCH_SIZE must be between 1 and {_MAX_BATCH}, got {batch_size}")
+            raise ValueError(
+                f"TIEQUAN_BATCH_SIZE must be between 1 and {_MAX_BATCH}, got {batch_size}"
+            )
         min_score = settings.getfloat("TIEQUAN_MIN_SCORE", 0.5)
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"TIEQUAN_MIN_SCORE must be between 0 and 1, got {min_score}")

@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
+from tiequan.leads.queue import LeadQueue
 
 Pair = tuple[dict[str, Any], dict[str, Any]]
 
@@ -27,8 +28,6 @@ class ReferPipeline:
         stats = crawler.stats
 
         def write(db: Database[Any], batch: list[Pair]) -> None:
-            from tiequan.leads.queue import LeadQueue
-
             result = LeadQueue(db).record(batch, run_id=config.run_id)
             stats.inc_value("leads/new", result.new)
             stats.inc_value("leads/seen_again", result.seen_again)

@@ -12,11 +12,10 @@ from twisted.internet.defer import Deferred
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
+from tiequan.storage.store import Store
 
 
 def _write_listings(db: Database[Any], batch: list[dict[str, Any]]) -> None:
-    from tiequan.storage.store import Store
-
     Store(db).upsert_listings(batch)
 
 

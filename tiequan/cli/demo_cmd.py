@@ -23,9 +23,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def start_sandbox(url_file: Path, seed: int | None, scale: float) -> tuple[subprocess.Popen[bytes], str]:
-    cmd = [sys.executable, "-m", "tiequan", "sandbox", "serve", "--port", "0",
-           "--url-file", str(url_file), "--scale", str(scale)]
+def start_sandbox(
+    url_file: Path, seed: int | None, scale: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiequan",
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--url-file",
+        str(url_file),
+        "--scale",
+        str(scale),
+    ]
     if seed is not None:
         cmd += ["--seed", str(seed)]
     proc = subprocess.Popen(cmd)
@@ -42,9 +55,9 @@ def start_sandbox(url_file: Path, seed: int | None, scale: float) -> tuple[subpr
 
 def run(args: argparse.Namespace) -> int:
     from crawlers.profiles import default_sites_dir, load_profiles
-    from tiequan.sweep.score import score_run
     from tiequan.sweep.report import format_summary
     from tiequan.sweep.runner import SweepOptions, run_sweep
+    from tiequan.sweep.score import score_run
 
     sites = sorted(n for n in load_profiles(default_sites_dir()) if n.startswith(SANDBOX_PREFIX))
     with tempfile.TemporaryDirectory(prefix="tiequan-demo-") as tmp:

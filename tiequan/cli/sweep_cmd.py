@@ -18,11 +18,22 @@ def register(sub: Any) -> None:
     p.add_argument("--base-url", help="override every selected profile's base_url (sandbox runs)")
     p.add_argument("--sites-dir", type=Path, help="directory of site profiles (config/sites)")
     p.add_argument("--report", type=Path, help="where to write the JSON run report")
-    p.add_argument("--progress", type=float, default=5.0, metavar="SECONDS",
-                   help="progress line interval, 0 to turn off")
+    p.add_argument(
+        "--progress",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="progress line interval, 0 to turn off",
+    )
     p.add_argument("--log-level", default="WARNING", help="Scrapy log level (default WARNING)")
-    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="extra Scrapy setting")
+    p.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra Scrapy setting",
+    )
     p.set_defaults(func=run)
 
 

@@ -25,15 +25,16 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         + stats.get("store/errors", 0)
         + stats.get("refer/errors", 0),
         "retries": retries,
-        "robots_forbidden": stats.get("downloader/exception_type_count/"
-                                      "scrapy.exceptions.IgnoreRequest", 0),
+        "robots_forbidden": stats.get(
+            "downloader/exception_type_count/scrapy.exceptions.IgnoreRequest", 0
+        ),
         "pagination_capped": stats.get("tiequan/pagination_capped", 0),
         "finish_reason": stats.get("finish_reason", "unknown"),
     }
 
 
 def _count(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"run_ids": run_id}},
         {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
         {"$sort": {"_id": 1}},
@@ -52,8 +53,15 @@ def build_report(
     sites = {name: _site_summary(stats) for name, stats in crawler_stats.items()}
     totals = {
         key: sum(site[key] for site in sites.values())
-        for key in ("pages", "items", "dropped", "findings", "leads_new", "leads_seen_again",
-                    "errors")
+        for key in (
+            "pages",
+            "items",
+            "dropped",
+            "findings",
+            "leads_new",
+            "leads_seen_again",
+            "errors",
+        )
     }
     return {
         "run_id": run_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +17,8 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
-from tiequan.storage.connect import open_database
-from tiequan.storage.store import Store
+from tiequan.storage.connect import open_database, resolve_home
+from tiequan.storage.store import Store, new_run_id
 from tiequan.sweep.report import build_report
 
 logger = logging.getLogger(__name__)
@@ -40,11 +39,6 @@ class SweepOptions:
     progress_interval: float = 5.0
     log_level: str = "WARNING"
     settings: dict[str, Any] = field(default_factory=dict)
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def select_profiles(options: SweepOptions) -> list[SiteProfile]:
@@ -112,11 +106,14 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
             run_id=run_id,
             started_at=started,
             elapsed_s=elapsed,
-            crawler_stats={c.spider.name if c.spider else "?": c.stats.get_stats() for c in crawlers
-                           if c.stats is not None},
+            crawler_stats={
+                c.spider.name if c.spider else "?": c.stats.get_stats()
+                for c in crawlers
+                if c.stats is not None
+            },
         )
         Store(db).save_run(report)
-    path = options.report_path or (options.home or Path("var")) / "runs" / f"{run_id}.json"
+    path = options.report_path or resolve_home(options.home) / "runs" / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     report["report_path"] = str(path)

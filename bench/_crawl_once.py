@@ -1,0 +1,63 @@
+"""One crawl in its own process (a Twisted reactor runs once per process); prints JSON stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--bare", action="store_true", help="no item pipelines")
+    parser.add_argument("--mongo-uri")
+    parser.add_argument("--run-id", default="bench")
+    args = parser.parse_args()
+
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    overrides = {
+        "LOG_LEVEL": "WARNING",
+        # Measure the pipeline's cost, not politeness: no throttling in either variant.
+        "AUTOTHROTTLE_ENABLED": False,
+        "DOWNLOAD_DELAY": 0,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+        "TIEQUAN_RUN_ID": args.run_id,
+        "TIEQUAN_PROGRESS_INTERVAL": 0,
+    }
+    if args.bare:
+        overrides["ITEM_PIPELINES"] = {}
+    elif args.mongo_uri:
+        overrides["TIEQUAN_MONGO_URI"] = args.mongo_uri
+    for key, value in overrides.items():
+        settings.set(key, value, priority="cmdline")
+
+    process = CrawlerProcess(settings, install_root_handler=False)
+    crawler = process.create_crawler(process.spider_loader.load(args.site))
+    process.crawl(crawler, base_url=args.base_url)
+    t0 = time.perf_counter()
+    process.start()
+    elapsed = time.perf_counter() - t0
+    assert crawler.stats is not None
+    stats = crawler.stats.get_stats()
+    json.dump(
+        {
+            "pages": stats.get("response_received_count", 0),
+            "items": stats.get("item_scraped_count", 0),
+            "leads_new": stats.get("leads/new", 0),
+            "elapsed_s": elapsed,
+        },
+        sys.stdout,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

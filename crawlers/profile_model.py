@@ -1,0 +1,119 @@
+"""The typed, validated form of a site profile (built by crawlers.profiles)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from crawlers.extract import SelectorSpec
+
+MISSING = "(missing)"
+_BASE_URL_RE = re.compile(r"^https?://[^/]+$")
+DEFAULT_MAX_PAGES = 50
+
+
+class ProfileError(ValueError):
+    """A site profile is invalid; the message names file, field path and bad value."""
+
+    def __init__(self, source: Path | str, field_path: str, value: Any, problem: str) -> None:
+        self.source = str(source)
+        self.field_path = field_path or "(top level)"
+        self.value = value
+        shown = value if value == MISSING else repr(value)
+        super().__init__(f"{self.source}: field {self.field_path}: bad value {shown}: {problem}")
+
+
+Fields = dict[str, SelectorSpec]
+
+
+@dataclass(frozen=True)
+class InlineItems:
+    container: str
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class ListingSpec:
+    item_links: SelectorSpec | None = None
+    next_page: SelectorSpec | None = None
+    max_pages: int = DEFAULT_MAX_PAGES
+    inline_items: InlineItems | None = None
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    fields: Fields
+    licence_link: SelectorSpec | None = None
+
+
+@dataclass(frozen=True)
+class BrowserSpec:
+    wait_for: str | None = None
+    scroll_times: int = 0
+    scroll_wait_ms: int = 500
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    list_path: str
+    items_key: str
+    fields: dict[str, str]
+    last_page_key: str | None = None
+    detail_path: str | None = None
+    max_pages: int = DEFAULT_MAX_PAGES
+    licence_path: str | None = None
+    licence_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Politeness:
+    download_delay: float | None = None
+    concurrent_requests: int | None = None
+    autothrottle: bool | None = None
+    obey_robots: bool | None = None
+
+    def scrapy_settings(self) -> dict[str, Any]:
+        """Only the values the profile sets; the rest stay at project defaults."""
+        pairs = {
+            "DOWNLOAD_DELAY": self.download_delay,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": self.concurrent_requests,
+            "AUTOTHROTTLE_ENABLED": self.autothrottle,
+            "ROBOTSTXT_OBEY": self.obey_robots,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SiteProfile:
+    name: str
+    platform: str
+    kind: str
+    render: str
+    base_url: str
+    start_paths: tuple[str, ...]
+    listing: ListingSpec | None
+    item: ItemSpec | None
+    licence: Fields | None
+    browser: BrowserSpec
+    api: ApiSpec | None
+    politeness: Politeness
+    schedule: Schedule
+    source: Path
+
+    def with_base_url(self, url: str) -> SiteProfile:
+        """The same profile aimed at another host (a sandbox, a mirror)."""
+        url = url.rstrip("/")
+        if not _BASE_URL_RE.match(url):
+            raise ProfileError(self.source, "base_url", url, "expected scheme://host[:port]")
+        return replace(self, base_url=url)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path

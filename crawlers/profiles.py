@@ -1,0 +1,274 @@
+"""Site profiles (config/sites/*.yaml): loading, schema and semantic validation.
+
+Every error names the file, the dotted field path and the bad value, so an analyst
+editing a profile can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from crawlers.extract import SelectorSpec
+from crawlers.profile_model import (
+    DEFAULT_MAX_PAGES,
+    MISSING,
+    ApiSpec,
+    BrowserSpec,
+    Fields,
+    InlineItems,
+    ItemSpec,
+    ListingSpec,
+    Politeness,
+    ProfileError,
+    Schedule,
+    SiteProfile,
+)
+
+__all__ = [
+    "ApiSpec",
+    "BrowserSpec",
+    "InlineItems",
+    "ItemSpec",
+    "ListingSpec",
+    "Politeness",
+    "ProfileError",
+    "Schedule",
+    "SiteProfile",
+    "default_sites_dir",
+    "load_profile",
+    "load_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "site_profile.schema.json"
+SITES_ENV = "TIEQUAN_SITES_DIR"
+_PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+_MISSING = MISSING
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def default_sites_dir() -> Path:
+    """``$TIEQUAN_SITES_DIR`` if set, else <repo>/config/sites."""
+    override = os.environ.get(SITES_ENV)
+    return Path(override) if override else REPO_ROOT / "config" / "sites"
+
+
+def _schema_error(path: Path, error: ValidationError) -> ProfileError:
+    parts = [str(p) for p in error.absolute_path]
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        missing = [p for p in expected if p not in error.instance]
+        parts.append(missing[0] if missing else "?")
+        value = _MISSING
+        problem = "required field is missing"
+    elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = set(schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        parts.append(extra[0] if extra else "?")
+        value = error.instance.get(parts[-1])
+        problem = f"unknown field; allowed: {', '.join(sorted(allowed))}"
+    elif error.validator == "enum":
+        problem = f"expected one of {expected}"
+    elif error.validator == "type":
+        problem = f"expected type {expected}"
+    elif error.validator == "pattern":
+        problem = f"does not match pattern {expected!r}"
+    else:
+        problem = error.message
+    return ProfileError(path, ".".join(parts), value, problem)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}" if mark is not None else "unknown line"
+        raise ProfileError(
+            path, f"({line})", _MISSING, f"YAML syntax error: {exc.problem}"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(path, "", _MISSING, f"YAML error: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(path, "", type(data).__name__, "a profile must be a YAML mapping")
+    return data
+
+
+def _fields(raw: Mapping[str, Any], path: Path, where: str) -> Fields:
+    out: Fields = {}
+    for name, sel in raw.items():
+        spec = SelectorSpec.parse(sel)
+        if spec.regex is not None:
+            try:
+                re.compile(spec.regex)
+            except re.error as exc:
+                raise ProfileError(path, f"{where}.{name}.regex", spec.regex, str(exc)) from exc
+        out[name] = spec
+    return out
+
+
+def _require_id_title(names: Iterable[str], path: Path, where: str) -> None:
+    for required in ("id", "title"):
+        if required not in names:
+            raise ProfileError(path, f"{where}.{required}", _MISSING, "every item needs it")
+
+
+def _warn_ignored(path: Path, field_path: str, value: Any, why: str) -> None:
+    log.warning("%s: field %s = %r is ignored: %s", path, field_path, value, why)
+
+
+def _build(data: dict[str, Any], path: Path) -> SiteProfile:
+    name, render = data["name"], data["render"]
+    if name != path.stem:
+        raise ProfileError(path, "name", name, f"must equal the file name stem {path.stem!r}")
+    listing: ListingSpec | None = None
+    item: ItemSpec | None = None
+    licence: Fields | None = None
+    api: ApiSpec | None = None
+    raw_listing, raw_item = data.get("listing"), data.get("item")
+    raw_licence = data.get("licence")
+    if render == "api":
+        if "api" not in data:
+            raise ProfileError(path, "api", _MISSING, "render: api requires an api block")
+        for key in ("listing", "item", "licence", "browser"):
+            if key in data:
+                _warn_ignored(path, key, data[key], "render is api")
+        api = _api(data["api"], path)
+    else:
+        if "api" in data:
+            _warn_ignored(path, "api", data["api"], f"render is {render}")
+        if not raw_listing or not ("item_links" in raw_listing or "inline_items" in raw_listing):
+            raise ProfileError(
+                path, "listing", raw_listing, f"render: {render} needs item_links or inline_items"
+            )
+        listing = _listing(raw_listing, path)
+        if raw_item is not None:
+            item = ItemSpec(
+                fields=_fields(raw_item["fields"], path, "item.fields"),
+                licence_link=SelectorSpec.parse(raw_item["licence_link"])
+                if "licence_link" in raw_item
+                else None,
+            )
+        if listing.item_links is not None:
+            if item is None:
+                raise ProfileError(path, "item", _MISSING, "listing.item_links needs item.fields")
+            _require_id_title(item.fields, path, "item.fields")
+        elif item is not None:
+            _warn_ignored(path, "item", raw_item, "listing has no item_links")
+        licence = _licence(raw_licence, item, path)
+        if render != "browser" and "browser" in data:
+            _warn_ignored(path, "browser", data["browser"], f"render is {render}")
+    politeness = Politeness(**data.get("politeness", {}))
+    return SiteProfile(
+        name=name,
+        platform=data["platform"],
+        kind=data["kind"],
+        render=render,
+        base_url=data["base_url"],
+        start_paths=tuple(data["start_paths"]),
+        listing=listing,
+        item=item,
+        licence=licence,
+        browser=BrowserSpec(**data.get("browser", {})),
+        api=api,
+        politeness=politeness,
+        schedule=Schedule(**data.get("schedule", {})),
+        source=path,
+    )
+
+
+def _listing(raw: Mapping[str, Any], path: Path) -> ListingSpec:
+    inline = raw.get("inline_items")
+    inline_items = None
+    if inline is not None:
+        inline_fields = _fields(inline["fields"], path, "listing.inline_items.fields")
+        _require_id_title(inline_fields, path, "listing.inline_items.fields")
+        inline_items = InlineItems(container=inline["container"], fields=inline_fields)
+    return ListingSpec(
+        item_links=SelectorSpec.parse(raw["item_links"]) if "item_links" in raw else None,
+        next_page=SelectorSpec.parse(raw["next_page"]) if "next_page" in raw else None,
+        max_pages=raw.get("max_pages", DEFAULT_MAX_PAGES),
+        inline_items=inline_items,
+    )
+
+
+def _licence(raw: Mapping[str, Any] | None, item: ItemSpec | None, path: Path) -> Fields | None:
+    has_link = item is not None and item.licence_link is not None
+    if raw is None:
+        if has_link:
+            raise ProfileError(path, "licence", _MISSING, "item.licence_link needs licence.fields")
+        return None
+    if not has_link:
+        _warn_ignored(path, "licence", raw, "item has no licence_link")
+    for name in raw["fields"]:
+        if name not in ("credit_code", "name", "address"):
+            _warn_ignored(
+                path, f"licence.fields.{name}", raw["fields"][name], "not a licence field"
+            )
+    return _fields(raw["fields"], path, "licence.fields")
+
+
+def _api(raw: Mapping[str, Any], path: Path) -> ApiSpec:
+    _require_id_title(raw["fields"], path, "api.fields")
+    licence_path = raw.get("licence_path")
+    licence_fields = raw.get("licence_fields", {})
+    if licence_path is not None:
+        if not licence_fields:
+            raise ProfileError(path, "api.licence_fields", _MISSING, "licence_path needs them")
+        for placeholder in _PLACEHOLDER_RE.findall(licence_path):
+            if placeholder not in raw["fields"]:
+                raise ProfileError(
+                    path,
+                    "api.licence_path",
+                    licence_path,
+                    f"{{{placeholder}}} is not in api.fields",
+                )
+    elif licence_fields:
+        _warn_ignored(path, "api.licence_fields", licence_fields, "no api.licence_path")
+    return ApiSpec(**raw)
+
+
+def load_profile(path: Path) -> SiteProfile:
+    """Load and validate one profile file; raise ProfileError on any problem."""
+    path = Path(path)
+    data = _read_yaml(path)
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        raise _schema_error(path, error)
+    return _build(data, path)
+
+
+def load_profiles(directory: Path | Iterable[Path]) -> dict[str, SiteProfile]:
+    """All ``*.yaml`` profiles of one or more directories, sorted by name.
+
+    A name defined in two files raises, naming both.
+    """
+    dirs = [Path(directory)] if isinstance(directory, (str, Path)) else list(directory)
+    profiles: dict[str, SiteProfile] = {}
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.yaml")):
+            profile = load_profile(path)
+            if profile.name in profiles:
+                first = profiles[profile.name].source
+                raise ProfileError(path, "name", profile.name, f"already defined in {first}")
+            profiles[profile.name] = profile
+    return dict(sorted(profiles.items()))

@@ -1,0 +1,59 @@
+"""Scrapy project settings for tiequan (scrapy.cfg: default = crawlers.settings).
+
+Spiders are not modules here: ProfileSpiderLoader builds one per site profile.
+Per-site politeness comes from the profile (spider-level custom_settings).
+"""
+
+from __future__ import annotations
+
+from crawlers.browser import CHROMIUM_ARGS
+
+BOT_NAME = "tiequan"
+SPIDER_LOADER_CLASS = "crawlers.spiderloader.ProfileSpiderLoader"
+SPIDER_MODULES: list[str] = []
+NEWSPIDER_MODULE = "crawlers.spiders"
+TIEQUAN_SITES_DIR = None  # None: $TIEQUAN_SITES_DIR, else <repo>/config/sites
+
+USER_AGENT = (
+    "Mozilla/5.0 (compatible; tiequan-supervision/0.1; "
+    "market-regulation network transaction monitoring)"
+)
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+DOWNLOAD_TIMEOUT = 30
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+
+RETRY_ENABLED = True
+RETRY_TIMES = 4
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 30.0
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,
+}
+# Item pipelines (pipelines/) are wired in by the sweep; crawling alone emits items only.
+ITEM_PIPELINES: dict[str, int] = {}
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# executable_path is filled in when a browser profile's spider is built
+# (ProfileSpider.update_settings), so a missing Chromium only fails browser crawls.
+PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True, "args": list(CHROMIUM_ARGS)}
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False

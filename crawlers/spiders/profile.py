@@ -1,0 +1,277 @@
+"""The one spider class all sites share; a site profile says what to fetch and extract.
+
+``make_spider_class(profile)`` derives a named subclass per profile (the spider loader
+does this), so ``scrapy crawl sandbox_mall`` runs ``ProfileSpider`` with that profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlparse
+
+import scrapy
+from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
+
+from crawlers.assemble import (
+    LicenceCache,
+    LicenceState,
+    PageInfo,
+    make_licence,
+    make_listing,
+    missing_required,
+)
+from crawlers.browser import require_chromium
+from crawlers.extract import SelectorSpec, evaluate, extract_fields
+from crawlers.items import Listing
+from crawlers.profiles import SiteProfile
+from crawlers.spiders.api_mode import ApiModeMixin
+
+log = logging.getLogger(__name__)
+
+PAGE_META = "tiequan_page"
+LICENCE_META = "tiequan_licence_key"
+BROWSER_WAIT_TIMEOUT_MS = 15_000
+_SCROLL_JS = "window.scrollTo(0, document.body.scrollHeight)"
+
+
+def page_info(response: Response) -> PageInfo:
+    request_url = response.request.url if response.request is not None else response.url
+    return PageInfo(
+        url=request_url, final_url=response.url, status=response.status, body=response.body
+    )
+
+
+class ProfileSpider(ApiModeMixin, scrapy.Spider):
+    """Crawls one site as its profile describes; ``-a base_url=...`` retargets it."""
+
+    name = "profile"
+    profile: SiteProfile
+
+    def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if base_url:
+            self.profile = type(self).profile.with_base_url(base_url)
+        host = urlparse(self.profile.base_url).hostname
+        self.allowed_domains = [host] if host else []
+        self.licences = LicenceCache()
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        profile = getattr(cls, "profile", None)
+        if profile is None or profile.render != "browser":
+            return
+        options = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+        if "executable_path" not in options:
+            options["executable_path"] = str(require_chromium())
+            settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="spider")
+
+    # ---- shared helpers -------------------------------------------------------------
+
+    def inc_stat(self, key: str, count: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key, count)
+
+    def emit(self, listings: list[Listing]) -> Iterator[Listing]:
+        for listing in listings:
+            self.inc_stat(f"tiequan/items/{self.profile.name}")
+            yield listing
+
+    def incomplete(self, url: str, fields: dict[str, Any]) -> None:
+        self.inc_stat("tiequan/item_incomplete")
+        self.logger.warning(
+            "item at %s lacks %s: has the page layout changed?",
+            url,
+            ", ".join(missing_required(fields)),
+        )
+
+    def with_licence(self, key: str, listing: Listing) -> Iterator[Listing | scrapy.Request]:
+        """Emit now if the shop's licence is known, else fetch it once and hold the item."""
+        state = self.licences.add(key, listing)
+        if state is LicenceState.READY:
+            yield from self.emit([listing])
+        elif state is LicenceState.FETCH:
+            yield scrapy.Request(
+                key,
+                callback=self.parse_licence,
+                errback=self.licence_failed,
+                dont_filter=True,
+                meta={LICENCE_META: key},
+            )
+
+    def parse_licence(self, response: Response) -> Iterator[Listing]:
+        key = response.meta[LICENCE_META]
+        if self.profile.render == "api":
+            fields = self.api_licence_fields(response)
+        elif not isinstance(response, TextResponse):
+            fields = {}
+        else:
+            fields = extract_fields(response.selector, self.profile.licence or {}, response.url)
+        yield from self.emit(self.licences.resolve(key, make_licence(fields, response.url)))
+
+    def licence_failed(self, failure: Failure) -> Iterator[Listing]:
+        key = failure.request.meta[LICENCE_META]  # type: ignore[attr-defined]
+        self.inc_stat("tiequan/licence_failed")
+        self.logger.warning("licence page %s failed: %s", key, failure.getErrorMessage())
+        yield from self.emit(self.licences.resolve(key, None))
+
+    async def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        page = request.meta.get("playwright_page")
+        if page is not None:
+            await page.close()
+        self.inc_stat("tiequan/request_failed")
+        self.logger.warning("request %s failed: %s", request.url, failure.getErrorMessage())
+
+    # ---- static and browser rendering ---------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        if self.profile.render == "api":
+            for request in self.api_start():
+                yield request
+            return
+        for path in self.profile.start_paths:
+            yield self.list_request(self.profile.url(path), page=1)
+
+    def browser_meta(self) -> dict[str, Any]:
+        if self.profile.render != "browser":
+            return {}
+        return {
+            "playwright": True,
+            "playwright_include_page": True,
+            "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
+        }
+
+    def list_request(self, url: str, page: int) -> scrapy.Request:
+        meta = {PAGE_META: page, **self.browser_meta()}
+        return scrapy.Request(url, callback=self.parse_list, errback=self.on_error, meta=meta)
+
+    async def rendered(self, response: Response, list_page: bool) -> Response:
+        """The page's HTML after scripts (and scrolling, on list pages); closes the page."""
+        page = response.meta.get("playwright_page")
+        if page is None:
+            return response
+        browser = self.profile.browser
+        try:
+            if list_page and browser.wait_for:
+                try:
+                    await page.wait_for_selector(browser.wait_for, timeout=BROWSER_WAIT_TIMEOUT_MS)
+                except Exception as exc:  # playwright's TimeoutError: render what we have
+                    self.inc_stat("tiequan/browser_wait_timeout")
+                    self.logger.warning("%s: %s not found: %s", response.url, browser.wait_for, exc)
+            for _ in range(browser.scroll_times if list_page else 0):
+                # wheel events and a jump to the bottom: lazy loaders listen for either
+                await page.mouse.wheel(0, 4000)
+                await page.evaluate(_SCROLL_JS)
+                await page.wait_for_timeout(browser.scroll_wait_ms)
+            html = await page.content()
+            url = page.url
+        finally:
+            await page.close()
+        return HtmlResponse(
+            url=url,
+            body=html.encode("utf-8"),
+            encoding="utf-8",
+            status=response.status,
+            request=response.request,
+        )
+
+    async def parse_list(self, response: Response) -> AsyncIterator[Any]:
+        response = await self.rendered(response, list_page=True)
+        listing = self.profile.listing
+        assert listing is not None
+        if not isinstance(response, TextResponse):
+            self.logger.warning("list page %s is not HTML", response.url)
+            return
+        if listing.inline_items is not None:
+            for item in self.inline_items(response):
+                yield item
+        if listing.item_links is not None:
+            links = evaluate(
+                response.selector, replace(listing.item_links, many=True, type="urls"), response.url
+            )
+            for url in links:
+                yield self.item_request(url)
+        for request in self.next_page(response):
+            yield request
+
+    def next_page(self, response: TextResponse) -> Iterator[scrapy.Request]:
+        listing = self.profile.listing
+        assert listing is not None
+        if listing.next_page is None:
+            return
+        url = evaluate(
+            response.selector, replace(listing.next_page, many=False, type="url"), response.url
+        )
+        if not url:
+            return
+        page = int(response.meta.get(PAGE_META, 1))
+        if page >= listing.max_pages:
+            # the pagination-trap guard: stop following "next" however many there are
+            self.inc_stat("tiequan/pagination_capped")
+            self.logger.info("stopped at %s: listing.max_pages = %d reached", response.url, page)
+            return
+        yield self.list_request(url, page + 1)
+
+    def inline_items(self, response: TextResponse) -> Iterator[Listing]:
+        inline = self.profile.listing.inline_items  # type: ignore[union-attr]
+        assert inline is not None
+        info = page_info(response)
+        for node in response.css(inline.container):
+            fields = extract_fields(node, inline.fields, response.url)
+            listing = make_listing(
+                fields, platform=self.profile.name, kind=self.profile.kind, page=info
+            )
+            if listing is None:
+                self.incomplete(response.url, fields)
+                continue
+            yield from self.emit([listing])
+
+    def item_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_item, errback=self.on_error, meta=self.browser_meta()
+        )
+
+    async def parse_item(self, response: Response) -> AsyncIterator[Any]:
+        response = await self.rendered(response, list_page=False)
+        spec = self.profile.item
+        assert spec is not None
+        if not isinstance(response, TextResponse):
+            self.logger.warning("item page %s is not HTML", response.url)
+            return
+        fields = extract_fields(response.selector, spec.fields, response.url)
+        listing = make_listing(
+            fields, platform=self.profile.name, kind=self.profile.kind, page=page_info(response)
+        )
+        if listing is None:
+            self.incomplete(response.url, fields)
+            return
+        link = None
+        if spec.licence_link is not None:
+            link = evaluate(response.selector, licence_link_spec(spec.licence_link), response.url)
+        outputs = self.with_licence(link, listing) if link else self.emit([listing])
+        for out in outputs:
+            yield out
+
+
+def licence_link_spec(spec: SelectorSpec) -> SelectorSpec:
+    return replace(spec, many=False, type="url")
+
+
+def make_spider_class(profile: SiteProfile) -> type[ProfileSpider]:
+    """A ProfileSpider subclass named after the profile, carrying its politeness settings."""
+    class_name = "".join(p.capitalize() for p in re.split(r"_+", profile.name)) + "Spider"
+    attrs = {
+        "name": profile.name,
+        "profile": profile,
+        "custom_settings": profile.politeness.scrapy_settings(),
+        "__module__": __name__,
+        "__doc__": f"Spider for {profile.platform} ({profile.source.name}).",
+    }
+    return type(class_name, (ProfileSpider,), attrs)

@@ -1,0 +1,235 @@
+"""Lexicons, regex rules and context cues: loading and validation of the YAML data.
+
+Every error names the file, the field (with entry index) and the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from detectors.base import CATEGORY_IDS
+from detectors.normalize import normalize
+
+SEVERITIES: tuple[str, ...] = ("提醒告诫", "立案", "移送公安")
+CONTEXT_FILE = "_context.yaml"
+DEFAULT_MIN_SCORE = 0.5
+
+
+class ConfigError(ValueError):
+    """A lexicon, rule or context file is invalid."""
+
+    def __init__(self, path: Path | str, field: str, value: Any, problem: str) -> None:
+        self.path, self.field, self.value = str(path), field, value
+        super().__init__(f"{path}: {field}: {problem} (value: {value!r})")
+
+
+@dataclass(frozen=True)
+class Term:
+    term: str
+    weight: float
+    article: str
+    severity: str
+    label: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    category: str
+    explanation: str
+    terms: tuple[Term, ...]
+    exceptions: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    pattern: str
+    weight: float
+    article: str
+    severity: str
+    explanation: str
+    price_below: float | None = None
+    note: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Cue:
+    cue: str
+    scope: str  # "sentence" or "clause"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Warning/news/negation cues that down-weight hits in the same sentence or clause."""
+
+    cues: tuple[Cue, ...] = ()
+    factor: float = 0.3
+    min_score: float = DEFAULT_MIN_SCORE
+
+
+def default_config_dir() -> Path:
+    """TIEQUAN_CONFIG_DIR if set, else <repo>/config next to this package."""
+    env = os.environ.get("TIEQUAN_CONFIG_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def _schema(config_dir: Path, name: str) -> dict[str, Any]:
+    path = config_dir / "schemas" / name
+    if not path.is_file():  # a trimmed config dir (tests, overrides) uses the repo's schemas
+        path = Path(__file__).resolve().parent.parent / "config" / "schemas" / name
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def _field(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _read(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "(yaml)", None, f"not valid YAML: {exc}") from exc
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        raise ConfigError(path, _field(err.absolute_path), err.instance, err.message)
+    if not isinstance(data, dict):
+        raise ConfigError(path, "(top level)", data, "expected a mapping")
+    return data
+
+
+def _check_template(path: Path, field: str, template: str, **keys: str) -> None:
+    try:
+        template.format(**keys)
+    except (KeyError, IndexError, ValueError) as exc:
+        allowed = ", ".join("{" + k + "}" for k in keys)
+        raise ConfigError(
+            path, field, template, f"bad placeholder {exc}; allowed: {allowed}"
+        ) from exc
+
+
+def _check_norm(path: Path, field: str, phrase: str) -> None:
+    if not normalize(phrase).text:
+        raise ConfigError(path, field, phrase, "normalises to an empty string")
+
+
+def load_lexicon(path: Path, schema: dict[str, Any]) -> Lexicon:
+    data = _read(path, schema)
+    category = data["category"]
+    if category not in CATEGORY_IDS or category != path.stem:
+        raise ConfigError(
+            path, "category", category, f"must be a category id equal to {path.stem!r}"
+        )
+    _check_template(path, "explanation", data["explanation"], claims="", article="")
+    defaults = data.get("defaults", {})
+    terms: list[Term] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(data["terms"]):
+        for key in ("article", "severity"):
+            if key not in entry and key not in defaults:
+                raise ConfigError(path, f"terms[{i}].{key}", None, "missing and no default given")
+        _check_norm(path, f"terms[{i}].term", entry["term"])
+        key_norm = normalize(entry["term"]).text
+        if key_norm in seen:
+            raise ConfigError(
+                path, f"terms[{i}].term", entry["term"], f"duplicate of terms[{seen[key_norm]}]"
+            )
+        seen[key_norm] = i
+        terms.append(
+            Term(
+                term=entry["term"],
+                weight=float(entry["weight"]),
+                article=entry.get("article", defaults.get("article", "")),
+                severity=entry.get("severity", defaults.get("severity", "")),
+                label=entry.get("label", entry["term"]),
+                note=entry.get("note", ""),
+            )
+        )
+    exceptions = tuple(data.get("exceptions", ()))
+    for i, phrase in enumerate(exceptions):
+        _check_norm(path, f"exceptions[{i}]", phrase)
+    return Lexicon(category, data["explanation"], tuple(terms), exceptions, str(path))
+
+
+def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
+    data = _read(path, schema)
+    rules: list[Rule] = []
+    for i, entry in enumerate(data["rules"]):
+        if entry["category"] not in CATEGORY_IDS:
+            raise ConfigError(path, f"rules[{i}].category", entry["category"], "unknown category")
+        try:
+            re.compile(entry["pattern"])
+        except re.error as exc:
+            raise ConfigError(
+                path, f"rules[{i}].pattern", entry["pattern"], f"bad regex: {exc}"
+            ) from exc
+        _check_template(path, f"rules[{i}].explanation", entry["explanation"], match="", article="")
+        rules.append(
+            Rule(
+                id=entry["id"],
+                category=entry["category"],
+                pattern=entry["pattern"],
+                weight=float(entry["weight"]),
+                article=entry["article"],
+                severity=entry["severity"],
+                explanation=entry["explanation"],
+                price_below=entry.get("price_below"),
+                note=entry.get("note", ""),
+                source=str(path),
+            )
+        )
+    return rules
+
+
+def load_context(path: Path, schema: dict[str, Any]) -> Context:
+    context_schema = {"$schema": schema.get("$schema"), "$defs": schema["$defs"]}
+    context_schema["$ref"] = "#/$defs/context"
+    data = _read(path, context_schema)
+    cues = tuple(Cue(c["cue"], c["scope"]) for c in data["cues"])
+    for i, cue in enumerate(cues):
+        _check_norm(path, f"cues[{i}].cue", cue.cue)
+    return Context(cues, float(data["factor"]), float(data.get("min_score", DEFAULT_MIN_SCORE)))
+
+
+def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
+    """Load every lexicon, rule file and the context cues under ``config_dir``."""
+    lexicon_schema = _schema(config_dir, "lexicon.schema.json")
+    rules_schema = _schema(config_dir, "rules.schema.json")
+    lexicon_dir, rules_dir = config_dir / "lexicons", config_dir / "rules"
+    lexicons = [
+        load_lexicon(p, lexicon_schema)
+        for p in sorted(lexicon_dir.glob("*.yaml"))
+        if p.name != CONTEXT_FILE
+    ]
+    rules: list[Rule] = []
+    ids: dict[str, str] = {}
+    for path in sorted(rules_dir.glob("*.yaml")):
+        for i, rule in enumerate(load_rules(path, rules_schema)):
+            if rule.id in ids:
+                raise ConfigError(
+                    path, f"rules[{i}].id", rule.id, f"also defined in {ids[rule.id]}"
+                )
+            ids[rule.id] = str(path)
+            rules.append(rule)
+    context_path = lexicon_dir / CONTEXT_FILE
+    context = load_context(context_path, lexicon_schema) if context_path.is_file() else Context()
+    return lexicons, rules, context

@@ -1,0 +1,118 @@
+"""`tiequan detect`: run the detectors over a JSON-lines file of texts.
+
+Input lines are ``{"id": ..., "text": "...", "price": 12.5}`` (price optional);
+output lines are ``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input
+order. A bad input line is reported on stderr with its file and line number and
+skipped; the command then exits 1. Blank lines are ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from detectors import ConfigError, Detector
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_BAD_LINES, EXIT_FAILED = 0, 1, 2
+
+
+class BadLine(ValueError):
+    """An input line that is not a valid record."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "detect",
+        help="检测文本中的违法宣传（JSON Lines 输入输出）",
+        description="Run the detectors over JSON lines {id, text[, price]}.",
+    )
+    parser.add_argument("--input", required=True, help="input .jsonl file, or - for stdin")
+    parser.add_argument("--output", required=True, help="output .jsonl file, or - for stdout")
+    parser.add_argument(
+        "--min-score", type=float, default=None, help="score threshold (default from config)"
+    )
+    parser.add_argument(
+        "--config-dir", type=Path, default=None, help="config directory (default: <repo>/config)"
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_record(line: str) -> tuple[str | int, str, float | None]:
+    """Validate one input line; raises BadLine with a Chinese reason."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadLine(f"不是合法的 JSON（{exc.msg}，第 {exc.colno} 列）") from exc
+    if not isinstance(record, dict):
+        raise BadLine(f"应为 JSON 对象，实际为 {type(record).__name__}")
+    if "id" not in record:
+        raise BadLine("缺少字段 id")
+    if "text" not in record:
+        raise BadLine("缺少字段 text")
+    rid, text, price = record["id"], record["text"], record.get("price")
+    if isinstance(rid, bool) or not isinstance(rid, str | int):
+        raise BadLine(f"字段 id 应为字符串或整数，实际为 {rid!r}")
+    if not isinstance(text, str):
+        raise BadLine(f"字段 text 应为字符串，实际为 {type(text).__name__}")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float)):
+        raise BadLine(f"字段 price 应为数字或 null，实际为 {price!r}")
+    return rid, text, None if price is None else float(price)
+
+
+@contextmanager
+def _open(name: str, mode: str) -> Iterator[IO[str]]:
+    if name == "-":
+        yield sys.stdin if mode == "r" else sys.stdout
+        return
+    with open(name, mode, encoding="utf-8", newline="\n" if mode == "w" else None) as handle:
+        yield handle
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        detector = Detector.from_config(args.config_dir, min_score=args.min_score)
+        detector.compile()
+    except ConfigError as exc:
+        sys.stderr.write(f"配置错误：{exc}\n")
+        return EXIT_FAILED
+    source = "<stdin>" if args.input == "-" else args.input
+    done = flagged = bad = 0
+    try:
+        with _open(args.input, "r") as inp, _open(args.output, "w") as out:
+            for lineno, line in enumerate(inp, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rid, text, price = parse_record(line)
+                except BadLine as exc:
+                    bad += 1
+                    sys.stderr.write(f"输入文件 {source} 第 {lineno} 行：{exc}，已跳过\n")
+                    continue
+                findings = detector.detect(text, price=price)
+                out.write(
+                    json.dumps(
+                        {"id": rid, "findings": [f.to_json() for f in findings]},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+                done += 1
+                flagged += bool(findings)
+            out.flush()
+    except OSError as exc:
+        sys.stderr.write(f"无法读写文件：{exc}\n")
+        return EXIT_FAILED
+    except UnicodeDecodeError as exc:
+        sys.stderr.write(f"输入文件 {source} 不是 UTF-8 编码：{exc}\n")
+        return EXIT_FAILED
+    sys.stderr.write(f"检测完成：处理 {done} 条，命中 {flagged} 条，错误行 {bad} 条\n")
+    log.debug("detect finished: %d done, %d flagged, %d bad", done, flagged, bad)
+    return EXIT_BAD_LINES if bad else EXIT_OK

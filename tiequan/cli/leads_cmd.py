@@ -1,0 +1,117 @@
+"""`tiequan leads`: list, show, claim and release leads in the review queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from detectors.base import CATEGORY_IDS
+from tiequan.leads.format import render_detail, render_table, to_jsonable
+from tiequan.leads.queue import LeadNotFound, LeadQueue, normalise_lead_id
+from tiequan.referral import CategoriesError
+from tiequan.storage.connect import StorageError, open_database
+from tiequan.storage.embedded import EmbeddedServerError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("leads", help="线索队列：查看、认领、退回")
+    sub = parser.add_subparsers(dest="leads_command", required=True)
+
+    p = sub.add_parser("list", help="列出线索")
+    p.add_argument("--status", help="状态，如 待研判、研判中")
+    p.add_argument("--category", choices=CATEGORY_IDS, metavar="CATEGORY", help="类别编号")
+    p.add_argument("--unit", help="牵头单位（单位代码或中文名称）")
+    p.add_argument("--limit", type=int, default=50, help="最多显示条数（默认 50）")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("show", help="查看一条线索")
+    p.add_argument("lead_id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("claim", help="认领下一条待研判线索")
+    p.add_argument("--reviewer", required=True, help="研判人员姓名")
+    p.add_argument("--category", choices=CATEGORY_IDS, metavar="CATEGORY", help="只认领该类别")
+    p.add_argument("--unit", help="只认领该牵头单位的线索")
+    p.set_defaults(func=_claim)
+
+    p = sub.add_parser("release", help="退回已认领的线索")
+    p.add_argument("lead_id", metavar="ID")
+    p.add_argument("--reviewer", required=True, help="研判人员姓名")
+    p.set_defaults(func=_release)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2))
+
+
+def _run(args: argparse.Namespace, action: Any) -> int:
+    """Open the database, run ``action(queue, args)`` and map failures to Chinese errors."""
+    try:
+        with open_database() as db:
+            return int(action(LeadQueue(db), args))
+    except (StorageError, EmbeddedServerError) as exc:
+        return _fail(f"数据库不可用：{exc}", 2)
+    except CategoriesError as exc:
+        return _fail(f"类别配置有误：{exc}", 2)
+    except LeadNotFound as exc:
+        return _fail(f"找不到线索：{exc.args[0]}")
+    except ValueError as exc:
+        return _fail(f"参数有误：{exc}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        leads = queue.list(status=a.status, category=a.category, unit=a.unit, limit=a.limit)
+        if a.json:
+            _print_json(leads)
+        else:
+            print(render_table(leads))
+        return 0
+
+    return _run(args, action)
+
+
+def _show(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        lead = queue.get(a.lead_id)
+        if lead is None:
+            raise LeadNotFound(normalise_lead_id(a.lead_id))
+        if a.json:
+            _print_json(lead)
+        else:
+            print(render_detail(lead))
+        return 0
+
+    return _run(args, action)
+
+
+def _claim(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        lead = queue.claim(a.reviewer, category=a.category, unit=a.unit)
+        if lead is None:
+            print("没有可认领的待研判线索。")
+            return 0
+        print(f"{a.reviewer} 已认领线索 {lead['_id']}：\n")
+        print(render_detail(lead))
+        return 0
+
+    return _run(args, action)
+
+
+def _release(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        if not queue.release(a.lead_id, a.reviewer):
+            return _fail(f"线索 {normalise_lead_id(a.lead_id)} 不在 {a.reviewer} 名下，无法退回。")
+        print(f"线索 {normalise_lead_id(a.lead_id)} 已退回待研判队列。")
+        return 0
+
+    return _run(args, action)

@@ -1,0 +1,143 @@
+"""The sandbox HTTP server: one local imitation of four platforms, for crawls and tests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tiequan.sandbox.routes import Response, SandboxApp
+from tiequan.sandbox.world import World, get_world
+
+log = logging.getLogger(__name__)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "TalaMall/2.3"
+    protocol_version = "HTTP/1.1"
+    sandbox: SandboxServer  # set on the per-server subclass
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+        self._serve(send_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(send_body=False)
+
+    def _serve(self, send_body: bool) -> None:
+        parts = urlsplit(self.path)
+        response = self.sandbox.respond(parts.path, parse_qs(parts.query))
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if send_body:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class SandboxServer:
+    """Serves the four sandbox sites on one port.
+
+    ``__init__`` only stores its arguments; ``start`` generates the world, binds
+    (port 0 picks a free port) and serves from a daemon thread.
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, seed: int = 20220101, scale: float = 1.0
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.scale = scale
+        self.hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._attempts: Counter[str] = Counter()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._app: SandboxApp | None = None
+
+    @property
+    def world(self) -> World:
+        if self._app is None:
+            raise RuntimeError("SandboxServer not started")
+        return self._app.world
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("SandboxServer not started")
+        return f"http://{self.host}:{self._httpd.server_address[1]}"
+
+    def start(self) -> SandboxServer:
+        if self._httpd is not None:
+            return self
+        self._app = SandboxApp(get_world(self.seed, self.scale))
+        handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
+        self._httpd = _Server((self.host, self.port), handler)
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name=f"sandbox:{self.port}", daemon=True
+        )
+        self._thread.start()
+        log.info("sandbox serving on %s (seed=%s scale=%s)", self.base_url, self.seed, self.scale)
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset_counters(self) -> None:
+        """Forget hits and fault attempts (faulty paths fail once more afterwards)."""
+        with self._lock:
+            self.hits.clear()
+            self._attempts.clear()
+
+    def respond(self, path: str, query: dict[str, list[str]]) -> Response:
+        """Count the hit, inject the planned fault or delay, then route."""
+        if self._app is None:
+            raise RuntimeError("SandboxServer not started")
+        world = self._app.world
+        with self._lock:
+            self.hits[path] += 1
+            self._attempts[path] += 1
+            first = self._attempts[path] == 1
+        status = world.faults.get(path)
+        if status is not None and first:
+            headers = {"Retry-After": "1"} if status == 429 else {}
+            body = "请求过于频繁，请稍后再试" if status == 429 else "服务暂时不可用"
+            return Response(status, body.encode("utf-8"), "text/plain; charset=utf-8", headers)
+        delay = world.slow.get(path)
+        if delay:
+            time.sleep(delay)
+        return self._app.handle(path, query)

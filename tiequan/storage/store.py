@@ -1,0 +1,156 @@
+"""Collections, indexes and the listing/run writes of a sweep.
+
+Collections (every document carries ``schema``, the version of its shape):
+- ``listings``: one document per (platform, item_id), latest capture wins; first/last seen.
+- ``leads``: one document per (platform, item_id, category); owned by tiequan.leads.
+- ``runs``: one document per sweep run, keyed by run id.
+Room is left for what the roadmap adds, as separate collections that refer to leads by
+``_id`` (the lead id): ``labels`` (reviewer decisions), ``evidence`` (per-night evidence
+sets), ``audit`` (who did what, append-only). Nothing here needs to change for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.database import Database
+
+from tiequan.storage.bulk import bulk_upsert
+
+log = logging.getLogger(__name__)
+
+LISTINGS = "listings"
+LEADS = "leads"
+RUNS = "runs"
+SCHEMA_VERSION = 1
+
+INDEXES: dict[str, list[IndexModel]] = {
+    LISTINGS: [
+        IndexModel(
+            [("platform", ASCENDING), ("item_id", ASCENDING)], name="listing_key", unique=True
+        ),
+        IndexModel([("last_seen_at", DESCENDING)], name="listing_last_seen"),
+        IndexModel([("licence.credit_code", ASCENDING)], name="listing_credit_code"),
+    ],
+    LEADS: [
+        IndexModel(
+            [("platform", ASCENDING), ("item_id", ASCENDING), ("category", ASCENDING)],
+            name="lead_key",
+            unique=True,
+        ),
+        IndexModel(
+            [
+                ("status", ASCENDING),
+                ("claimed_by", ASCENDING),
+                ("score", DESCENDING),
+                ("created_at", ASCENDING),
+            ],
+            name="lead_claim_order",
+        ),
+        IndexModel(
+            [("category", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
+            name="lead_category_status",
+        ),
+        IndexModel(
+            [("lead_unit", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
+            name="lead_unit_status",
+        ),
+        IndexModel([("created_at", DESCENDING)], name="lead_created"),
+        IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
+    ],
+    RUNS: [
+        IndexModel([("created_at", DESCENDING)], name="run_created"),
+        IndexModel([("started_at", DESCENDING)], name="run_started"),
+    ],
+}
+
+# Keys of a listing record that are not copied into $set: the filter's own fields, and the
+# run id (a pipeline may put it on each record; it is stored as first/last_run_id).
+_NOT_STORED = frozenset({"_id", "platform", "item_id", "run_id"})
+
+
+def utcnow() -> datetime:
+    # Mongo stores milliseconds; truncating keeps values equal after a round trip.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable run id such as ``R20240601T021500-3fa2``."""
+    now = now or datetime.now(UTC)
+    return f"R{now:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+class Store:
+    """Writes and reads of listings and runs; the lead queue lives in tiequan.leads."""
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self.db = db
+        self.listings = db[LISTINGS]
+        self.leads = db[LEADS]
+        self.runs_coll = db[RUNS]
+
+    def ensure_indexes(self) -> None:
+        """Create every collection's named indexes (idempotent)."""
+        for name, models in INDEXES.items():
+            self.db[name].create_indexes(models)
+
+    def upsert_listings(
+        self, listings: list[dict[str, Any]], run_id: str | None = None
+    ) -> tuple[int, int]:
+        """Insert new listings and refresh seen ones in one bulk write: (inserted, updated).
+
+        The run id comes from ``run_id`` or else from each record's own ``run_id`` key.
+        """
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for listing in listings:
+            key = (str(listing["platform"]), str(listing["item_id"]))
+            latest[key] = listing  # the same page twice in one batch: last capture wins
+        if not latest:
+            return 0, 0
+        now = utcnow()
+        ops = []
+        for (platform, item_id), listing in latest.items():
+            fields = {k: v for k, v in listing.items() if k not in _NOT_STORED}
+            seen_in = run_id or listing.get("run_id")
+            fields.update(last_seen_at=now, last_run_id=seen_in, schema=SCHEMA_VERSION)
+            ops.append(
+                UpdateOne(
+                    {"platform": platform, "item_id": item_id},
+                    {
+                        "$set": fields,
+                        "$setOnInsert": {"first_seen_at": now, "first_run_id": seen_in},
+                        "$inc": {"seen_count": 1},
+                    },
+                    upsert=True,
+                )
+            )
+        outcome = bulk_upsert(self.listings, ops)
+        return len(outcome.upserted), outcome.matched
+
+    def get_listing(self, platform: str, item_id: str) -> dict[str, Any] | None:
+        return self.listings.find_one({"platform": platform, "item_id": item_id})
+
+    def save_run(self, report: dict[str, Any]) -> str:
+        """Store (or update) a run's report; its ``run_id`` is kept or a new one is made."""
+        run_id = str(report.get("run_id") or new_run_id())
+        fields = {k: v for k, v in report.items() if k != "_id"}
+        fields.update(run_id=run_id, saved_at=utcnow(), schema=SCHEMA_VERSION)
+        self.runs_coll.update_one(
+            {"_id": run_id},
+            {"$set": fields, "$setOnInsert": {"created_at": utcnow()}},
+            upsert=True,
+        )
+        return run_id
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest runs, newest first; ``_id`` and ``run_id`` both hold the run id."""
+        cursor = self.runs_coll.find().sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        return list(cursor.limit(limit))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self.runs_coll.find_one({"_id": run_id})
