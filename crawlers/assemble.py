@@ -7,11 +7,14 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawlers.extract import absolute_urls, parse_number
 from crawlers.items import Licence, Listing
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
 
 # Profile field name -> Listing attribute; any other field goes to Listing.extra.
 LISTING_FIELDS: dict[str, str] = {
@@ -38,6 +41,11 @@ class PageInfo:
     final_url: str
     status: int
     body: bytes
+
+    @classmethod
+    def of(cls, response: Response) -> PageInfo:
+        request_url = response.request.url if response.request is not None else response.url
+        return cls(request_url, response.url, response.status, response.body)
 
     @property
     def sha256(self) -> str:
@@ -112,13 +120,12 @@ def make_listing(
     )
 
 
-def make_licence(fields: Mapping[str, Any], url: str) -> Licence:
-    return Licence(
-        credit_code=_as_text(fields.get("credit_code")),
-        name=_as_text(fields.get("name")),
-        address=_as_text(fields.get("address")),
-        url=url,
-    )
+def make_licence(fields: Mapping[str, Any], url: str) -> Licence | None:
+    """The licence shown at ``url``; None when the page shows none of its fields."""
+    values = {name: _as_text(fields.get(name)) for name in LICENCE_FIELDS}
+    if all(v is None for v in values.values()):
+        return None
+    return Licence(**values, url=url)
 
 
 class LicenceState(enum.Enum):

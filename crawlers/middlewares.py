@@ -67,8 +67,9 @@ class BackoffRetryMiddleware:
         )
         if retry is None:
             return response
-        # a rendered page that we throw away must still be closed
-        await _close_page(response.meta.get("playwright_page"))
+        # a rendered page that we throw away must still be closed (response.meta is not
+        # available yet here: the engine ties the response to its request later)
+        await _close_page(request.meta.get("playwright_page"))
         return retry
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:

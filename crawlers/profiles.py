@@ -56,7 +56,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "site_profile.schema.json"
 SITES_ENV = "TIEQUAN_SITES_DIR"
 _PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-_MISSING = MISSING
 
 
 @functools.cache
@@ -78,7 +77,7 @@ def _schema_error(path: Path, error: ValidationError) -> ProfileError:
     if error.validator == "required" and isinstance(error.instance, Mapping):
         missing = [p for p in expected if p not in error.instance]
         parts.append(missing[0] if missing else "?")
-        value = _MISSING
+        value = MISSING
         problem = "required field is missing"
     elif error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         allowed = set(schema.get("properties", {}))
@@ -103,11 +102,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}" if mark is not None else "unknown line"
-        raise ProfileError(
-            path, f"({line})", _MISSING, f"YAML syntax error: {exc.problem}"
-        ) from exc
+        raise ProfileError(path, f"({line})", MISSING, f"YAML syntax error: {exc.problem}") from exc
     except yaml.YAMLError as exc:
-        raise ProfileError(path, "", _MISSING, f"YAML error: {exc}") from exc
+        raise ProfileError(path, "", MISSING, f"YAML error: {exc}") from exc
     if not isinstance(data, dict):
         raise ProfileError(path, "", type(data).__name__, "a profile must be a YAML mapping")
     return data
@@ -129,7 +126,7 @@ def _fields(raw: Mapping[str, Any], path: Path, where: str) -> Fields:
 def _require_id_title(names: Iterable[str], path: Path, where: str) -> None:
     for required in ("id", "title"):
         if required not in names:
-            raise ProfileError(path, f"{where}.{required}", _MISSING, "every item needs it")
+            raise ProfileError(path, f"{where}.{required}", MISSING, "every item needs it")
 
 
 def _warn_ignored(path: Path, field_path: str, value: Any, why: str) -> None:
@@ -148,7 +145,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
     raw_licence = data.get("licence")
     if render == "api":
         if "api" not in data:
-            raise ProfileError(path, "api", _MISSING, "render: api requires an api block")
+            raise ProfileError(path, "api", MISSING, "render: api requires an api block")
         for key in ("listing", "item", "licence", "browser"):
             if key in data:
                 _warn_ignored(path, key, data[key], "render is api")
@@ -170,7 +167,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
             )
         if listing.item_links is not None:
             if item is None:
-                raise ProfileError(path, "item", _MISSING, "listing.item_links needs item.fields")
+                raise ProfileError(path, "item", MISSING, "listing.item_links needs item.fields")
             _require_id_title(item.fields, path, "item.fields")
         elif item is not None:
             _warn_ignored(path, "item", raw_item, "listing has no item_links")
@@ -215,7 +212,7 @@ def _licence(raw: Mapping[str, Any] | None, item: ItemSpec | None, path: Path) -
     has_link = item is not None and item.licence_link is not None
     if raw is None:
         if has_link:
-            raise ProfileError(path, "licence", _MISSING, "item.licence_link needs licence.fields")
+            raise ProfileError(path, "licence", MISSING, "item.licence_link needs licence.fields")
         return None
     if not has_link:
         _warn_ignored(path, "licence", raw, "item has no licence_link")
@@ -233,7 +230,7 @@ def _api(raw: Mapping[str, Any], path: Path) -> ApiSpec:
     licence_fields = raw.get("licence_fields", {})
     if licence_path is not None:
         if not licence_fields:
-            raise ProfileError(path, "api.licence_fields", _MISSING, "licence_path needs them")
+            raise ProfileError(path, "api.licence_fields", MISSING, "licence_path needs them")
         for placeholder in _PLACEHOLDER_RE.findall(licence_path):
             if placeholder not in raw["fields"]:
                 raise ProfileError(

@@ -61,6 +61,7 @@ class Rule:
     severity: str
     explanation: str
     price_below: float | None = None
+    context_any: tuple[str, ...] = ()
     note: str = ""
     source: str = ""
 
@@ -183,6 +184,8 @@ def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
                 path, f"rules[{i}].pattern", entry["pattern"], f"bad regex: {exc}"
             ) from exc
         _check_template(path, f"rules[{i}].explanation", entry["explanation"], match="", article="")
+        for j, phrase in enumerate(entry.get("context_any", ())):
+            _check_norm(path, f"rules[{i}].context_any[{j}]", phrase)
         rules.append(
             Rule(
                 id=entry["id"],
@@ -193,6 +196,7 @@ def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
                 severity=entry["severity"],
                 explanation=entry["explanation"],
                 price_below=entry.get("price_below"),
+                context_any=tuple(entry.get("context_any", ())),
                 note=entry.get("note", ""),
                 source=str(path),
             )
@@ -226,7 +230,7 @@ def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
         for i, rule in enumerate(load_rules(path, rules_schema)):
             if rule.id in ids:
                 raise ConfigError(
-                    path, f"rules[{i}].id", rule.id, f"also defined in {ids[rule.id]}"
+                    path, f"rules[{i}].id", rule.id, f"duplicate id, also in {ids[rule.id]}"
                 )
             ids[rule.id] = str(path)
             rules.append(rule)

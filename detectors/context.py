@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 SENTENCE_ENDS = frozenset("。！？!?；;\n")
-CLAUSE_ENDS = SENTENCE_ENDS | frozenset("，,、：:")
+CLAUSE_ENDS = SENTENCE_ENDS | frozenset("，,：:")  # 、 lists items of one clause
 
 
 class Scopes:

@@ -29,10 +29,11 @@ _WORD = CJK + "0-9a-z%\u00a5\uffe5"
 _INVISIBLE = (
     "\u200b-\u200f\u2060-\u2064\ufe00-\ufe0f\ufeff\U0001f000-\U0001faff\U000e0000-\U000e007f"
 )
-# Whitespace, punctuation and symbols, except sentence ends (。!?;\n), % and the yuan
-# signs, which carry meaning (sentence scope for context, percentages and prices).
+# Whitespace (newlines too: claims get split across title and description),
+# punctuation and symbols, except 。!?; (kept so regex rules stay in one sentence),
+# % and the yuan signs (percentages and prices).
 _FILLER = (
-    " \t\r\u00a0\u3000"
+    " \t\r\n\u00a0\u3000"
     "\"#$&'()*+,\\-./:<=>@\\[\\\\\\]^_`{|}~"
     "\u00a1-\u00a4\u00a6-\u00bf\u00d7\u00f7"
     "\u2000-\u206f\u2190-\u2bff"

@@ -31,7 +31,7 @@ from crawlers.middlewares import BackoffRetryMiddleware, parse_retry_after
 from crawlers.profiles import load_profile
 from crawlers.spiderloader import ProfileSpiderLoader
 from crawlers.spiders.api_mode import is_last_page
-from crawlers.spiders.profile import ProfileSpider, make_spider_class
+from crawlers.spiders.profile import SCROLL_PATIENCE, ProfileSpider, make_spider_class
 from tests.test_profiles import API, STATIC
 
 BASE = "http://127.0.0.1:8000"
@@ -231,6 +231,100 @@ def test_inline_items(tmp_path: Path) -> None:
     out = collect(spider.parse_list(html(f"{BASE}/feed", body)))
     assert [(x.item_id, x.title, x.extra) for x in out] == [("p1", "第一帖", {"likes": 11000})]
     assert stat(spider, "tiequan/item_incomplete") == 1
+
+
+class FakeMouse:
+    def __init__(self) -> None:
+        self.wheels = 0
+
+    async def wheel(self, dx: float, dy: float) -> None:
+        self.wheels += 1
+
+
+class FakePage:
+    """Just enough of a Playwright page for ProfileSpider.rendered()."""
+
+    def __init__(
+        self, html: str, fail_content: bool = False, missing_selector: bool = False
+    ) -> None:
+        self.html = html
+        self.url = f"{BASE}/feed"
+        self.mouse = FakeMouse()
+        self.closed = False
+        self.fail_content = fail_content
+        self.missing_selector = missing_selector
+
+    async def wait_for_selector(self, selector: str, timeout: float) -> None:
+        if self.missing_selector:
+            raise TimeoutError(f"{selector} not there")
+
+    async def evaluate(self, script: str) -> str:
+        return "800:40"  # the page never grows
+
+    async def wait_for_timeout(self, ms: float) -> None:
+        return None
+
+    async def content(self) -> str:
+        if self.fail_content:
+            raise RuntimeError("target closed")
+        return self.html
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def browser_spider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProfileSpider:
+    exe = tmp_path / "chromium"
+    exe.write_text("#!/bin/sh\n", encoding="utf-8")
+    exe.chmod(0o755)
+    monkeypatch.setenv(CHROMIUM_ENV, str(exe))
+    data = {
+        **STATIC,
+        "name": "demo_js",
+        "render": "browser",
+        "browser": {"wait_for": "article", "scroll_times": 30, "scroll_wait_ms": 1},
+    }
+    spider = make_spider(tmp_path, data)
+    assert spider.crawler.settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")["executable_path"] == str(
+        exe
+    )
+    return spider
+
+
+def test_browser_page_is_scrolled_until_it_stops_growing_and_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spider = browser_spider(tmp_path, monkeypatch)
+    page = FakePage("<html><body><article>帖</article></body></html>", missing_selector=True)
+    request = spider.list_request(f"{BASE}/feed", page=1)
+    assert request.meta["playwright"] and request.meta["playwright_include_page"]
+    request.meta["playwright_page"] = page
+    response = HtmlResponse(url=request.url, body=b"<html></html>", request=request)
+    rendered = asyncio.run(spider.rendered(response, list_page=True))
+    assert page.closed
+    assert page.mouse.wheels == SCROLL_PATIENCE
+    assert rendered.css("article::text").get() == "帖"
+    assert stat(spider, "tiequan/browser_wait_timeout") == 1
+
+
+def test_browser_page_closed_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spider = browser_spider(tmp_path, monkeypatch)
+    page = FakePage("", fail_content=True)
+    request = spider.item_request(f"{BASE}/mall/item/1")
+    request.meta["playwright_page"] = page
+    response = HtmlResponse(url=request.url, body=b"", request=request)
+    with pytest.raises(RuntimeError):
+        asyncio.run(spider.rendered(response, list_page=False))
+    assert page.closed and page.mouse.wheels == 0
+    # errback path: a failed download still closes the page it opened
+    other = FakePage("")
+    failed = spider.item_request(f"{BASE}/mall/item/2")
+    failed.meta["playwright_page"] = other
+    failure = Failure(ConnectionRefusedError("refused"))
+    failure.request = failed  # type: ignore[attr-defined]
+    asyncio.run(spider.on_error(failure))
+    assert other.closed
+    assert stat(spider, "tiequan/request_failed") == 1
 
 
 def test_api_list_detail_and_licence(tmp_path: Path) -> None:

@@ -107,10 +107,7 @@ class ApiModeMixin:
 
     def api_listing(self, data: Any, response: Response) -> Iterator[Any]:
         fields = json_fields(data, self.api_spec().fields)
-        request_url = response.request.url if response.request is not None else response.url
-        info = PageInfo(
-            url=request_url, final_url=response.url, status=response.status, body=response.body
-        )
+        info = PageInfo.of(response)
         listing = make_listing(
             fields, platform=self.profile.name, kind=self.profile.kind, page=info
         )

@@ -6,7 +6,6 @@ does this), so ``scrapy crawl sandbox_mall`` runs ``ProfileSpider`` with that pr
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -14,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import scrapy
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
@@ -32,19 +32,12 @@ from crawlers.items import Listing
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
 
-log = logging.getLogger(__name__)
-
 PAGE_META = "tiequan_page"
 LICENCE_META = "tiequan_licence_key"
 BROWSER_WAIT_TIMEOUT_MS = 15_000
+SCROLL_PATIENCE = 3  # scrolls without new content before we call the feed exhausted
 _SCROLL_JS = "window.scrollTo(0, document.body.scrollHeight)"
-
-
-def page_info(response: Response) -> PageInfo:
-    request_url = response.request.url if response.request is not None else response.url
-    return PageInfo(
-        url=request_url, final_url=response.url, status=response.status, body=response.body
-    )
+_SHAPE_JS = "document.body.scrollHeight + ':' + document.getElementsByTagName('*').length"
 
 
 class ProfileSpider(ApiModeMixin, scrapy.Spider):
@@ -113,7 +106,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             fields = {}
         else:
             fields = extract_fields(response.selector, self.profile.licence or {}, response.url)
-        yield from self.emit(self.licences.resolve(key, make_licence(fields, response.url)))
+        licence = make_licence(fields, response.url)
+        if licence is None:
+            # the shop shows no licence (电子商务法 §15 gap)
+            self.inc_stat("tiequan/licence_absent")
+        yield from self.emit(self.licences.resolve(key, licence))
 
     def licence_failed(self, failure: Failure) -> Iterator[Listing]:
         key = failure.request.meta[LICENCE_META]  # type: ignore[attr-defined]
@@ -126,6 +123,10 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         page = request.meta.get("playwright_page")
         if page is not None:
             await page.close()
+        if failure.check(IgnoreRequest):
+            # robots.txt, offsite and the like: deliberate, already in Scrapy's own stats
+            self.logger.debug("request %s ignored: %s", request.url, failure.getErrorMessage())
+            return
         self.inc_stat("tiequan/request_failed")
         self.logger.warning("request %s failed: %s", request.url, failure.getErrorMessage())
 
@@ -165,11 +166,8 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
                 except Exception as exc:  # playwright's TimeoutError: render what we have
                     self.inc_stat("tiequan/browser_wait_timeout")
                     self.logger.warning("%s: %s not found: %s", response.url, browser.wait_for, exc)
-            for _ in range(browser.scroll_times if list_page else 0):
-                # wheel events and a jump to the bottom: lazy loaders listen for either
-                await page.mouse.wheel(0, 4000)
-                await page.evaluate(_SCROLL_JS)
-                await page.wait_for_timeout(browser.scroll_wait_ms)
+            if list_page:
+                await self.scroll(page)
             html = await page.content()
             url = page.url
         finally:
@@ -181,6 +179,22 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             status=response.status,
             request=response.request,
         )
+
+    async def scroll(self, page: Any) -> None:
+        """Scroll up to scroll_times times; stop early once the page stops growing."""
+        browser = self.profile.browser
+        unchanged = 0
+        shape = await page.evaluate(_SHAPE_JS)
+        for _ in range(browser.scroll_times):
+            # wheel events and a jump to the bottom: lazy loaders listen for either
+            await page.mouse.wheel(0, 4000)
+            await page.evaluate(_SCROLL_JS)
+            await page.wait_for_timeout(browser.scroll_wait_ms)
+            new_shape = await page.evaluate(_SHAPE_JS)
+            unchanged = unchanged + 1 if new_shape == shape else 0
+            shape = new_shape
+            if unchanged >= SCROLL_PATIENCE:
+                break
 
     async def parse_list(self, response: Response) -> AsyncIterator[Any]:
         response = await self.rendered(response, list_page=True)
@@ -222,7 +236,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
     def inline_items(self, response: TextResponse) -> Iterator[Listing]:
         inline = self.profile.listing.inline_items  # type: ignore[union-attr]
         assert inline is not None
-        info = page_info(response)
+        info = PageInfo.of(response)
         for node in response.css(inline.container):
             fields = extract_fields(node, inline.fields, response.url)
             listing = make_listing(
@@ -247,7 +261,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return
         fields = extract_fields(response.selector, spec.fields, response.url)
         listing = make_listing(
-            fields, platform=self.profile.name, kind=self.profile.kind, page=page_info(response)
+            fields, platform=self.profile.name, kind=self.profile.kind, page=PageInfo.of(response)
         )
         if listing is None:
             self.incomplete(response.url, fields)

@@ -32,8 +32,12 @@ def register(sub: Any) -> None:
     truth.set_defaults(func=run_truth)
 
     score = cmds.add_parser("score", help="按真值给线索打分")
-    score.add_argument("--leads", type=Path, required=True,
-                       help="JSONL with site (or platform), item_id, category per line")
+    score.add_argument(
+        "--leads",
+        type=Path,
+        required=True,
+        help="JSONL with site (or platform), item_id, category per line",
+    )
     _world_args(score)
     score.add_argument("--json", action="store_true", help="print the report as JSON")
     score.set_defaults(func=run_score)
@@ -112,5 +116,21 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"tiequan sandbox score: {exc}", file=sys.stderr)
         return 2
     report = score_leads(leads, build_truth(seed=args.seed, scale=args.scale))
-    print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else format_score(report))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(format_score(report, _category_names()))
     return 0
+
+
+def _category_names() -> dict[str, str]:
+    """Chinese names from config/categories.yaml; empty if it cannot be read."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "config" / "categories.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return {str(c["id"]): str(c["name"]) for c in raw["categories"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        print(f"提示：无法读取类别名称 {path}: {exc}", file=sys.stderr)
+        return {}

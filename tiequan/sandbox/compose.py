@@ -15,9 +15,11 @@ from tiequan.sandbox.textbase import (
     SOCIAL_OPENERS,
     Claim,
     Topic,
+    pick_fragments,
 )
 
 BENIGN, HARD, VIOLATION = "benign", "hard", "violation"
+_NO_CATS: tuple[str, ...] = ()
 
 # Share of each evasion variant among violating items (plain is the rest).
 VARIANT_WEIGHTS: dict[str, float] = {
@@ -52,6 +54,11 @@ def pick_claim(rng: random.Random, topic: Topic) -> tuple[Claim, tuple[str, ...]
     return claim, cats
 
 
+def pick_product(rng: random.Random, topic: Topic, claim: Claim | None) -> str:
+    """A product noun; a claim's own product list keeps claim and product plausible."""
+    return rng.choice(claim.products if claim is not None and claim.products else topic.products)
+
+
 def pick_variant(rng: random.Random, allow: tuple[str, ...] = evasion.ALL_VARIANTS) -> str:
     names = [n for n in VARIANT_WEIGHTS if n in allow]
     return rng.choices(names, weights=[VARIANT_WEIGHTS[n] for n in names])[0]
@@ -70,8 +77,8 @@ def render_claim(rng: random.Random, claim: Claim, variant: str) -> tuple[str, s
     return evasion.plain(claim.text), "plain"
 
 
-def _points(rng: random.Random, topic: Topic, k: int) -> list[str]:
-    return rng.sample(topic.points, min(k, len(topic.points)))
+def _points(rng: random.Random, topic: Topic, product: str, k: int) -> list[str]:
+    return pick_fragments(rng, topic.points, product, k)
 
 
 def _filler(rng: random.Random, k: int) -> list[str]:
@@ -82,30 +89,42 @@ def compose_product(
     rng: random.Random, topic: Topic, kind: str, allow: tuple[str, ...]
 ) -> Composed:
     """A shop listing (mall / JS mall). ``allow`` limits the evasion variants."""
-    brand, product, spec = rng.choice(BRANDS), rng.choice(topic.products), rng.choice(topic.specs)
+    claim, cats = pick_claim(rng, topic) if kind == VIOLATION else (None, _NO_CATS)
+    brand = rng.choice(BRANDS)
+    product = pick_product(rng, topic, claim)
+    spec = pick_fragments(rng, topic.specs, product, 1)[0]
     title = f"{brand}{product} {spec}"
     hook = rng.choice(("", " 新品", " 热卖", " 家庭装", " 店长推荐", " 现货速发"))
-    paragraphs = _points(rng, topic, rng.randint(2, 3))
+    paragraphs = _points(rng, topic, product, rng.randint(2, 3))
     images = [[product, p] for p in paragraphs[:1]] + [[brand, spec, rng.choice(FILLER)]]
     if kind == BENIGN:
-        return Composed(title + hook, "\n".join(paragraphs + _filler(rng, 2)), product=product,
-                        image_lines=images)
+        return Composed(
+            title + hook,
+            "\n".join(paragraphs + _filler(rng, 2)),
+            product=product,
+            image_lines=images,
+        )
     if kind == HARD:
         if rng.random() < 0.7:
             statement = rng.choice(topic.compliant)
         else:
             statement = "【店铺公告】" + rng.choice(topic.warnings)
         paragraphs.insert(rng.randint(0, len(paragraphs)), statement)
-        return Composed(title + hook, "\n".join(paragraphs + _filler(rng, 2)),
-                        hard_negative=True, product=product, image_lines=images)
-    claim, cats = pick_claim(rng, topic)
+        return Composed(
+            title + hook,
+            "\n".join(paragraphs + _filler(rng, 2)),
+            hard_negative=True,
+            product=product,
+            image_lines=images,
+        )
+    assert claim is not None
     variant = pick_variant(rng, allow)
     plain = evasion.plain(claim.text)
     base = Composed(title, "", categories=cats, claim=plain, product=product, image_lines=images)
     if variant == "image_only":
         base.variant = "image_only"
         base.title = title + hook
-        base.text = "\n".join(["详情见图"] + paragraphs + _filler(rng, 1))
+        base.text = "\n".join(["详情见图", *paragraphs, *_filler(rng, 1)])
         base.image_lines = [[product, plain], *images]
         return base
     if variant == "split":
@@ -127,11 +146,13 @@ def compose_product(
 
 def compose_post(rng: random.Random, topic: Topic, kind: str) -> tuple[Composed, bool]:
     """A social post; the flag says whether the author is an official account."""
-    product = rng.choice(topic.products)
+    claim, cats = pick_claim(rng, topic) if kind == VIOLATION else (None, _NO_CATS)
+    product = pick_product(rng, topic, claim)
     opener = rng.choice(SOCIAL_OPENERS)
     if kind == BENIGN:
         title = f"{product}{rng.choice(('分享', '测评', '开箱', '日常', '记录'))}"
-        body = f"{opener}{rng.choice(SOCIAL_CHATTER)}。{product}：{rng.choice(topic.points)}。"
+        point = _points(rng, topic, product, 1)[0]
+        body = f"{opener}{rng.choice(SOCIAL_CHATTER)}。{product}：{point}。"
         return Composed(title, body, product=product), False
     if kind == HARD:
         official = rng.random() < 0.6
@@ -140,9 +161,9 @@ def compose_post(rng: random.Random, topic: Topic, kind: str) -> tuple[Composed,
             body = rng.choice(topic.warnings)
         else:
             body = f"{opener}{product}，{rng.choice(topic.compliant)}。{rng.choice(SOCIAL_CHATTER)}"
-        title = f"{label}{product}" if official else f"{product}小贴士"
+        title = f"{label}{body[:14]}…" if official else f"{product}小贴士"
         return Composed(title, body, hard_negative=True, product=product), official
-    claim, cats = pick_claim(rng, topic)
+    assert claim is not None
     variant = pick_variant(rng)
     plain = evasion.plain(claim.text)
     cta = rng.choice(SOCIAL_CTAS)

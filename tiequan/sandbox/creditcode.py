@@ -35,9 +35,7 @@ def org_check_digit(body: str) -> str:
 
 def uscc_check_digit(first17: str) -> str:
     """Check character of the first 17 characters of a credit code (GB 32100)."""
-    total = sum(
-        USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True)
-    )
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 

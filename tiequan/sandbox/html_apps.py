@@ -7,6 +7,7 @@ The inline scripts are plain ES2017 with ``fetch`` and build the DOM with
 from __future__ import annotations
 
 from tiequan.sandbox.html_common import e, page
+from tiequan.sandbox.world import Entry
 
 JS_SITE = "悦购"
 SOCIAL_SITE = "草原圈"
@@ -73,7 +74,11 @@ _JS_ITEM = """
     var desc = el('div', 'js-desc');
     it.description.split('\\n').forEach(function (line) { desc.appendChild(el('p', null, line)); });
     box.appendChild(desc);
-    it.images.forEach(function (src) { var img = el('img', 'js-img'); img.src = src; box.appendChild(img); });
+    it.images.forEach(function (src) {
+      var img = el('img', 'js-img');
+      img.src = src;
+      box.appendChild(img);
+    });
     root.replaceChildren(box);
     return fetch('/jsmall/api/shops/' + encodeURIComponent(it.shop.id));
   }).then(function (r) { return r.json(); }).then(function (shop) {
@@ -100,7 +105,10 @@ _FEED = """
   function render(p) {
     var art = el('article', 'post');
     art.dataset.postId = p.id;
-    art.appendChild(el('h3', 'post-title', p.title));
+    var link = el('a', 'post-link');
+    link.href = p.url;
+    link.appendChild(el('h3', 'post-title', p.title));
+    art.appendChild(link);
     art.appendChild(el('div', 'post-author', p.author));
     art.appendChild(el('div', 'post-body', p.text));
     if (p.image) { var img = el('img', 'post-img'); img.src = p.image; art.appendChild(img); }
@@ -152,3 +160,17 @@ def social_feed_shell() -> str:
 <div id="feed-status" class="feed-status">加载中…</div>
 <script>{_FEED}</script>"""
     return page("发现", body, site_name=SOCIAL_SITE)
+
+
+def social_post_page(post: Entry, image_url: str | None) -> str:
+    """A post's permalink page (server-rendered, for evidence and sharing)."""
+    img = f'<img class="post-img" src="{e(image_url)}">' if image_url else ""
+    body = f"""<div class="s-header"><a href="/social/feed">{SOCIAL_SITE}</a></div>
+<article class="post" data-post-id="{e(post.item_id)}">
+<a class="post-link" href="{e(post.path)}"><h3 class="post-title">{e(post.title)}</h3></a>
+<div class="post-author">{e(post.extra["author"])}</div>
+<div class="post-body">{e(post.text)}</div>
+{img}
+<span class="post-likes">赞 {e(post.extra["likes"])}</span>
+</article>"""
+    return page(post.title, body, site_name=SOCIAL_SITE)

@@ -14,7 +14,8 @@ SITE = "塔拉优选"
 
 def _header(query: str = "") -> str:
     return f"""<div id="top-bar"><span>欢迎来到{SITE}！</span>
-<a href="/mall/login">请登录</a> <a href="/mall/admin/">商家后台</a> <a href="/mall/help">客服</a></div>
+<a href="/mall/login">请登录</a> <a href="/mall/admin/">商家后台</a>
+<a href="/mall/help">客服</a></div>
 <!-- header -->
 <div class="header"><a class="logo" href="/mall/">{SITE}</a>
 <form action="/mall/search" method="get"><input name="q" value="{e(query)}">
@@ -52,8 +53,10 @@ def _template_a(item: Entry, shop: Shop) -> str:
   <div class="info">
     <h1 class="item-title">{e(item.title)}</h1>
     <div class="price-box"><span class="price-now">¥<em>{_money(item.price)}</em></span>{orig}</div>
-    <div class="meta"><span class="sold">月销 {item.sales}+</span> <span class="rate">好评率98%</span></div>
-    <div class="shop-card"><a class="shop-name" href="/mall/shop/{e(shop.shop_id)}/">{e(shop.name)}</a>
+    <div class="meta"><span class="sold">月销 {item.sales}+</span>
+      <span class="rate">好评率98%</span></div>
+    <div class="shop-card">
+      <a class="shop-name" href="/mall/shop/{e(shop.shop_id)}/">{e(shop.name)}</a>
       <a class="licence-link" href="/mall/shop/{e(shop.shop_id)}/licence">营业执照</a></div>
   </div>
 </div>
@@ -69,7 +72,9 @@ def _template_b(item: Entry, shop: Shop) -> str:
         f'<p><img class="lazy" src="/static/loading.gif" data-src="{_img("mall", n)}"></p>'
         for n in item.images
     )
-    orig = f"市场价：<s class=\"g-mkt\">{_money(item.original_price)}</s>" if item.original_price else ""
+    orig = (
+        f'市场价：<s class="g-mkt">{_money(item.original_price)}</s>' if item.original_price else ""
+    )
     return f"""<input type="hidden" id="goodsId" name="goods_id" value="{e(item.item_id)}">
 <table class="goods-info" width="100%" cellpadding="4">
 <tr><td class="g-pic" rowspan="4"><img src="{_img("mall", item.images[0])}" width="300"></td>
@@ -102,7 +107,8 @@ def _template_c(item: Entry, shop: Shop) -> str:
 <div class="pdp__price"><span class="pdp__price--now" itemprop="price"
  content="{_money(item.price)}">¥{_money(item.price)}</span>{was}</div>
 <ul class="pdp__stats"><li class="pdp__sales">已售 {item.sales}</li><li>包邮</li></ul>
-<aside class="pdp__seller"><span class="pdp__shop"><a href="/mall/shop/{e(shop.shop_id)}/">{e(shop.name)}</a></span>
+<aside class="pdp__seller">
+<span class="pdp__shop"><a href="/mall/shop/{e(shop.shop_id)}/">{e(shop.name)}</a></span>
 <a class="pdp__licence" href="/mall/shop/{e(shop.shop_id)}/licence">店铺资质</a></aside>
 <article class="pdp__desc" itemprop="description">
 {_paras(item.text)}

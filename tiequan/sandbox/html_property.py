@@ -9,7 +9,8 @@ SITE = "塔拉房产网"
 
 
 def _nav() -> str:
-    return f"""<div class="p-nav"><a href="/property/">{SITE}</a> <a href="/property/list?page=1">新房</a>
+    return f"""<div class="p-nav"><a href="/property/">{SITE}</a>
+<a href="/property/list?page=1">新房</a>
 <a href="/property/rent">租房</a> <a href="/property/news">楼市资讯</a></div>"""
 
 
@@ -23,7 +24,8 @@ def _permit(item: Entry) -> str:
 
 def _template_0(item: Entry) -> str:
     x = item.extra
-    return f"""<div class="listing" id="listing-{e(item.item_id)}" data-listing-id="{e(item.item_id)}">
+    iid = e(item.item_id)
+    return f"""<div class="listing" id="listing-{iid}" data-listing-id="{iid}">
 <h1 class="project-name">{e(item.title)}</h1>
 <dl class="facts">
   <dt>参考单价</dt><dd class="unit-price">{item.price:.0f} 元/㎡</dd>
@@ -60,7 +62,9 @@ def _template_1(item: Entry) -> str:
 
 def listing_page(item: Entry, neighbours: list[Entry]) -> str:
     main = (_template_0, _template_1)[item.template](item)
-    near = "".join(f'<li><a href="{e(n.path)}">{e(n.extra["project"])}</a></li>' for n in neighbours)
+    near = "".join(
+        f'<li><a href="{e(n.path)}">{e(n.extra["project"])}</a></li>' for n in neighbours
+    )
     body = f"""{_nav()}
 {main}
 <div class="nearby"><h4>附近楼盘</h4><ul>{near}</ul></div>

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from tiequan.sandbox import evasion
 from tiequan.sandbox.compose import BENIGN, HARD, Composed, pick_claim, pick_variant, render_claim
 from tiequan.sandbox.parties import COUNTIES
-from tiequan.sandbox.textbase import Topic
+from tiequan.sandbox.textbase import Topic, pick_fragments
 
 _PLACES = ("塔拉", "锡勒", "诺尔", "乌兰", "敦达", "巴音", "哈达", "苏木", "白音", "宝力")
 _SUFFIXES = ("华府", "名苑", "雅居", "花园", "壹号院", "观澜府", "学府里", "悦湾", "公园里", "湖畔")
@@ -58,11 +58,9 @@ def _facts(rng: random.Random, topic: Topic) -> PropertyFacts:
     )
 
 
-def compose_property(
-    rng: random.Random, topic: Topic, kind: str
-) -> tuple[Composed, PropertyFacts]:
+def compose_property(rng: random.Random, topic: Topic, kind: str) -> tuple[Composed, PropertyFacts]:
     facts = _facts(rng, topic)
-    points = rng.sample(topic.points, 3)
+    points = pick_fragments(rng, topic.points, facts.project, 3)
     title = f"{facts.project} {facts.layout} {facts.area_text}"
     if kind == BENIGN:
         text = "\n".join([*points, rng.choice(topic.compliant)])
@@ -75,19 +73,31 @@ def compose_property(
         # A pre-sale ad without a permit: the copy sells off-plan, the permit is missing.
         facts.permit = ""
         text = "\n".join(["认筹火热进行中，交1万抵3万", *points])
-        return Composed(title, text, categories=(topic.category,), variant="no_permit",
-                        claim="无预售许可证发布预售广告", product=facts.project), facts
+        return Composed(
+            title,
+            text,
+            categories=(topic.category,),
+            variant="no_permit",
+            claim="无预售许可证发布预售广告",
+            product=facts.project,
+        ), facts
     if roll < 0.22:
         # Area given without saying whether it is 建筑面积 or 套内面积.
         facts.area_text = f"约{round(facts.area)}平（实得面积大）"
         text = "\n".join(points)
-        return Composed(f"{facts.project} {facts.layout} {facts.area_text}", text,
-                        categories=(topic.category,), variant="misleading_area",
-                        claim="面积未标明建筑面积或套内面积", product=facts.project), facts
+        return Composed(
+            f"{facts.project} {facts.layout} {facts.area_text}",
+            text,
+            categories=(topic.category,),
+            variant="misleading_area",
+            claim="面积未标明建筑面积或套内面积",
+            product=facts.project,
+        ), facts
     claim, cats = pick_claim(rng, topic)
     variant = pick_variant(rng, PROPERTY_VARIANTS)
-    composed = Composed(title, "", categories=cats, claim=evasion.plain(claim.text),
-                        product=facts.project)
+    composed = Composed(
+        title, "", categories=cats, claim=evasion.plain(claim.text), product=facts.project
+    )
     if variant == "split":
         head, tail = evasion.split_claim(claim.text)
         composed.title = f"{title} {head}"

@@ -53,6 +53,10 @@ def _chunk(items: list[Entry], page_no: int, size: int) -> tuple[list[Entry], bo
     return items[start : start + size], start + size < len(items)
 
 
+def _post_image(post: Entry) -> str | None:
+    return f"/social/img/{post.images[0]}.png" if post.images else None
+
+
 class SandboxApp:
     """Renders every sandbox page from one ``World``; images are drawn on first use."""
 
@@ -63,6 +67,7 @@ class SandboxApp:
         self._routes: list[tuple[re.Pattern[str], Any]] = [
             (re.compile(r"/robots\.txt"), self._robots),
             (re.compile(r"/static/.*"), self._static),
+            (re.compile(r"/favicon\.ico"), lambda q: Response(204, b"", "image/x-icon")),
             (re.compile(r"/(mall|jsmall|social)/img/([\w-]+)\.png"), self._image),
             (re.compile(r"/mall/?"), lambda q: _html(html_mall.home_page())),
             (re.compile(r"/mall/search"), self._mall_search),
@@ -70,16 +75,26 @@ class SandboxApp:
             (re.compile(r"/mall/item/(\w+)"), self._mall_item),
             (re.compile(r"/mall/shop/(\w+)/?"), self._mall_shop),
             (re.compile(r"/mall/shop/(\w+)/licence"), self._mall_licence),
-            (re.compile(r"/mall/admin(/.*)?"), lambda q, rest=None: _html(html_common.admin_page(rest or "/"))),
-            (re.compile(r"/private/.*"), lambda q: _html(html_common.page("内部", "<p>内部页面</p>"))),
+            (
+                re.compile(r"/mall/admin(/.*)?"),
+                lambda q, rest=None: _html(html_common.admin_page(rest or "/")),
+            ),
+            (
+                re.compile(r"/private/.*"),
+                lambda q: _html(html_common.page("内部", "<p>内部页面</p>")),
+            ),
             (re.compile(r"/jsmall/?"), lambda q: _html(html_apps.jsmall_list_shell())),
             (re.compile(r"/jsmall/item/(\w+)"), self._jsmall_item),
             (re.compile(r"/jsmall/shop/(\w+)"), self._jsmall_shop_page),
             (re.compile(r"/jsmall/api/items"), self._jsmall_api_list),
             (re.compile(r"/jsmall/api/items/(\w+)"), self._jsmall_api_item),
             (re.compile(r"/jsmall/api/shops/(\w+)"), self._jsmall_api_shop),
-            (re.compile(r"/social/?(feed)?"), lambda q, _f=None: _html(html_apps.social_feed_shell())),
+            (
+                re.compile(r"/social/?(feed)?"),
+                lambda q, _f=None: _html(html_apps.social_feed_shell()),
+            ),
             (re.compile(r"/social/api/feed"), self._social_api),
+            (re.compile(r"/social/post/(\w+)"), self._social_post),
             (re.compile(r"/property/?"), lambda q: _html(html_property.home_page())),
             (re.compile(r"/property/list"), self._property_list),
             (re.compile(r"/property/listing/(\w+)"), self._property_item),
@@ -175,8 +190,12 @@ class SandboxApp:
         chunk, _ = _chunk(items, page_no, MALL_PAGE_SIZE)
         last = max(1, -(-len(items) // MALL_PAGE_SIZE))
         rows = [
-            {"id": e.item_id, "title": e.title, "price": e.price,
-             "thumb": f"/jsmall/img/{e.images[0]}.png" if e.images else None}
+            {
+                "id": e.item_id,
+                "title": e.title,
+                "price": e.price,
+                "thumb": f"/jsmall/img/{e.images[0]}.png" if e.images else None,
+            }
             for e in chunk
         ]
         return _json({"items": rows, "page": page_no, "last_page": last, "total": len(items)})
@@ -186,24 +205,38 @@ class SandboxApp:
         if e is None:
             return _json({"error": "not_found", "message": "商品不存在"}, 404)
         shop = self.world.shops["jsmall"][e.shop_id]
-        return _json({
-            "id": e.item_id, "title": e.title, "price": e.price,
-            "original_price": e.original_price, "sales": e.sales, "description": e.text,
-            "images": [f"/jsmall/img/{n}.png" for n in e.images],
-            "shop": {"id": shop.shop_id, "name": shop.name},
-            "category": html_mall.FAMILIES.get(e.family, ""), "url": e.path,
-        })
+        return _json(
+            {
+                "id": e.item_id,
+                "title": e.title,
+                "price": e.price,
+                "original_price": e.original_price,
+                "sales": e.sales,
+                "description": e.text,
+                "images": [f"/jsmall/img/{n}.png" for n in e.images],
+                "shop": {"id": shop.shop_id, "name": shop.name},
+                "category": html_mall.FAMILIES.get(e.family, ""),
+                "url": e.path,
+            }
+        )
 
     def _jsmall_api_shop(self, query: dict[str, list[str]], shop_id: str) -> Response:
         shop = self.world.shops["jsmall"].get(shop_id)
         if shop is None:
             return _json({"error": "not_found", "message": "店铺不存在"}, 404)
         lic = shop.licence
-        return _json({
-            "id": shop.shop_id, "name": shop.name,
-            "licence": {"credit_code": lic.credit_code or None, "company_name": lic.company,
-                        "address": lic.address, "legal_rep": lic.legal_rep},
-        })
+        return _json(
+            {
+                "id": shop.shop_id,
+                "name": shop.name,
+                "licence": {
+                    "credit_code": lic.credit_code or None,
+                    "company_name": lic.company,
+                    "address": lic.address,
+                    "legal_rep": lic.legal_rep,
+                },
+            }
+        )
 
     # --- social -----------------------------------------------------------------
     def _social_api(self, query: dict[str, list[str]]) -> Response:
@@ -212,12 +245,24 @@ class SandboxApp:
         batch = posts[cursor : cursor + FEED_BATCH]
         nxt = cursor + FEED_BATCH if cursor + FEED_BATCH < len(posts) else None
         rows = [
-            {"id": p.item_id, "author": p.extra["author"], "title": p.title, "text": p.text,
-             "image": f"/social/img/{p.images[0]}.png" if p.images else None,
-             "likes": int(p.extra["likes"])}
+            {
+                "id": p.item_id,
+                "url": p.path,
+                "author": p.extra["author"],
+                "title": p.title,
+                "text": p.text,
+                "image": _post_image(p),
+                "likes": int(p.extra["likes"]),
+            }
             for p in batch
         ]
         return _json({"posts": rows, "next_cursor": nxt})
+
+    def _social_post(self, query: dict[str, list[str]], post_id: str) -> Response:
+        post = self.world.find("social", post_id)
+        if post is None:
+            return _html(html_common.not_found_page("笔记"), 404)
+        return _html(html_apps.social_post_page(post, _post_image(post)))
 
     # --- property ---------------------------------------------------------------
     def _property_list(self, query: dict[str, list[str]]) -> Response:

@@ -22,15 +22,19 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     sandbox: SandboxServer  # set on the per-server subclass
 
-    def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+    def do_GET(self) -> None:
         self._serve(send_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._serve(send_body=False)
 
     def _serve(self, send_body: bool) -> None:
         parts = urlsplit(self.path)
-        response = self.sandbox.respond(parts.path, parse_qs(parts.query))
+        try:
+            response = self.sandbox.respond(parts.path, parse_qs(parts.query))
+        except Exception:  # a bug in a page must not kill the connection silently
+            log.exception("sandbox failed on %s", self.path)
+            response = Response(500, "服务器内部错误".encode(), "text/plain; charset=utf-8")
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -40,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
 

@@ -9,12 +9,12 @@ violating anything (hard negatives). Claims mark their sensitive terms with brac
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 # Mall search keyword (ASCII, stable in URLs) -> Chinese label shown on pages.
 FAMILIES: dict[str, str] = {
     "health": "保健食品",
-    "tea": "养生茶饮",
     "tonic": "滋补理疗",
     "beauty": "美容护肤",
     "cashmere": "羊绒制品",
@@ -35,14 +35,41 @@ FAMILIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Claim:
-    """A violating statement; ``extra`` lists further categories it also violates."""
+    """A violating statement.
+
+    ``extra`` lists further categories it also violates; ``products`` restricts the
+    product nouns it is paired with (empty: any of the topic's products).
+    """
 
     text: str
     extra: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
 
 
-def c(text: str, *extra: str) -> Claim:
-    return Claim(text, tuple(extra))
+def c(text: str, *extra: str, p: str = "") -> Claim:
+    """A claim; ``p`` is a space-separated list of the products it fits."""
+    return Claim(text, tuple(extra), tuple(p.split()))
+
+
+def fits(fragment: str, product: str) -> bool:
+    """Whether a point or spec suits ``product``.
+
+    Fragments may be scoped with a prefix of product nouns: "运动鞋 老爹鞋::鞋面头层牛皮".
+    """
+    scope, sep, _text = fragment.partition("::")
+    return not sep or product in scope.split()
+
+
+def fragment_text(fragment: str) -> str:
+    return fragment.partition("::")[2] if "::" in fragment else fragment
+
+
+def pick_fragments(
+    rng: random.Random, fragments: tuple[str, ...], product: str, k: int
+) -> list[str]:
+    """Up to ``k`` distinct fragments that suit ``product``, scope prefixes removed."""
+    fitting = [f for f in fragments if fits(f, product)] or list(fragments)
+    return [fragment_text(f) for f in rng.sample(fitting, min(k, len(fitting)))]
 
 
 @dataclass(frozen=True)
@@ -62,8 +89,22 @@ class Topic:
 
 
 BRANDS = (
-    "草原印象", "北疆良品", "塔拉源", "牧野", "禾美", "青山记", "悦享", "初心", "蒙乡",
-    "云朵工坊", "小满", "一禾", "金穗", "暖阳", "驼铃", "白云湾",
+    "草原印象",
+    "北疆良品",
+    "塔拉源",
+    "牧野",
+    "禾美",
+    "青山记",
+    "悦享",
+    "初心",
+    "蒙乡",
+    "云朵工坊",
+    "小满",
+    "一禾",
+    "金穗",
+    "暖阳",
+    "驼铃",
+    "白云湾",
 )
 
 FILLER = (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,39 +84,74 @@ def score_leads(
         pred = {x for x in predicted if x[2] == cat}
         tp, fp, fn = len(exp & pred), len(pred - exp), len(exp - pred)
         report[cat] = {
-            "tp": tp, "fp": fp, "fn": fn,
-            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
         }
         totals["tp"] += tp
         totals["fp"] += fp
         totals["fn"] += fn
     tp, fp, fn = totals["tp"], totals["fp"], totals["fn"]
     report[MICRO] = {
-        "tp": tp, "fp": fp, "fn": fn,
-        "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
     }
     return report
 
 
-def format_score(report: dict[str, dict[str, float]]) -> str:
-    """A fixed-width table (Chinese headers with English ids) for the CLI."""
-    lines = [
-        f"{'类别 category':<24}{'命中 tp':>9}{'误报 fp':>9}{'漏报 fn':>9}"
-        f"{'精确率 P':>11}{'召回率 R':>11}",
-        "-" * 73,
-    ]
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(text: str, width: int, left: bool = False) -> str:
+    pad = " " * max(0, width - _width(text))
+    return text + pad if left else pad + text
+
+
+_COLUMNS = (
+    ("类别 category", 24),
+    ("命中 tp", 9),
+    ("误报 fp", 9),
+    ("漏报 fn", 9),
+    ("精确率 P", 11),
+    ("召回率 R", 11),
+)
+
+
+def format_score(
+    report: dict[str, dict[str, float]], names: Mapping[str, str] | None = None
+) -> str:
+    """A fixed-width table (Chinese headers, English ids) for the CLI.
+
+    ``names`` maps category ids to Chinese names, shown (shortened) after each row.
+    """
+    rule = "-" * (sum(w for _n, w in _COLUMNS) + (24 if names else 0))
+    header = "".join(_cell(n, w, left=(i == 0)) for i, (n, w) in enumerate(_COLUMNS))
+    lines = [header + ("  整治重点" if names else ""), rule]
     for cat, row in report.items():
         if cat == MICRO:
             continue
-        lines.append(_row(cat, row))
+        name = (names or {}).get(cat, "")
+        short = name if len(name) <= 10 else name[:10] + "…"
+        lines.append(_row(cat, row) + (f"  {short}" if short else ""))
     if MICRO in report:
-        lines.append("-" * 73)
-        lines.append(_row("合计 micro", report[MICRO]))
+        lines += [rule, _row("合计 micro", report[MICRO])]
     return "\n".join(lines)
 
 
 def _row(name: str, row: dict[str, float]) -> str:
-    return (
-        f"{name:<24}{int(row['tp']):>9}{int(row['fp']):>9}{int(row['fn']):>9}"
-        f"{row['precision']:>11.3f}{row['recall']:>11.3f}"
+    values = (
+        str(int(row["tp"])),
+        str(int(row["fp"])),
+        str(int(row["fn"])),
+        f"{row['precision']:.3f}",
+        f"{row['recall']:.3f}",
     )
+    cells = [_cell(name, _COLUMNS[0][1], left=True)]
+    cells += [_cell(v, w) for v, (_n, w) in zip(values, _COLUMNS[1:], strict=True)]
+    return "".join(cells)

@@ -22,7 +22,7 @@ from tiequan.sandbox.compose import (
 from tiequan.sandbox.evasion import ALL_VARIANTS
 from tiequan.sandbox.parties import Shop, make_developer, make_shop
 from tiequan.sandbox.property_gen import compose_property
-from tiequan.sandbox.textbase import Topic, all_topics
+from tiequan.sandbox.textbase import Topic, all_topics, pick_fragments
 
 # Path prefix -> site profile name.
 SITES: dict[str, str] = {
@@ -83,7 +83,10 @@ class World:
 
 
 def _plan(rng: random.Random, topics: list[Topic], n: int) -> list[tuple[Topic, str]]:
-    """(topic, kind) slots: one violation per category first, then weighted draws."""
+    """(topic, kind) slots: one violation per category first, then weighted draws.
+
+    At tiny scales there may be more slots than ``n`` (every category stays present).
+    """
     weights = [t.weight for t in topics]
     slots: list[tuple[Topic, str]] = []
     seen: set[str] = set()
@@ -137,19 +140,28 @@ def _products(world: World, rng: random.Random, prefix: str, n: int) -> None:
     shops = _shops(rng, max(6, n // 4))
     shop_ids = list(shops)
     fmt, lo, hi = ("{:d}", 10**6, 10**7) if prefix == "mall" else ("JS{:06d}", 0, 10**6)
-    ids = _ids(rng, n, fmt, lo, hi)
-    allow = ALL_VARIANTS
+    slots = _plan(rng, topics, n)
     entries = []
-    for item_id, (topic, kind) in zip(ids, _plan(rng, topics, n), strict=True):
-        composed = compose_product(rng, topic, kind, allow)
+    for item_id, (topic, kind) in zip(_ids(rng, len(slots), fmt, lo, hi), slots, strict=True):
+        composed = compose_product(rng, topic, kind, ALL_VARIANTS)
         price, original = _prices(rng, topic, kind)
         entry = Entry(
-            site=SITES[prefix], prefix=prefix, item_id=item_id, path=f"/{prefix}/item/{item_id}",
-            family=topic.family, title=composed.title, text=composed.text,
-            categories=composed.categories, variant=composed.variant,
-            hard_negative=composed.hard_negative, claim=composed.claim,
-            shop_id=rng.choice(shop_ids), price=price, original_price=original,
-            sales=_sales(rng), template=rng.randrange(3),
+            site=SITES[prefix],
+            prefix=prefix,
+            item_id=item_id,
+            path=f"/{prefix}/item/{item_id}",
+            family=topic.family,
+            title=composed.title,
+            text=composed.text,
+            categories=composed.categories,
+            variant=composed.variant,
+            hard_negative=composed.hard_negative,
+            claim=composed.claim,
+            shop_id=rng.choice(shop_ids),
+            price=price,
+            original_price=original,
+            sales=_sales(rng),
+            template=rng.randrange(3),
         )
         _add_images(world, entry, composed)
         entries.append(entry)
@@ -162,18 +174,28 @@ def _social(world: World, rng: random.Random, n: int) -> None:
     authors = _shops(rng, max(6, n // 5))
     author_ids = list(authors)
     entries = []
+    slots = _plan(rng, topics, n)
     for item_id, (topic, kind) in zip(
-        _ids(rng, n, "{:x}", 16**9, 16**10), _plan(rng, topics, n), strict=True
+        _ids(rng, len(slots), "{:x}", 16**9, 16**10), slots, strict=True
     ):
         composed, official = compose_post(rng, topic, kind)
         author = pick_official(rng) if official else authors[rng.choice(author_ids)].name
         if not composed.image_lines and rng.random() < 0.3:
-            composed.image_lines = [[composed.product, rng.choice(topic.points)]]
+            point = pick_fragments(rng, topic.points, composed.product, 1)[0]
+            composed.image_lines = [[composed.product, point]]
         entry = Entry(
-            site=SITES["social"], prefix="social", item_id=item_id, path="/social/feed",
-            family=topic.family, title=composed.title, text=composed.text,
-            categories=composed.categories, variant=composed.variant,
-            hard_negative=composed.hard_negative, claim=composed.claim, shop_id="",
+            site=SITES["social"],
+            prefix="social",
+            item_id=item_id,
+            path=f"/social/post/{item_id}",
+            family=topic.family,
+            title=composed.title,
+            text=composed.text,
+            categories=composed.categories,
+            variant=composed.variant,
+            hard_negative=composed.hard_negative,
+            claim=composed.claim,
+            shop_id="",
             extra={"author": author, "likes": str(rng.randint(0, 5000))},
         )
         _add_images(world, entry, composed)
@@ -184,24 +206,41 @@ def _social(world: World, rng: random.Random, n: int) -> None:
 
 def _property(world: World, rng: random.Random, n: int) -> None:
     topic = next(t for t in all_topics() if t.category == "real_estate")
-    developers = {d: make_developer(rng, d) for d in _ids(rng, max(4, n // 8), "d{:04d}", 1000, 9999)}
+    developers = {
+        d: make_developer(rng, d) for d in _ids(rng, max(4, n // 8), "d{:04d}", 1000, 9999)
+    }
     dev_ids = list(developers)
     entries = []
-    for item_id, (_t, kind) in zip(
-        _ids(rng, n, "FY{:06d}", 0, 10**6), _plan(rng, [topic], n), strict=True
-    ):
+    slots = _plan(rng, [topic], n)
+    for item_id, (_t, kind) in zip(_ids(rng, len(slots), "FY{:06d}", 0, 10**6), slots, strict=True):
         composed, facts = compose_property(rng, topic, kind)
         dev = rng.choice(dev_ids)
-        entries.append(Entry(
-            site=SITES["property"], prefix="property", item_id=item_id,
-            path=f"/property/listing/{item_id}", family="property", title=composed.title,
-            text=composed.text, categories=composed.categories, variant=composed.variant,
-            hard_negative=composed.hard_negative, claim=composed.claim, shop_id=dev,
-            price=facts.price_per_m2, template=rng.randrange(2),
-            extra={"project": facts.project, "location": facts.location, "layout": facts.layout,
-                   "area": facts.area_text, "permit": facts.permit,
-                   "developer": developers[dev].name},
-        ))
+        entries.append(
+            Entry(
+                site=SITES["property"],
+                prefix="property",
+                item_id=item_id,
+                path=f"/property/listing/{item_id}",
+                family="property",
+                title=composed.title,
+                text=composed.text,
+                categories=composed.categories,
+                variant=composed.variant,
+                hard_negative=composed.hard_negative,
+                claim=composed.claim,
+                shop_id=dev,
+                price=facts.price_per_m2,
+                template=rng.randrange(2),
+                extra={
+                    "project": facts.project,
+                    "location": facts.location,
+                    "layout": facts.layout,
+                    "area": facts.area_text,
+                    "permit": facts.permit,
+                    "developer": developers[dev].name,
+                },
+            )
+        )
     world.entries["property"] = entries
     world.shops["property"] = developers
 

@@ -1,0 +1,150 @@
+"""Lexicon, rule and context files: the shipped data loads; bad data is named precisely."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from detectors import CORE_CATEGORIES, ConfigError, Detector, load_config
+from detectors.config import default_config_dir
+
+CONFIG = default_config_dir()
+
+GOOD_LEXICON = """\
+category: vinegar
+explanation: 食醋含{claims}，违反{article}
+defaults: {article: 《食品安全法》第三十四条, severity: 立案}
+terms:
+  - {term: 冰乙酸, weight: 0.5}
+  - {term: 勾兑醋, weight: 0.6}
+exceptions: [冰乙酸含量检测]
+"""
+
+GOOD_RULES = """\
+rules:
+  - id: vi.test
+    category: vinegar
+    pattern: '冰乙酸\\d+'
+    weight: 0.7
+    article: 《食品安全法》第三十四条
+    severity: 立案
+    explanation: 宣传“{match}”，违反{article}
+"""
+
+
+def make_config(tmp_path: Path, lexicon: str = GOOD_LEXICON, rules: str = GOOD_RULES) -> Path:
+    (tmp_path / "lexicons").mkdir()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "lexicons" / "vinegar.yaml").write_text(lexicon, encoding="utf-8")
+    (tmp_path / "rules" / "vinegar.yaml").write_text(rules, encoding="utf-8")
+    return tmp_path
+
+
+def test_shipped_config_loads_and_covers_online_categories() -> None:
+    lexicons, rules, context = load_config(CONFIG)
+    categories = yaml.safe_load((CONFIG / "categories.yaml").read_text(encoding="utf-8"))
+    online = {c["id"] for c in categories["categories"] if c["online"]}
+    assert {lex.category for lex in lexicons} == online
+    sizes = {lex.category: len(lex.terms) for lex in lexicons}
+    assert all(sizes[c] >= 35 for c in CORE_CATEGORIES), sizes
+    assert {r.category for r in rules} >= set(CORE_CATEGORIES)
+    assert context.cues and 0 < context.factor < 1
+
+
+def test_shipped_entries_have_article_and_severity() -> None:
+    lexicons, rules, _ = load_config(CONFIG)
+    entries = [t for lex in lexicons for t in lex.terms] + list(rules)
+    for entry in entries:
+        assert entry.article.startswith("《"), entry
+        assert entry.severity in ("提醒告诫", "立案", "移送公安"), entry
+
+
+@pytest.mark.parametrize("name", ["lexicon.schema.json", "rules.schema.json"])
+def test_schemas_are_valid(name: str) -> None:
+    Draft202012Validator.check_schema(json.loads((CONFIG / "schemas" / name).read_text()))
+
+
+def test_minimal_config_works(tmp_path: Path) -> None:
+    detector = Detector.from_config(make_config(tmp_path))
+    assert [f.category for f in detector.detect("冰乙酸12瓶")] == ["vinegar"]
+    assert detector.detect("冰乙酸含量检测") == []
+
+
+@pytest.mark.parametrize(
+    ("lexicon", "field", "value"),
+    [
+        (GOOD_LEXICON.replace("weight: 0.6", "weight: 1.5"), "terms[1].weight", "1.5"),
+        (GOOD_LEXICON.replace("severity: 立案", "severity: 罚款"), "defaults.severity", "罚款"),
+        (
+            GOOD_LEXICON.replace(
+                "defaults: {article: 《食品安全法》第三十四条, severity: 立案}\n", ""
+            ),
+            "terms[0].article",
+            "None",
+        ),
+        (
+            GOOD_LEXICON.replace("category: vinegar", "category: edible_oil"),
+            "category",
+            "edible_oil",
+        ),
+        (GOOD_LEXICON.replace("勾兑醋", "冰 乙酸"), "terms[1].term", "冰 乙酸"),
+        (GOOD_LEXICON.replace("{claims}", "{claim}"), "explanation", "{claim}"),
+        (GOOD_LEXICON.replace("term: 冰乙酸", 'term: "\\u200b"'), "terms[0].term", r"\u200b"),
+        (GOOD_LEXICON + "colour: red\n", "(top level)", "colour"),
+    ],
+)
+def test_lexicon_errors_name_file_field_and_value(
+    tmp_path: Path, lexicon: str, field: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(make_config(tmp_path, lexicon=lexicon))
+    message = str(info.value)
+    assert str(tmp_path / "lexicons" / "vinegar.yaml") in message
+    assert f": {field}:" in message
+    assert value in message
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "value"),
+    [
+        (GOOD_RULES.replace("冰乙酸\\d+", "冰乙酸(\\d+"), "rules[0].pattern", "冰乙酸("),
+        (GOOD_RULES.replace("category: vinegar", "category: tea"), "rules[0].category", "tea"),
+        (GOOD_RULES.replace("weight: 0.7", "weight: -1"), "rules[0].weight", "-1"),
+        (GOOD_RULES.replace("{match}", "{price}"), "rules[0].explanation", "{price}"),
+        (GOOD_RULES.replace("    article: 《食品安全法》第三十四条\n", ""), "rules[0]", "article"),
+    ],
+)
+def test_rule_errors_name_file_field_and_value(
+    tmp_path: Path, rules: str, field: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(make_config(tmp_path, rules=rules))
+    message = str(info.value)
+    assert str(tmp_path / "rules" / "vinegar.yaml") in message
+    assert f": {field}:" in message
+    assert value in message
+
+
+def test_duplicate_rule_id_across_files(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    (config / "rules" / "zz_more.yaml").write_text(GOOD_RULES, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"zz_more\.yaml: rules\[0\]\.id: duplicate id"):
+        load_config(config)
+
+
+def test_bad_yaml_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"vinegar\.yaml: \(yaml\): not valid YAML"):
+        load_config(make_config(tmp_path, lexicon="terms: [unclosed\n"))
+
+
+def test_context_errors_are_named(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    (config / "lexicons" / "_context.yaml").write_text(
+        "factor: 0.3\ncues:\n  - {cue: 警惕, scope: paragraph}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"_context\.yaml: cues\[0\]\.scope: .*paragraph"):
+        load_config(config)
