@@ -38,8 +38,19 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
 }
-# Item pipelines (pipelines/) are wired in by the sweep; crawling alone emits items only.
-ITEM_PIPELINES: dict[str, int] = {}
+# Gaps leave room for later stages (evidence fixing at 300).
+ITEM_PIPELINES = {
+    "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.dedup.DedupPipeline": 200,
+    "pipelines.detect.DetectPipeline": 400,
+    "pipelines.store.StorePipeline": 500,
+    "pipelines.refer.ReferPipeline": 600,
+}
+EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
+# tiequan's own settings (parsed by pipelines.config.PipelineConfig):
+# TIEQUAN_MONGO_URI, TIEQUAN_HOME, TIEQUAN_RUN_ID, TIEQUAN_BATCH_SIZE, TIEQUAN_MIN_SCORE,
+# TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off).
+TIEQUAN_PROGRESS_INTERVAL = 0
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {

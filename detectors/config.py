@@ -104,12 +104,17 @@ def _field(path: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
+def _error_order(error: Any) -> tuple[tuple[int, int, str], ...]:
+    # Report the first error in file order; paths mix list indices and keys.
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.path)
+
+
 def _read(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(path, "(yaml)", None, f"not valid YAML: {exc}") from exc
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=_error_order)
     if errors:
         err = errors[0]
         raise ConfigError(path, _field(err.absolute_path), err.instance, err.message)

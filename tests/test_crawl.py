@@ -32,6 +32,7 @@ TEST_SETTINGS = {
     "RETRY_BACKOFF_BASE": 0.05,
     "RETRY_BACKOFF_MAX": 0.3,
     "LOG_LEVEL": "INFO",
+    "ITEM_PIPELINES": {},  # the crawl alone; tests/test_sweep.py covers the full chain
 }
 CRAWL_SCRIPT = """
 import json, sys

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tiequan.cli.sandbox_cmd import DEFAULT_SEED, category_names
+
 SANDBOX_PREFIX = "sandbox_"
 
 
@@ -17,15 +19,13 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo", help="演示：启动沙箱市场，巡查全部沙箱站点，输出汇总与评分"
     )
-    p.add_argument("--seed", type=int, default=None, help="sandbox seed (default: the sandbox's)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sandbox seed")
     p.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
     p.add_argument("--progress", type=float, default=5.0, metavar="SECONDS")
     p.set_defaults(func=run)
 
 
-def start_sandbox(
-    url_file: Path, seed: int | None, scale: float
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(url_file: Path, seed: int, scale: float) -> tuple[subprocess.Popen[bytes], str]:
     cmd = [
         sys.executable,
         "-m",
@@ -39,8 +39,6 @@ def start_sandbox(
         "--scale",
         str(scale),
     ]
-    if seed is not None:
-        cmd += ["--seed", str(seed)]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -55,9 +53,10 @@ def start_sandbox(
 
 def run(args: argparse.Namespace) -> int:
     from crawlers.profiles import default_sites_dir, load_profiles
+    from tiequan.sandbox.truth import build_truth, format_score, score_leads
     from tiequan.sweep.report import format_summary
     from tiequan.sweep.runner import SweepOptions, run_sweep
-    from tiequan.sweep.score import score_run
+    from tiequan.sweep.score import leads_from_database
 
     sites = sorted(n for n in load_profiles(default_sites_dir()) if n.startswith(SANDBOX_PREFIX))
     with tempfile.TemporaryDirectory(prefix="tiequan-demo-") as tmp:
@@ -72,5 +71,8 @@ def run(args: argparse.Namespace) -> int:
             proc.wait(timeout=30)
     print(format_summary(report))
     print()
-    print(score_run(report["run_id"], seed=args.seed, scale=args.scale))
+    run_id, leads = leads_from_database(report["run_id"])
+    print(f"沙箱评分（批次 {run_id}）")
+    truth = build_truth(seed=args.seed, scale=args.scale)
+    print(format_score(score_leads(leads, truth), category_names()))
     return 0

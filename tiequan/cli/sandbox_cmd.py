@@ -32,11 +32,14 @@ def register(sub: Any) -> None:
     truth.set_defaults(func=run_truth)
 
     score = cmds.add_parser("score", help="按真值给线索打分")
-    score.add_argument(
+    source = score.add_mutually_exclusive_group()
+    source.add_argument(
         "--leads",
         type=Path,
-        required=True,
         help="JSONL with site (or platform), item_id, category per line",
+    )
+    source.add_argument(
+        "--run", help="score the crawler leads of this sweep run (default: the latest run)"
     )
     _world_args(score)
     score.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -109,28 +112,28 @@ def read_leads(path: Path) -> list[tuple[str, str, str]]:
 
 def run_score(args: argparse.Namespace) -> int:
     from tiequan.sandbox.truth import build_truth, format_score, score_leads
+    from tiequan.storage.connect import StorageError
+    from tiequan.sweep.score import leads_from_database
 
     try:
-        leads = read_leads(args.leads)
-    except (OSError, ValueError) as exc:
+        if args.leads:
+            leads, title = read_leads(args.leads), f"沙箱评分（{args.leads}）"
+        else:
+            run_id, leads = leads_from_database(args.run)
+            title = f"沙箱评分（批次 {run_id or '全部'}）"
+    except (OSError, ValueError, StorageError) as exc:
         print(f"tiequan sandbox score: {exc}", file=sys.stderr)
         return 2
     report = score_leads(leads, build_truth(seed=args.seed, scale=args.scale))
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
-        print(format_score(report, _category_names()))
+        print(title)
+        print(format_score(report, category_names()))
     return 0
 
 
-def _category_names() -> dict[str, str]:
-    """Chinese names from config/categories.yaml; empty if it cannot be read."""
-    import yaml
+def category_names() -> dict[str, str]:
+    from tiequan.referral.categories import load_categories
 
-    path = Path(__file__).resolve().parents[2] / "config" / "categories.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return {str(c["id"]): str(c["name"]) for c in raw["categories"]}
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        print(f"提示：无法读取类别名称 {path}: {exc}", file=sys.stderr)
-        return {}
+    return {c.id: c.name for c in load_categories()}

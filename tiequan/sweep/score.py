@@ -1,4 +1,4 @@
-"""Score a sweep's leads against the sandbox ground truth."""
+"""Fetch a sweep's crawler leads for scoring against the sandbox ground truth."""
 
 from __future__ import annotations
 
@@ -24,19 +24,10 @@ def latest_run_id(db: Database[Any]) -> str | None:
     return str(doc["run_id"]) if doc else None
 
 
-def score_run(
-    run_id: str | None,
-    *,
-    seed: int | None = None,
-    scale: float = 1.0,
-    mongo_uri: str | None = None,
-    home: Path | None = None,
-) -> str:
-    from tiequan.sandbox.truth import build_truth, format_score, score_leads
-
+def leads_from_database(
+    run_id: str | None, *, mongo_uri: str | None = None, home: Path | None = None
+) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """The run scored (given, else the latest) and its leads."""
     with open_database(mongo_uri, home) as db:
         run_id = run_id or latest_run_id(db)
-        leads = run_leads(db, run_id)
-    truth = build_truth(seed=seed, scale=scale) if seed is not None else build_truth(scale=scale)
-    header = f"沙箱评分（批次 {run_id or '全部'}）"
-    return header + "\n" + format_score(score_leads(leads, truth))
+        return run_id, run_leads(db, run_id)

@@ -1,0 +1,129 @@
+"""End to end: `tiequan sweep` over every sandbox site, twice, into the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from detectors.base import CORE_CATEGORIES
+from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
+from tiequan.referral.categories import load_categories
+from tiequan.sandbox.server import SandboxServer
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = [
+    "DOWNLOAD_DELAY=0",
+    "AUTOTHROTTLE_ENABLED=False",
+    "RETRY_BACKOFF_BASE=0.05",
+    "RETRY_BACKOFF_MAX=0.3",
+]
+
+
+def tiequan(
+    *args: str, env: dict[str, str], timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "tiequan", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sweep_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    name = f"t_sweep_{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ)
+    env.update(
+        TIEQUAN_MONGO_URI=mongo_uri,
+        TIEQUAN_DB=name,
+        TIEQUAN_HOME=str(tmp_path_factory.mktemp("home")),
+        PYTHONPATH=str(REPO),
+    )
+    yield env
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def sweeps(sandbox: SandboxServer, sweep_env: dict[str, str]) -> list[dict[str, Any]]:
+    """Two sweeps of all sandbox sites; returns both run reports."""
+    reports = []
+    for n in (1, 2):
+        report_path = Path(sweep_env["TIEQUAN_HOME"]) / f"run{n}.json"
+        settings = [arg for kv in FAST for arg in ("-s", kv)]
+        result = tiequan(
+            "sweep", "--all", "--base-url", sandbox.base_url, "--report", str(report_path),
+            "--progress", "1", *settings, env=sweep_env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "巡查批次" in result.stdout and "本批次线索（按类别）" in result.stdout
+        assert "页面" in result.stderr  # progress lines
+        reports.append(json.loads(report_path.read_text(encoding="utf-8")))
+    return reports
+
+
+@pytest.fixture
+def sweep_db(sweep_env: dict[str, str], mongo_client: MongoClient[dict[str, Any]]) -> Database[Any]:
+    return mongo_client[sweep_env["TIEQUAN_DB"]]
+
+
+def test_sweep_crawls_every_site_and_reports(sweeps: list[dict[str, Any]]) -> None:
+    first = sweeps[0]
+    assert set(first["sites"]) == {
+        "sandbox_mall", "sandbox_jsmall", "sandbox_social", "sandbox_property",
+    }  # fmt: skip
+    for name, site in first["sites"].items():
+        assert site["items"] > 0, name
+        assert site["pages"] >= site["items"] or name == "sandbox_social", name
+        assert site["finish_reason"] == "finished", name
+    assert first["totals"]["errors"] == 0
+    assert first["elapsed_s"] > 0
+
+
+def test_leads_in_every_core_category_routed_to_lead_unit(
+    sweeps: list[dict[str, Any]], sweep_db: Database[Any]
+) -> None:
+    categories = load_categories()
+    by_category = sweeps[0]["leads_by_category"]
+    for category in CORE_CATEGORIES:
+        assert by_category.get(category, 0) > 0, category
+    for lead in sweep_db.leads.find({"category": {"$in": list(CORE_CATEGORIES)}}).limit(200):
+        assert lead["lead_unit"] == categories.get(lead["category"]).lead_unit
+        assert lead["status"] == "待研判"
+        assert lead["matched"], lead["_id"]
+        assert lead["article"]
+    assert sum(sweeps[0]["leads_by_unit"].values()) == sum(by_category.values())
+
+
+def test_second_sweep_creates_no_duplicate_lead(
+    sweeps: list[dict[str, Any]], sweep_db: Database[Any]
+) -> None:
+    first, second = sweeps
+    assert first["totals"]["leads_new"] > 0
+    assert second["totals"]["leads_new"] == 0
+    assert second["totals"]["leads_seen_again"] == first["totals"]["leads_new"]
+    assert sweep_db.leads.count_documents({}) == first["totals"]["leads_new"]
+    assert sweep_db.leads.count_documents({"seen_count": 2}) == first["totals"]["leads_new"]
+    assert sweep_db.runs.count_documents({}) == 2
+
+
+def test_sandbox_score_reads_the_run_from_the_database(
+    sweeps: list[dict[str, Any]], sweep_env: dict[str, str]
+) -> None:
+    result = tiequan(
+        "sandbox", "score", "--run", sweeps[1]["run_id"], "--seed", str(SANDBOX_SEED),
+        "--scale", str(SANDBOX_SCALE), "--json", env=sweep_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    score = json.loads(result.stdout)
+    assert score["micro"]["tp"] > 0
+    for category in CORE_CATEGORIES:
+        assert score[category]["tp"] > 0, category
