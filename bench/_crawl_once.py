@@ -52,6 +52,8 @@ def main() -> int:
             "pages": stats.get("response_received_count", 0),
             "items": stats.get("item_scraped_count", 0),
             "leads_new": stats.get("leads/new", 0),
+            "store_write_ms": stats.get("store/write_ms", 0),
+            "refer_write_ms": stats.get("refer/write_ms", 0),
             "elapsed_s": elapsed,
         },
         sys.stdout,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -72,8 +73,11 @@ class BatchWriter(Generic[T]):
 
     def _run(self, batch: list[T]) -> None:
         assert self.db is not None, "open() was not called"
+        started = time.perf_counter()
         self._write(self.db, batch)
         self.stats.inc_value(f"{self.stage}/batches")
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        self.stats.inc_value(f"{self.stage}/write_ms", elapsed_ms)
 
     def _failed(self, failure: Failure, batch: list[T]) -> None:
         self.stats.inc_value(f"{self.stage}/errors")

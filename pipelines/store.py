@@ -16,7 +16,7 @@ from tiequan.storage.store import Store
 
 
 def _write_listings(db: Database[Any], batch: list[dict[str, Any]]) -> None:
-    Store(db).upsert_listings(batch)
+    Store(db).record_listings(batch)
 
 
 class StorePipeline:

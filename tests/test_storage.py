@@ -17,8 +17,9 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from tiequan.storage.bulk import bulk_upsert
 from tiequan.storage.connect import StorageError, open_database, redact_uri
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
+from tiequan.storage.listings import ListingWrite, write_listings
 from tiequan.storage.process import pid_alive
-from tiequan.storage.store import INDEXES, Store, new_run_id
+from tiequan.storage.store import INDEXES, Store, new_run_id, utcnow
 
 
 def _reachable(uri: str, timeout_ms: int = 2000) -> bool:
@@ -154,23 +155,62 @@ def test_ensure_indexes_are_named(db: Database[dict[str, Any]]) -> None:
     assert db["leads"].index_information()["lead_key"].get("unique") is True
 
 
-def test_upsert_listings_counts_and_seen_fields(db: Database[dict[str, Any]]) -> None:
+def test_record_listings_writes_changes_and_one_capture_per_sighting(
+    db: Database[dict[str, Any]],
+) -> None:
     store = Store(db)
     store.ensure_indexes()
-    assert store.upsert_listings([_listing("1"), _listing("2")], run_id="R1") == (2, 0)
+    assert store.record_listings([_listing("1"), _listing("2")], run_id="R1") == ListingWrite(new=2)
     first = store.get_listing("demo_shop", "1")
-    assert first is not None and first["seen_count"] == 1
-    batch = [_listing("2", title="新标题", price=8.5), _listing("3"), _listing("3")]
+    assert first is not None and first["first_run_id"] == "R1"
+    batch = [_listing("1"), _listing("2", title="新标题", price=8.5), _listing("3"), _listing("3")]
     for record in batch:
         record["run_id"] = "R2"  # as the store pipeline tags its records
-    assert store.upsert_listings(batch) == (1, 1)
+        record["captured_at"] = "2024-06-02T02:00:00+08:00"  # a new night, same content
+    assert store.record_listings(batch) == ListingWrite(new=1, changed=1, unchanged=1)
     two = store.get_listing("demo_shop", "2")
     assert two is not None
-    assert (two["title"], two["price"], two["seen_count"]) == ("新标题", 8.5, 2)
-    assert (two["first_run_id"], two["last_run_id"]) == ("R1", "R2")
-    assert two["first_seen_at"] <= two["last_seen_at"]
+    assert (two["title"], two["price"]) == ("新标题", 8.5)
+    assert (two["first_run_id"], two["last_changed_run_id"]) == ("R1", "R2")
+    assert two["first_seen_at"] <= two["last_changed_at"]
+    unchanged = store.get_listing("demo_shop", "1")
+    assert unchanged is not None and unchanged["last_changed_run_id"] == "R1"
     assert db.listings.count_documents({}) == 3 and "run_id" not in two
-    assert store.upsert_listings([]) == (0, 0)
+    captures = {(c["item_id"], c["run_id"]): c for c in db.captures.find()}
+    assert len(captures) == 5  # 2 in R1, 3 in R2 (the duplicate "3" counted once)
+    assert captures[("1", "R2")]["change"] == "unchanged"
+    assert captures[("2", "R2")]["change"] == "changed"
+    assert captures[("3", "R2")]["change"] == "new"
+    assert captures[("1", "R2")]["captured_at"] == "2024-06-02T02:00:00+08:00"
+    assert store.record_listings([]) == ListingWrite()
+
+
+def test_record_listings_survives_a_racing_insert(db: Database[dict[str, Any]]) -> None:
+    store = Store(db)
+    store.ensure_indexes()
+    # Another writer inserted the listing between our lookup and our insert.
+    racer = _listing("9")
+    db.listings.insert_one({"_id": "demo_shop:9", **racer, "content_sha256": "other"})
+    result = write_listings(
+        _HidingCollection(db.listings, hide="demo_shop:9"), db.captures, [_listing("9")],
+        run_id="R1", now=utcnow(), schema=1,
+    )  # fmt: skip
+    assert result == ListingWrite(changed=1)
+    assert db.listings.count_documents({}) == 1
+
+
+class _HidingCollection:
+    """A listings collection whose lookup misses one id, as if read before a racing insert."""
+
+    def __init__(self, coll: Any, hide: str) -> None:
+        self._coll = coll
+        self._hide = hide
+
+    def find(self, query: dict[str, Any], projection: dict[str, Any]) -> list[dict[str, Any]]:
+        return [d for d in self._coll.find(query, projection) if d["_id"] != self._hide]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._coll, name)
 
 
 def test_runs_saved_and_listed_newest_first(db: Database[dict[str, Any]]) -> None:

@@ -30,10 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Libraries (Scrapy, Playwright, Twisted) speak only about problems unless -v;
+    # tiequan's own loggers report progress at INFO.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("tiequan").setLevel(logging.INFO)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

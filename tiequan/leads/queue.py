@@ -18,9 +18,10 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from tiequan.referral import Categories, load_categories
-from tiequan.storage.bulk import bulk_upsert
+from tiequan.storage.bulk import DUPLICATE_KEY, bulk_upsert
 from tiequan.storage.store import LEADS, SCHEMA_VERSION, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -92,23 +93,75 @@ class LeadQueue:
                 best[key] = (listing, finding)
         items = builtins.list(best.items())
         result = RecordResult()
-        pending = builtins.list(range(len(items)))
         now = utcnow()
+        slow = self._record_fast(items, run_id, now, result)
+        pending = slow
         for length in ID_LENGTHS:
+            if not pending:
+                break
             ops = [self._upsert_op(*items[i], run_id, now, length) for i in pending]
             outcome = bulk_upsert(self.coll, ops)
             result.new_ids += [outcome.upserted[j] for j in sorted(outcome.upserted)]
             result.seen_again += outcome.matched
             pending = [pending[j] for j in outcome.id_conflicts]
-            if not pending:
-                break
-            log.warning(
-                "%d lead id(s) of length %d already taken; lengthening", len(pending), length
-            )
+            if pending:
+                log.warning(
+                    "%d lead id(s) of length %d already taken; lengthening", len(pending), length
+                )
         if pending:
             raise RuntimeError(f"could not allocate ids for {len(pending)} lead(s)")
         result.new = len(result.new_ids)
         return result
+
+    def _record_fast(
+        self,
+        items: builtins.list[tuple[LeadKey, tuple[dict[str, Any], dict[str, Any]]]],
+        run_id: str,
+        now: Any,
+        result: RecordResult,
+    ) -> builtins.list[int]:
+        """Plain inserts and one multi-update for the usual case; returns what needs upserts.
+
+        Upserts through the unique key cost several times an insert on the embedded
+        server, so leads whose short id is free are inserted, leads already stored under
+        their short id get one update_many, and only id collisions and races (both rare)
+        are left to the upsert path.
+        """
+        by_id = {make_lead_id(*key, ID_LENGTHS[0]): i for i, (key, _) in enumerate(items)}
+        stored = {
+            doc["_id"]: (doc.get("platform"), doc.get("item_id"), doc.get("category"))
+            for doc in self.coll.find(
+                {"_id": {"$in": builtins.list(by_id)}}, {"platform": 1, "item_id": 1, "category": 1}
+            )
+        }
+        seen = [lead_id for lead_id, i in by_id.items() if stored.get(lead_id) == items[i][0]]
+        fresh = [i for lead_id, i in by_id.items() if lead_id not in stored]
+        slow = [i for lead_id, i in by_id.items() if lead_id in stored and lead_id not in seen]
+        if seen:
+            updated = self.coll.update_many({"_id": {"$in": seen}}, self._seen_update(run_id, now))
+            result.seen_again += updated.matched_count
+        if fresh:
+            docs = [self._new_lead(*items[i], run_id, now, ID_LENGTHS[0]) for i in fresh]
+            for doc in docs:
+                doc.update(last_seen_at=now, last_run_id=run_id, seen_count=1, run_ids=[run_id])
+            try:
+                self.coll.insert_many(docs, ordered=False)
+                result.new_ids += [doc["_id"] for doc in docs]
+            except BulkWriteError as exc:
+                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details["writeErrors"]):
+                    raise
+                result.new_ids += [d["_id"] for j, d in enumerate(docs) if j not in failed]
+                slow += [fresh[j] for j in sorted(failed)]  # raced another writer: upsert
+        return slow
+
+    @staticmethod
+    def _seen_update(run_id: str, now: Any) -> dict[str, Any]:
+        return {
+            "$set": {"last_seen_at": now, "last_run_id": run_id},
+            "$inc": {"seen_count": 1},
+            "$addToSet": {"run_ids": run_id},
+        }
 
     def _upsert_op(
         self,
@@ -118,6 +171,24 @@ class LeadQueue:
         now: Any,
         id_length: int,
     ) -> UpdateOne:
+        platform, item_id, category = key
+        created = self._new_lead(key, pair, run_id, now, id_length)
+        for name in ("platform", "item_id", "category"):
+            del created[name]  # the filter supplies them on insert
+        return UpdateOne(
+            {"platform": platform, "item_id": item_id, "category": category},
+            {"$setOnInsert": created, **self._seen_update(run_id, now)},
+            upsert=True,
+        )
+
+    def _new_lead(
+        self,
+        key: LeadKey,
+        pair: tuple[dict[str, Any], dict[str, Any]],
+        run_id: str,
+        now: Any,
+        id_length: int,
+    ) -> dict[str, Any]:
         platform, item_id, category = key
         listing, finding = pair
         cat = self.categories.get(category)
@@ -130,8 +201,11 @@ class LeadQueue:
                 "address": licence.get("address"),
                 "licence_url": licence.get("url"),
             }
-        created = {
+        return {
             "_id": make_lead_id(platform, item_id, category, id_length),
+            "platform": platform,
+            "item_id": item_id,
+            "category": category,
             "schema": SCHEMA_VERSION,
             "source": SOURCE_CRAWLER,
             "status": STATUS_PENDING,
@@ -159,16 +233,6 @@ class LeadQueue:
             "co_units": builtins.list(cat.co_units),
             "co_unit_keys": builtins.list(cat.co_unit_keys),
         }
-        return UpdateOne(
-            {"platform": platform, "item_id": item_id, "category": category},
-            {
-                "$setOnInsert": created,
-                "$set": {"last_seen_at": now, "last_run_id": run_id},
-                "$inc": {"seen_count": 1},
-                "$addToSet": {"run_ids": run_id},
-            },
-            upsert=True,
-        )
 
     def _unit_filter(self, unit: str) -> str:
         name = self.categories.unit_name(unit)

@@ -1,7 +1,9 @@
 """Collections, indexes and the listing/run writes of a sweep.
 
 Collections (every document carries ``schema``, the version of its shape):
-- ``listings``: one document per (platform, item_id), latest capture wins; first/last seen.
+- ``listings``: one document per (platform, item_id), ``_id`` "platform:item_id", rewritten
+  only when its content changes (tiequan.storage.listings).
+- ``captures``: one append-only document per sighting of a listing in a run.
 - ``leads``: one document per (platform, item_id, category); owned by tiequan.leads.
 - ``runs``: one document per sweep run, keyed by run id.
 Room is left for what the roadmap adds, as separate collections that refer to leads by
@@ -16,14 +18,15 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
-from tiequan.storage.bulk import bulk_upsert
+from tiequan.storage.listings import ListingWrite, write_listings
 
 log = logging.getLogger(__name__)
 
 LISTINGS = "listings"
+CAPTURES = "captures"
 LEADS = "leads"
 RUNS = "runs"
 SCHEMA_VERSION = 1
@@ -33,8 +36,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("platform", ASCENDING), ("item_id", ASCENDING)], name="listing_key", unique=True
         ),
-        IndexModel([("last_seen_at", DESCENDING)], name="listing_last_seen"),
+        IndexModel([("last_changed_at", DESCENDING)], name="listing_last_changed"),
         IndexModel([("licence.credit_code", ASCENDING)], name="listing_credit_code"),
+    ],
+    CAPTURES: [
+        IndexModel(
+            [("listing_id", ASCENDING), ("captured_at", DESCENDING)], name="capture_listing"
+        ),
+        IndexModel([("run_id", ASCENDING)], name="capture_run"),
     ],
     LEADS: [
         IndexModel(
@@ -68,10 +77,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
-# Keys of a listing record that are not copied into $set: the filter's own fields, and the
-# run id (a pipeline may put it on each record; it is stored as first/last_run_id).
-_NOT_STORED = frozenset({"_id", "platform", "item_id", "run_id"})
-
 
 def utcnow() -> datetime:
     # Mongo stores milliseconds; truncating keeps values equal after a round trip.
@@ -91,6 +96,7 @@ class Store:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.db = db
         self.listings = db[LISTINGS]
+        self.captures = db[CAPTURES]
         self.leads = db[LEADS]
         self.runs_coll = db[RUNS]
 
@@ -99,38 +105,17 @@ class Store:
         for name, models in INDEXES.items():
             self.db[name].create_indexes(models)
 
-    def upsert_listings(
+    def record_listings(
         self, listings: list[dict[str, Any]], run_id: str | None = None
-    ) -> tuple[int, int]:
-        """Insert new listings and refresh seen ones in one bulk write: (inserted, updated).
+    ) -> ListingWrite:
+        """Store new or changed listings and one capture per listing.
 
         The run id comes from ``run_id`` or else from each record's own ``run_id`` key.
         """
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
-        for listing in listings:
-            key = (str(listing["platform"]), str(listing["item_id"]))
-            latest[key] = listing  # the same page twice in one batch: last capture wins
-        if not latest:
-            return 0, 0
-        now = utcnow()
-        ops = []
-        for (platform, item_id), listing in latest.items():
-            fields = {k: v for k, v in listing.items() if k not in _NOT_STORED}
-            seen_in = run_id or listing.get("run_id")
-            fields.update(last_seen_at=now, last_run_id=seen_in, schema=SCHEMA_VERSION)
-            ops.append(
-                UpdateOne(
-                    {"platform": platform, "item_id": item_id},
-                    {
-                        "$set": fields,
-                        "$setOnInsert": {"first_seen_at": now, "first_run_id": seen_in},
-                        "$inc": {"seen_count": 1},
-                    },
-                    upsert=True,
-                )
-            )
-        outcome = bulk_upsert(self.listings, ops)
-        return len(outcome.upserted), outcome.matched
+        return write_listings(
+            self.listings, self.captures, listings, run_id=run_id, now=utcnow(),
+            schema=SCHEMA_VERSION,
+        )  # fmt: skip
 
     def get_listing(self, platform: str, item_id: str) -> dict[str, Any] | None:
         return self.listings.find_one({"platform": platform, "item_id": item_id})

@@ -91,7 +91,10 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     with _database(options) as (db, uri):
         Store(db).ensure_indexes()
         settings = crawl_settings(options, run_id, uri)
+        # The CLI owns the root handler; Scrapy's loggers follow --log-level.
         process = CrawlerProcess(settings, install_root_handler=False)
+        for name in ("scrapy", "scrapy-playwright", "py.warnings"):
+            logging.getLogger(name).setLevel(options.log_level)
         crawlers: list[Crawler] = []
         for profile in profiles:
             spider_cls = process.spider_loader.load(profile.name)
