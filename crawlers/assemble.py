@@ -84,7 +84,12 @@ def missing_required(fields: Mapping[str, Any]) -> list[str]:
 
 
 def make_listing(
-    fields: Mapping[str, Any], *, platform: str, kind: str, page: PageInfo
+    fields: Mapping[str, Any],
+    *,
+    platform: str,
+    kind: str,
+    page: PageInfo,
+    platform_name: str = "",
 ) -> Listing | None:
     """A Listing from extracted fields, or None when id or title is missing."""
     if missing_required(fields):
@@ -101,6 +106,7 @@ def make_listing(
     own_url = _as_text(fields.get("url"))
     return Listing(
         platform=platform,
+        platform_name=platform_name,
         kind=kind,
         url=urljoin(base, own_url) if own_url else page.url,
         item_id=str(_as_text(fields["id"])),

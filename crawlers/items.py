@@ -44,6 +44,7 @@ class Listing:
     status: int | None = None
     body_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    platform_name: str = ""  # the profile's display name, shown to officers
     # Filled by the detection pipeline: Finding.to_json() dicts plus "matched" and "severity".
     findings: list[dict[str, Any]] = field(default_factory=list)
 

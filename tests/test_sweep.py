@@ -100,6 +100,7 @@ def test_leads_in_every_core_category_routed_to_lead_unit(
         assert lead["status"] == "待研判"
         assert lead["matched"], lead["_id"]
         assert lead["article"]
+        assert lead["platform_name"] and not lead["platform_name"].startswith("sandbox_")
     assert sum(sweeps[0]["leads_by_unit"].values()) == sum(by_category.values())
 
 

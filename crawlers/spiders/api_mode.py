@@ -109,7 +109,11 @@ class ApiModeMixin:
         fields = json_fields(data, self.api_spec().fields)
         info = PageInfo.of(response)
         listing = make_listing(
-            fields, platform=self.profile.name, kind=self.profile.kind, page=info
+            fields,
+            platform=self.profile.name,
+            platform_name=self.profile.platform,
+            kind=self.profile.kind,
+            page=info,
         )
         if listing is None:
             self.incomplete(response.url, fields)

@@ -240,7 +240,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         for node in response.css(inline.container):
             fields = extract_fields(node, inline.fields, response.url)
             listing = make_listing(
-                fields, platform=self.profile.name, kind=self.profile.kind, page=info
+                fields,
+                platform=self.profile.name,
+                platform_name=self.profile.platform,
+                kind=self.profile.kind,
+                page=info,
             )
             if listing is None:
                 self.incomplete(response.url, fields)
@@ -261,7 +265,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return
         fields = extract_fields(response.selector, spec.fields, response.url)
         listing = make_listing(
-            fields, platform=self.profile.name, kind=self.profile.kind, page=PageInfo.of(response)
+            fields,
+            platform=self.profile.name,
+            platform_name=self.profile.platform,
+            kind=self.profile.kind,
+            page=PageInfo.of(response),
         )
         if listing is None:
             self.incomplete(response.url, fields)

@@ -98,7 +98,7 @@ def _row(lead: dict[str, Any]) -> list[str]:
         f"{float(lead.get('score') or 0):.2f}",
         clean(lead.get("status")),
         clean(lead.get("lead_unit")),
-        clean(lead.get("platform")),
+        clean(lead.get("platform_name") or lead.get("platform")),
         clean(lead.get("title")),
         local_time(lead.get("created_at")),
     ]
@@ -152,7 +152,7 @@ def render_detail(lead: dict[str, Any]) -> str:
         ("认定理由", clean(lead.get("explanation")) or NONE_MARK),
         ("命中内容", matched),
         ("标题", clean(lead.get("title")) or NONE_MARK),
-        ("平台", clean(lead.get("platform"))),
+        ("平台", clean(lead.get("platform_name") or lead.get("platform"))),
         ("店铺", clean(lead.get("shop_name")) or NONE_MARK),
         ("主体信息", _party_lines(lead)),
         ("牵头单位", clean(lead.get("lead_unit"))),

@@ -213,6 +213,7 @@ class LeadQueue:
             "claimed_at": None,
             "created_at": now,
             "first_run_id": run_id,
+            "platform_name": listing.get("platform_name") or platform,
             "title": listing.get("title") or "",
             "url": listing.get("url") or "",
             "shop_name": listing.get("shop_name"),

@@ -97,7 +97,7 @@ class EmbeddedServer:
             state = self._read_state()
             if state and self._state_is_live(state):
                 self.pid, self.port, self.owner = int(state["pid"]), int(state["port"]), False
-                log.info("joining embedded server pid %s on port %s", self.pid, self.port)
+                log.debug("joining embedded server pid %s on port %s", self.pid, self.port)
             else:
                 if state:
                     log.warning("removing stale embedded-server state %s", state)
@@ -121,7 +121,7 @@ class EmbeddedServer:
                     _DETACHED.append(self._proc)
                     self._proc = None
                 self._write_state(state)
-                log.info("embedded server left running for %d other client(s)", len(others))
+                log.debug("embedded server left running for %d other client(s)", len(others))
             else:
                 self._terminate()
                 if state.get("pid") == self.pid:
@@ -215,7 +215,7 @@ class EmbeddedServer:
             if self.port == 0:
                 self.port = self._port_from_log(offset)
             if self.port and ping_port(self.port, timeout_ms=500):
-                log.info("embedded server pid %s listening on port %s", self.pid, self.port)
+                log.debug("embedded server pid %s listening on port %s", self.pid, self.port)
                 return
             if time.monotonic() > deadline:
                 self._terminate()
