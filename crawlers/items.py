@@ -45,6 +45,8 @@ class Listing:
     body_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     platform_name: str = ""  # the profile's display name, shown to officers
+    # Filled by the image-text pipeline: {"url", "sha256", "text"} per product image read by OCR.
+    image_texts: list[dict[str, Any]] = field(default_factory=list)
     # Filled by the detection pipeline: Finding.to_json() dicts plus "matched" and "severity".
     findings: list[dict[str, Any]] = field(default_factory=list)
 

@@ -51,12 +51,25 @@ class Finding:
     explanation: str = ""
     matched: list[str] = field(default_factory=list)
     severity: str = "提醒告诫"
+    # "claim" (an illegal claim in the text) or "price_fraud" (价格欺诈, e.g. a crossed-out
+    # original price that never applied).
+    kind: str = "claim"
+    # Set when the claim was read from a product image (OCR): which image and what it said.
+    image_url: str | None = None
+    image_text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "category": self.category,
             "score": round(self.score, 4),
             "article": self.article,
             "spans": [[s, e] for s, e in self.spans],
             "explanation": self.explanation,
         }
+        # Optional keys appear only when they apply, so plain text findings keep the
+        # stable five-key format of `tiequan detect`.
+        if self.kind != "claim":
+            record["type"] = self.kind
+        if self.image_url is not None:
+            record["image"] = {"url": self.image_url, "text": self.image_text or ""}
+        return record
