@@ -16,6 +16,8 @@ from crawlers.items import Licence, Listing
 if TYPE_CHECKING:
     from scrapy.http import Response
 
+    from crawlers.profiles import SiteProfile
+
 # Profile field name -> Listing attribute; any other field goes to Listing.extra.
 LISTING_FIELDS: dict[str, str] = {
     "id": "item_id",
@@ -84,12 +86,7 @@ def missing_required(fields: Mapping[str, Any]) -> list[str]:
 
 
 def make_listing(
-    fields: Mapping[str, Any],
-    *,
-    platform: str,
-    kind: str,
-    page: PageInfo,
-    platform_name: str = "",
+    fields: Mapping[str, Any], *, profile: SiteProfile, page: PageInfo
 ) -> Listing | None:
     """A Listing from extracted fields, or None when id or title is missing."""
     if missing_required(fields):
@@ -105,9 +102,9 @@ def make_listing(
     shop_url = _as_text(fields.get("shop_url"))
     own_url = _as_text(fields.get("url"))
     return Listing(
-        platform=platform,
-        platform_name=platform_name,
-        kind=kind,
+        platform=profile.name,
+        platform_name=profile.platform,
+        kind=profile.kind,
         url=urljoin(base, own_url) if own_url else page.url,
         item_id=str(_as_text(fields["id"])),
         title=str(_as_text(fields["title"])),

@@ -108,13 +108,7 @@ class ApiModeMixin:
     def api_listing(self, data: Any, response: Response) -> Iterator[Any]:
         fields = json_fields(data, self.api_spec().fields)
         info = PageInfo.of(response)
-        listing = make_listing(
-            fields,
-            platform=self.profile.name,
-            platform_name=self.profile.platform,
-            kind=self.profile.kind,
-            page=info,
-        )
+        listing = make_listing(fields, profile=self.profile, page=info)
         if listing is None:
             self.incomplete(response.url, fields)
             return

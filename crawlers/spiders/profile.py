@@ -239,13 +239,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         info = PageInfo.of(response)
         for node in response.css(inline.container):
             fields = extract_fields(node, inline.fields, response.url)
-            listing = make_listing(
-                fields,
-                platform=self.profile.name,
-                platform_name=self.profile.platform,
-                kind=self.profile.kind,
-                page=info,
-            )
+            listing = make_listing(fields, profile=self.profile, page=info)
             if listing is None:
                 self.incomplete(response.url, fields)
                 continue
@@ -266,9 +260,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         fields = extract_fields(response.selector, spec.fields, response.url)
         listing = make_listing(
             fields,
-            platform=self.profile.name,
-            platform_name=self.profile.platform,
-            kind=self.profile.kind,
+            profile=self.profile,
             page=PageInfo.of(response),
         )
         if listing is None:
