@@ -16,11 +16,15 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from detectors.anchors import anchor_problem
 from detectors.base import CATEGORY_IDS
 from detectors.normalize import normalize
+from detectors.variants import VariantConfig, variant_config
 
 SEVERITIES: tuple[str, ...] = ("提醒告诫", "立案", "移送公安")
 CONTEXT_FILE = "_context.yaml"
+VARIANTS_FILE = "_variants.yaml"
+PRICE_FLOORS_FILE = "price_floors.yaml"
 DEFAULT_MIN_SCORE = 0.5
 
 
@@ -49,6 +53,7 @@ class Lexicon:
     terms: tuple[Term, ...]
     exceptions: tuple[str, ...] = ()
     source: str = ""
+    crime_explanation: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,15 @@ class Rule:
     context_any: tuple[str, ...] = ()
     note: str = ""
     source: str = ""
+    # Literal phrases, one of which every match contains: the rule's regex runs only
+    # when the automaton has seen one of them (see detectors.anchors).
+    anchors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Cue:
     cue: str
-    scope: str  # "sentence" or "clause"
+    scope: str  # "sentence", "clause" or "document"
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ class Context:
     cues: tuple[Cue, ...] = ()
     factor: float = 0.3
     min_score: float = DEFAULT_MIN_SCORE
+    # A text with this many distinct "document" cues (查处, 当事人, 行政处罚…) reads as an
+    # enforcement report or a regulation: every hit in it is cued.
+    document_cues: int = 2
 
 
 def default_config_dir() -> Path:
@@ -146,6 +157,9 @@ def load_lexicon(path: Path, schema: dict[str, Any]) -> Lexicon:
             path, "category", category, f"must be a category id equal to {path.stem!r}"
         )
     _check_template(path, "explanation", data["explanation"], claims="", article="")
+    crime = data.get("crime_explanation", "")
+    if crime:
+        _check_template(path, "crime_explanation", crime, claims="", crime="", article="")
     defaults = data.get("defaults", {})
     terms: list[Term] = []
     seen: dict[str, int] = {}
@@ -173,7 +187,7 @@ def load_lexicon(path: Path, schema: dict[str, Any]) -> Lexicon:
     exceptions = tuple(data.get("exceptions", ()))
     for i, phrase in enumerate(exceptions):
         _check_norm(path, f"exceptions[{i}]", phrase)
-    return Lexicon(category, data["explanation"], tuple(terms), exceptions, str(path))
+    return Lexicon(category, data["explanation"], tuple(terms), exceptions, str(path), crime)
 
 
 def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
@@ -191,6 +205,12 @@ def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
         _check_template(path, f"rules[{i}].explanation", entry["explanation"], match="", article="")
         for j, phrase in enumerate(entry.get("context_any", ())):
             _check_norm(path, f"rules[{i}].context_any[{j}]", phrase)
+        anchors = tuple(entry["anchors"])
+        for j, phrase in enumerate(anchors):
+            _check_norm(path, f"rules[{i}].anchors[{j}]", phrase)
+        problem = anchor_problem(entry["pattern"], anchors)
+        if problem:
+            raise ConfigError(path, f"rules[{i}].anchors", list(anchors), problem)
         rules.append(
             Rule(
                 id=entry["id"],
@@ -204,6 +224,7 @@ def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
                 context_any=tuple(entry.get("context_any", ())),
                 note=entry.get("note", ""),
                 source=str(path),
+                anchors=anchors,
             )
         )
     return rules
@@ -216,7 +237,30 @@ def load_context(path: Path, schema: dict[str, Any]) -> Context:
     cues = tuple(Cue(c["cue"], c["scope"]) for c in data["cues"])
     for i, cue in enumerate(cues):
         _check_norm(path, f"cues[{i}].cue", cue.cue)
-    return Context(cues, float(data["factor"]), float(data.get("min_score", DEFAULT_MIN_SCORE)))
+    return Context(
+        cues,
+        float(data["factor"]),
+        float(data.get("min_score", DEFAULT_MIN_SCORE)),
+        int(data.get("document_cues", 2)),
+    )
+
+
+def load_variants(config_dir: Path) -> VariantConfig:
+    """The respelling settings in lexicons/_variants.yaml (defaults when the file is absent)."""
+    path = config_dir / "lexicons" / VARIANTS_FILE
+    if not path.is_file():
+        return VariantConfig()
+    schema = _schema(config_dir, "lexicon.schema.json")
+    variants_schema = {"$schema": schema.get("$schema"), "$defs": schema["$defs"]}
+    variants_schema["$ref"] = "#/$defs/variants"
+    data = _read(path, variants_schema)
+    for table in ("chars", "terms"):
+        for key, forms in data.get(table, {}).items():
+            for j, form in enumerate(forms):
+                _check_norm(path, f"{table}.{key}[{j}]", form)
+                if normalize(form).text == normalize(key).text:
+                    raise ConfigError(path, f"{table}.{key}[{j}]", form, "same as the original")
+    return variant_config(data, path)
 
 
 def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
@@ -227,11 +271,13 @@ def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
     lexicons = [
         load_lexicon(p, lexicon_schema)
         for p in sorted(lexicon_dir.glob("*.yaml"))
-        if p.name != CONTEXT_FILE
+        if not p.name.startswith("_")  # _context.yaml, _variants.yaml: not lexicons
     ]
     rules: list[Rule] = []
     ids: dict[str, str] = {}
     for path in sorted(rules_dir.glob("*.yaml")):
+        if path.name == PRICE_FLOORS_FILE:  # data for detectors.price, not regex rules
+            continue
         for i, rule in enumerate(load_rules(path, rules_schema)):
             if rule.id in ids:
                 raise ConfigError(

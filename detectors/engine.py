@@ -1,14 +1,12 @@
-"""The rule-based detector: one Aho-Corasick pass plus regex rules over normalised text.
+"""The rule-based detector: one Aho-Corasick pass plus anchor-gated regex rules.
 
-v1 of the detector interface: ``Detector.detect`` returns one ``Finding`` per
-category whose combined evidence reaches the score threshold. A later trained,
-calibrated model can sit behind the same method.
+``Detector.detect`` returns one ``Finding`` per category whose combined evidence
+reaches the score threshold; ``Detector.evidence`` gives the same per-category
+scores without a threshold, for models that combine rule evidence with their own.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,15 +19,20 @@ from detectors.config import (
     Rule,
     default_config_dir,
     load_config,
+    load_variants,
 )
-from detectors.context import Scopes
-from detectors.matcher import Compiled, Hit, compile_matcher, inside, merge_spans, rule_hits, scan
+from detectors.context import cued_positions, is_report
+from detectors.matcher import Compiled, Hit, compile_matcher, inside, merge_spans, scan
 from detectors.normalize import Normalized, normalize
+from detectors.price import PriceFloor, below_floor_finding, load_price_floors
+from detectors.variants import VariantConfig
 
 _FALLBACK_TEMPLATE = "宣称{claims}，违反{article}"
+_CRIME_NOTE = "，涉嫌犯罪，建议移送公安机关"
 _MAX_CLAIMS = 3
 _MAX_ARTICLES = 3
 _ORDER = {c: i for i, c in enumerate(CATEGORY_IDS)}
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 class Detector:
@@ -42,20 +45,32 @@ class Detector:
         *,
         context: Context | None = None,
         min_score: float | None = None,
+        variants: VariantConfig | None = None,
+        price_floors: Sequence[PriceFloor] = (),
     ) -> None:
         # scikit-learn style: __init__ stores its arguments as given; compile() sets matcher_.
         self.lexicons = lexicons
         self.rules = rules
         self.context = context
         self.min_score = min_score
+        self.variants = variants
+        self.price_floors = price_floors
 
     @classmethod
     def from_config(
         cls, config_dir: Path | None = None, *, min_score: float | None = None
     ) -> Detector:
         """Load <repo>/config (or TIEQUAN_CONFIG_DIR, or ``config_dir``); raises ConfigError."""
-        lexicons, rules, context = load_config(config_dir or default_config_dir())
-        return cls(lexicons, rules, context=context, min_score=min_score)
+        directory = config_dir or default_config_dir()
+        lexicons, rules, context = load_config(directory)
+        return cls(
+            lexicons,
+            rules,
+            context=context,
+            min_score=min_score,
+            variants=load_variants(directory),
+            price_floors=load_price_floors(directory),
+        )
 
     @property
     def context_(self) -> Context:
@@ -68,85 +83,156 @@ class Detector:
 
     def compile(self) -> Detector:
         """Build the automaton and regexes now rather than on the first ``detect``."""
-        self.matcher_ = compile_matcher(self.lexicons, self.rules, self.context_)
+        self.matcher_ = compile_matcher(self.lexicons, self.rules, self.context_, self.variants)
         return self
 
     def _get_compiled(self) -> Compiled:
         matcher: Compiled | None = getattr(self, "matcher_", None)
         return matcher if matcher is not None else self.compile().matcher_
 
-    def detect(self, text: str, *, price: float | None = None) -> list[Finding]:
+    def detect(
+        self, text: str, *, price: float | None = None, min_score: float | None = None
+    ) -> list[Finding]:
         """Findings for ``text`` (spans in its own character offsets), in category order.
 
         ``price`` is the listing price, used by rules that combine a claim with a
-        low price (e.g. 100%羊绒 far below the cost of cashmere).
+        low price (e.g. 100%羊绒 far below the cost of cashmere). ``min_score``
+        overrides the threshold for this call (0.0: every category with evidence).
         """
+        threshold = self.min_score_ if min_score is None else min_score
+        grouped = self._grouped(text, price)
+        floor = below_floor_finding(text, price, self.price_floors) if price is not None else None
+        if grouped is None and floor is None:
+            return []
+        findings: dict[str, Finding] = {}
+        if grouped is not None:
+            norm, by_category = grouped
+            compiled = self._get_compiled()
+            for category, hits in by_category.items():
+                score = self._score(hits)
+                if score > 0.0:
+                    findings[category] = self._finding(category, score, hits, norm, text, compiled)
+        if floor is not None:
+            findings[floor.category] = _with_floor(findings.get(floor.category), floor, text)
+        return [
+            findings[c]
+            for c in sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
+            if findings[c].score >= threshold
+        ]
+
+    def evidence(self, text: str, *, price: float | None = None) -> dict[str, float]:
+        """Per-category rule evidence in [0, 1] (context applied, no threshold).
+
+        Categories without any hit are absent. Cheaper than ``detect``: no spans,
+        explanations or findings are built.
+        """
+        grouped = self._grouped(text, price)
+        scores = {} if grouped is None else {c: self._score(h) for c, h in grouped[1].items()}
+        floor = below_floor_finding(text, price, self.price_floors) if price is not None else None
+        if floor is not None:
+            before = scores.get(floor.category, 0.0)
+            scores[floor.category] = 1.0 - (1.0 - before) * (1.0 - floor.score)
+        return scores
+
+    def _grouped(
+        self, text: str, price: float | None
+    ) -> tuple[Normalized, dict[str, list[Hit]]] | None:
         norm = normalize(text)
         if not norm.text:
-            return []
-        compiled = self._get_compiled()
-        hits, excepted, cues = scan(compiled, norm.text)
-        hits.extend(rule_hits(compiled, norm.text, price))
-        hits = [h for h in hits if not inside(h, excepted.get(h.category, ()))]
-        if not hits:
-            return []
-        if cues:
-            self._mark_cued(hits, cues, norm, text)
-        by_category: dict[str, list[Hit]] = defaultdict(list)
+            return None
+        result = scan(self._get_compiled(), norm.text, price)
+        if result is None:
+            return None
+        hits = result.hits
+        if result.excepted:
+            hits = [h for h in hits if not inside(h, result.excepted.get(h.category, ()))]
+            if not hits:
+                return None
+        if result.cues:
+            self._mark_cued(hits, result.cues, norm, text)
+        by_category: dict[str, list[Hit]] = {}
         for hit in hits:
-            by_category[hit.category].append(hit)
-        findings = []
-        for category in sorted(by_category, key=lambda c: _ORDER.get(c, len(_ORDER))):
-            finding = self._finding(category, by_category[category], norm, text, compiled)
-            if finding is not None:
-                findings.append(finding)
-        return findings
+            by_category.setdefault(hit.category, []).append(hit)
+        return norm, by_category
 
     def _mark_cued(
         self, hits: list[Hit], cues: list[tuple[Cue, int]], norm: Normalized, text: str
     ) -> None:
-        scopes = Scopes(text)
-        marked = {
-            (cue.scope, scopes.scope_of(norm.offsets[start], cue.scope)) for cue, start in cues
-        }
-        for hit in hits:
-            origin = norm.offsets[hit.start]
-            if any(
-                (kind, scopes.scope_of(origin, kind)) in marked for kind in ("sentence", "clause")
-            ):
+        if is_report(cues, self.context_):
+            for hit in hits:
                 hit.cued = True
+            return
+        offsets = norm.offsets
+        original = [(cue, offsets[start]) for cue, start in cues]
+        flags = cued_positions(original, [offsets[h.start] for h in hits], text)
+        for hit, flag in zip(hits, flags, strict=True):
+            hit.cued = flag
+
+    def _score(self, hits: list[Hit]) -> float:
+        # One entry or rule counts once; a claim also made outside a cued scope counts in full.
+        best: dict[str, Hit] = {}
+        for hit in hits:
+            seen = best.get(hit.key)
+            if seen is None or (seen.cued, -seen.weight) > (hit.cued, -hit.weight):
+                best[hit.key] = hit
+        plain = 1.0
+        cued = 1.0
+        for hit in best.values():
+            if hit.cued:
+                cued *= 1.0 - hit.weight
+            else:
+                plain *= 1.0 - hit.weight
+        # Cued evidence as a whole is scaled by the factor, so a warning that quotes
+        # several claims stays below the threshold however many it quotes.
+        cued_score = self.context_.factor * (1.0 - cued)
+        return min(1.0, max(0.0, 1.0 - plain * (1.0 - cued_score)))
+
+    def _explanation(
+        self,
+        category: str,
+        ranked: list[Hit],
+        own: list[Hit],
+        severity: str,
+        article: str,
+        compiled: Compiled,
+    ) -> str:
+        """One Chinese sentence: the strongest rule's, or the lexicon's with the claims."""
+        crime_hits = [h for h in own if h.severity == "移送公安"] if severity == "移送公安" else []
+        other = [h.claim for h in ranked if h not in crime_hits]
+        crime_template = compiled.crime_templates.get(category)
+        if crime_hits and other and crime_template:
+            return crime_template.format(
+                claims=_quote(other), crime=_quote([h.claim for h in crime_hits]), article=article
+            )
+        strongest = ranked[0]
+        if strongest.rule_template is not None:
+            text = strongest.rule_template.format(match=strongest.claim, article=article)
+        else:
+            template = compiled.templates.get(category, _FALLBACK_TEMPLATE)
+            text = template.format(claims=_quote([h.claim for h in ranked]), article=article)
+        if severity == "移送公安" and "公安" not in text:
+            text = text.rstrip("。") + _CRIME_NOTE
+        return text
 
     def _finding(
         self,
         category: str,
+        score: float,
         hits: list[Hit],
         norm: Normalized,
         text: str,
         compiled: Compiled,
-    ) -> Finding | None:
-        # One entry or rule counts once; a claim also made outside a cued scope counts in full.
+    ) -> Finding:
         best: dict[str, Hit] = {}
-        for hit in sorted(hits, key=lambda h: (h.cued, -h.weight)):
+        for hit in sorted(hits, key=lambda h: (h.cued, -h.weight, h.start)):
             best.setdefault(hit.key, hit)
-        plain = [h.weight for h in best.values() if not h.cued]
-        cued = [h.weight for h in best.values() if h.cued]
-        # Cued evidence as a whole is scaled by the factor, so a warning that quotes
-        # several claims stays below the threshold however many it quotes.
-        cued_score = self.context_.factor * (1.0 - math.prod(1.0 - w for w in cued))
-        score = 1.0 - math.prod(1.0 - w for w in plain) * (1.0 - cued_score)
-        score = min(1.0, max(0.0, score))
-        if score < self.min_score_ or score <= 0.0:
-            return None
-        ranked = sorted(best.values(), key=lambda h: (h.cued, -h.weight, h.start))
+        ranked = list(best.values())
         articles = list(dict.fromkeys(h.article for h in ranked))[:_MAX_ARTICLES]
         article = "；".join(articles)
-        claims = list(dict.fromkeys(h.claim for h in ranked))[:_MAX_CLAIMS]
-        strongest = ranked[0]
-        if strongest.rule_template is not None:
-            explanation = strongest.rule_template.format(match=strongest.claim, article=article)
-        else:
-            template = compiled.templates.get(category, _FALLBACK_TEMPLATE)
-            explanation = template.format(claims="".join(f"“{c}”" for c in claims), article=article)
+        # Severity follows the seller's own claims; quoted (cued) ones only if nothing else.
+        own = [h for h in ranked if not h.cued] or ranked
+        severity = max((h.severity for h in own), key=lambda s: _RANK.get(s, -1))
+        explanation = self._explanation(category, ranked, own, severity, article, compiled)
         spans = merge_spans(norm.original_span(h.start, h.end) for h in hits)
         return Finding(
             category=category,
@@ -155,9 +241,28 @@ class Detector:
             spans=spans,
             explanation=explanation,
             matched=[text[s:e] for s, e in spans],
-            severity=max((h.severity for h in hits), key=_severity_rank),
+            severity=severity,
         )
 
 
-def _severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+def _quote(claims: list[str]) -> str:
+    return "".join(f"“{c}”" for c in list(dict.fromkeys(claims))[:_MAX_CLAIMS])
+
+
+def _with_floor(finding: Finding | None, floor: Finding, text: str) -> Finding:
+    """Merge a below-market-floor price finding into the text finding of its category."""
+    if finding is None:
+        return floor
+    score = 1.0 - (1.0 - finding.score) * (1.0 - floor.score)
+    spans = merge_spans([*finding.spans, *floor.spans])
+    articles = list(dict.fromkeys([*finding.article.split("；"), floor.article]))
+    stronger = floor if floor.score > finding.score else finding
+    return Finding(
+        category=finding.category,
+        score=score,
+        article="；".join(articles[:_MAX_ARTICLES]),
+        spans=spans,
+        explanation=stronger.explanation,
+        matched=[text[s:e] for s, e in spans],
+        severity=max(finding.severity, floor.severity, key=lambda s: _RANK.get(s, -1)),
+    )

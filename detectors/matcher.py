@@ -1,13 +1,15 @@
-"""Matching: compile lexicons, exceptions, cues and rules once; scan normalised text.
+"""Matching: compile lexicons, variants, exceptions, cues and rule anchors once; scan text.
 
-Everything from the lexicon files (terms, allow-list exceptions, context cues)
-goes into one Aho-Corasick automaton, so a text is scanned once for all of it.
+Everything literal goes into one Aho-Corasick automaton, so a normalised text is
+scanned once: lexicon terms and their generated respellings (pinyin, initials,
+homophones), allow-list exceptions, context cues, and the anchors and
+``context_any`` phrases that gate the regex rules. A rule's regex runs only when
+one of its anchors was seen, which keeps clean texts away from the regex engine.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -15,12 +17,13 @@ import ahocorasick_rs
 
 from detectors.config import Context, Cue, Lexicon, Rule, Term
 from detectors.normalize import normalize
+from detectors.variants import INITIALS, VariantConfig, term_variants
 
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_SHORT = 4
+_SHORT = 4  # latin runs up to this long must stand alone as a word
 
 
-@dataclass
+@dataclass(slots=True)
 class Hit:
     category: str
     start: int  # normalised offsets
@@ -32,56 +35,108 @@ class Hit:
     claim: str
     rule_template: str | None = None
     cued: bool = False  # shares a sentence/clause with a warning, news or negation cue
+    kind: str = "term"  # term, pinyin, initials, mixed, homophone or rule
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _TermRef:
     category: str
     term: Term
+    weight: float
+    kind: str
+    key: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _ExceptionRef:
     category: str
 
 
-_Payload = _TermRef | _ExceptionRef | Cue
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    rule: int
+    context: bool  # a context_any phrase rather than an anchor
+
+
+_Payload = _TermRef | _ExceptionRef | Cue | _Gate
 
 
 @dataclass
 class Compiled:
     automaton: ahocorasick_rs.AhoCorasick | None
-    # per automaton pattern: lexicon entries, categories whose exception it is, or a cue
-    payloads: list[list[_Payload]]
-    edges: list[tuple[bool, bool]]  # pattern starts / ends with an ASCII letter or digit
-    rules: list[tuple[Rule, re.Pattern[str], tuple[str, ...]]]  # rule, regex, context
+    # per automaton pattern: what it stands for
+    payloads: list[tuple[_Payload, ...]]
+    # per automaton pattern: term matches must not start / end inside a latin word
+    edges: list[tuple[bool, bool]]
+    rules: list[tuple[Rule, re.Pattern[str]]]
     templates: dict[str, str] = field(default_factory=dict)
+    crime_templates: dict[str, str] = field(default_factory=dict)
+    patterns: list[str] = field(default_factory=list)  # the automaton's, in id order
 
 
-def _is_ascii_word(char: str) -> bool:
-    return char in _ASCII_WORD
+@dataclass(slots=True)
+class Scan:
+    hits: list[Hit]
+    excepted: dict[str, list[tuple[int, int]]]
+    cues: list[tuple[Cue, int]]
+
+
+def _ascii_run(text: str, reverse: bool = False) -> int:
+    run = 0
+    for char in reversed(text) if reverse else text:
+        if char not in _ASCII_WORD:
+            break
+        run += 1
+    return run
 
 
 def compile_matcher(
-    lexicons: Sequence[Lexicon], rules: Sequence[Rule], context: Context
+    lexicons: Sequence[Lexicon],
+    rules: Sequence[Rule],
+    context: Context,
+    variants: VariantConfig | None = None,
 ) -> Compiled:
     index: dict[str, int] = {}
     payloads: list[list[_Payload]] = []
+    initials: set[int] = set()
 
-    def add(phrase: str, payload: _Payload) -> None:
+    def add(phrase: str, payload: _Payload) -> int | None:
         key = normalize(phrase).text
+        if not key:
+            return None
         if key not in index:
             index[key] = len(payloads)
             payloads.append([])
         payloads[index[key]].append(payload)
+        return index[key]
 
+    config = variants or VariantConfig()
+    explicit: set[tuple[str, str]] = set()
     for lexicon in lexicons:
         for term in lexicon.terms:
-            add(term.term, _TermRef(lexicon.category, term))
+            explicit.add((normalize(term.term).text, lexicon.category))
+    for lexicon in lexicons:
+        for term in lexicon.terms:
+            key = f"term:{term.term}"
+            add(term.term, _TermRef(lexicon.category, term, term.weight, "term", key))
+            for variant in term_variants(term.term, config):
+                if (normalize(variant.form).text, lexicon.category) in explicit:
+                    continue  # the lexicon spells this one out itself
+                ref = _TermRef(
+                    lexicon.category, term, term.weight * variant.factor, variant.kind, key
+                )
+                pid = add(variant.form, ref)
+                if pid is not None and variant.kind == INITIALS:
+                    initials.add(pid)
         for phrase in lexicon.exceptions:
             add(phrase, _ExceptionRef(lexicon.category))
     for cue in context.cues:
         add(cue.cue, cue)
+    for i, rule in enumerate(rules):
+        for phrase in rule.anchors:
+            add(phrase, _Gate(i, context=False))
+        for phrase in rule.context_any:
+            add(phrase, _Gate(i, context=True))
     patterns = list(index)
     automaton = (
         ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.Standard)
@@ -90,64 +145,86 @@ def compile_matcher(
     )
     # Short latin terms (initials like jf, 72v) must stand alone; longer pinyin is
     # distinctive enough to match inside run-together pinyin (jiangxueyajiangxuezhi).
-    edges = [
-        (len(p) <= _SHORT and _is_ascii_word(p[0]), len(p) <= _SHORT and _is_ascii_word(p[-1]))
-        for p in patterns
-    ]
+    edges = []
+    for pid, pattern in enumerate(patterns):
+        lead, trail = _ascii_run(pattern), _ascii_run(pattern, reverse=True)
+        strict = pid in initials
+        edges.append(
+            (lead > 0 and (strict or lead <= _SHORT), trail > 0 and (strict or trail <= _SHORT))
+        )
     return Compiled(
         automaton=automaton,
-        payloads=payloads,
+        payloads=[tuple(p) for p in payloads],
         edges=edges,
-        rules=[
-            (rule, re.compile(rule.pattern), tuple(normalize(p).text for p in rule.context_any))
-            for rule in rules
-        ],
+        rules=[(rule, re.compile(rule.pattern)) for rule in rules],
         templates={lexicon.category: lexicon.explanation for lexicon in lexicons},
+        crime_templates={
+            lexicon.category: lexicon.crime_explanation
+            for lexicon in lexicons
+            if lexicon.crime_explanation
+        },
+        patterns=patterns,
     )
 
 
-def scan(
-    compiled: Compiled, text: str
-) -> tuple[list[Hit], dict[str, list[tuple[int, int]]], list[tuple[Cue, int]]]:
-    hits: list[Hit] = []
-    excepted: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    cues: list[tuple[Cue, int]] = []
+def scan(compiled: Compiled, text: str, price: float | None) -> Scan | None:
+    """Lexicon, exception, cue and rule matches in normalised ``text``; None if nothing."""
     if compiled.automaton is None:
-        return hits, excepted, cues
-    for pid, start, end in compiled.automaton.find_matches_as_indexes(text, overlapping=True):
-        starts_ascii, ends_ascii = compiled.edges[pid]
-        # Latin terms (pinyin, initials) must not sit inside a longer latin word.
-        if starts_ascii and start > 0 and _is_ascii_word(text[start - 1]):
-            continue
-        if ends_ascii and end < len(text) and _is_ascii_word(text[end]):
-            continue
-        for payload in compiled.payloads[pid]:
-            if isinstance(payload, _TermRef):
-                hits.append(_term_hit(payload.category, payload.term, start, end))
-            elif isinstance(payload, _ExceptionRef):
-                excepted[payload.category].append((start, end))
-            else:
-                cues.append((payload, start))
-    return hits, excepted, cues
-
-
-def _term_hit(category: str, term: Term, start: int, end: int) -> Hit:
-    return Hit(
-        category=category,
-        start=start,
-        end=end,
-        weight=term.weight,
-        article=term.article,
-        severity=term.severity,
-        key=f"term:{term.term}",
-        claim=term.label,
-    )
-
-
-def rule_hits(compiled: Compiled, text: str, price: float | None) -> list[Hit]:
+        return None
+    matches = compiled.automaton.find_matches_as_indexes(text, overlapping=True)
+    if not matches:
+        return None
     hits: list[Hit] = []
-    for rule, regex, context_any in compiled.rules:
-        if context_any and not any(phrase in text for phrase in context_any):
+    excepted: dict[str, list[tuple[int, int]]] = {}
+    cues: list[tuple[Cue, int]] = []
+    anchored: set[int] = set()
+    contexted: set[int] = set()
+    edges, payloads, last = compiled.edges, compiled.payloads, len(text)
+    for pid, start, end in matches:
+        starts_ascii, ends_ascii = edges[pid]
+        # Latin terms (pinyin, initials) must not sit inside a longer latin word.
+        bounded = not (
+            (starts_ascii and start > 0 and text[start - 1] in _ASCII_WORD)
+            or (ends_ascii and end < last and text[end] in _ASCII_WORD)
+        )
+        for payload in payloads[pid]:
+            if type(payload) is _TermRef:
+                if bounded:
+                    hits.append(
+                        Hit(
+                            payload.category,
+                            start,
+                            end,
+                            payload.weight,
+                            payload.term.article,
+                            payload.term.severity,
+                            payload.key,
+                            payload.term.label,
+                            None,
+                            False,
+                            payload.kind,
+                        )
+                    )
+            elif type(payload) is _Gate:
+                (contexted if payload.context else anchored).add(payload.rule)
+            elif type(payload) is _ExceptionRef:
+                excepted.setdefault(payload.category, []).append((start, end))
+            else:
+                cues.append((payload, start))  # type: ignore[arg-type]
+    if anchored:
+        hits.extend(_rule_hits(compiled, text, price, anchored, contexted))
+    if not hits:
+        return None
+    return Scan(hits, excepted, cues)
+
+
+def _rule_hits(
+    compiled: Compiled, text: str, price: float | None, anchored: set[int], contexted: set[int]
+) -> list[Hit]:
+    hits: list[Hit] = []
+    for i in sorted(anchored):
+        rule, regex = compiled.rules[i]
+        if rule.context_any and i not in contexted:
             continue
         for m in regex.finditer(text):
             if m.end() == m.start():
@@ -168,6 +245,7 @@ def rule_hits(compiled: Compiled, text: str, price: float | None) -> list[Hit]:
                     key=f"rule:{rule.id}",
                     claim=m.group(0),
                     rule_template=rule.explanation,
+                    kind="rule",
                 )
             )
     return hits

@@ -1,10 +1,15 @@
 """Text normalisation that keeps a map back to the original characters.
 
 Sellers dodge keyword filters with full-width letters, traditional characters,
-symbols or emoji between characters and Chinese numerals. ``normalize`` undoes
-those tricks and records, for every normalised character, the index of the
-original character it came from, so a span found in the normalised text can be
-reported in the original text.
+symbols, spaces or emoji between characters and Chinese numerals. ``normalize``
+undoes those tricks and can say, for every normalised character, which original
+character it came from, so a span found in the normalised text can be reported
+in the original text.
+
+It runs on every crawled text, so the common path is cheap: ``str.lower`` plus a
+set test decide whether the (slow, per-character) translate table is needed at
+all, filler runs are found with one small regex, and the offset map is built only
+when somebody asks for it (texts with hits).
 """
 
 from __future__ import annotations
@@ -12,33 +17,41 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-from dataclasses import dataclass
+from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
-from detectors.numerals import convert_numerals
+from detectors.numerals import (
+    Replacement,
+    has_numeral,
+    numeral_replacements,
+    replacement_source,
+)
 
 log = logging.getLogger(__name__)
 
 # CJK ideographs (basic, extension A, compatibility, extensions B+).
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
-# Characters that join a run of CJK text: a filler run is dropped only when it
-# sits between two of these and at least one neighbour is CJK.
-_WORD = CJK + "0-9a-z%\u00a5\uffe5"
 # Zero-width characters, variation selectors, emoji: never meaningful.
 _INVISIBLE = (
     "\u200b-\u200f\u2060-\u2064\ufe00-\ufe0f\ufeff\U0001f000-\U0001faff\U000e0000-\U000e007f"
 )
-# Whitespace (newlines too: claims get split across title and description),
-# punctuation and symbols, except 。!?; (kept so regex rules stay in one sentence),
-# % and the yuan signs (percentages and prices).
+# Decorative separators that no ordinary text puts between two letters or digits
+# (1❤0❤0%, 7·2·v, jian*fei): dropped between any two word characters.
+_EXOTIC = "*_\u00b7\u2022\u2190-\u2bff\u30fb" + _INVISIBLE
+# Whitespace (newlines too: claims get split across title and description) and
+# symbols, dropped when they touch a CJK character on one side and a word
+# character on the other. Clause and sentence marks (，、：；。！？ and ASCII
+# ,:;.!?) are not fillers: they keep clauses apart (强壮，阳光 is not 壮阳) and
+# the context pass needs them; '.' and ':' also keep 1.5 and 1:1 intact.
 _FILLER = (
     " \t\r\n\u00a0\u3000"
-    "\"#$&'()*+,\\-./:<=>@\\[\\\\\\]^_`{|}~"
+    "\"#$&'()*+\\-./<=>@\\[\\\\\\]^_`{|}~"
     "\u00a1-\u00a4\u00a6-\u00bf\u00d7\u00f7"
     "\u2000-\u206f\u2190-\u2bff"
-    "\u3001\u3003-\u3011\u3014-\u303f\u30fb"
-    "\ufe10-\ufe1f\ufe30-\ufe4f\uff5f-\uff65\uffe0-\uffe4\uffe6-\uffee" + _INVISIBLE
+    "\u3003-\u3011\u3014-\u303f\u30fb"
+    "\ufe10-\ufe1f\ufe30-\ufe4f\uff02-\uff04\uff06-\uff0b\uff0d\uff0f\uff1c-\uff1e"
+    "\uff20\uff3b-\uff40\uff5b-\uff65\uffe0-\uffe4\uffe6-\uffee" + _INVISIBLE
 )
 
 # Hand-written traditional -> simplified pairs for the characters our lexicons use;
@@ -55,16 +68,65 @@ _T2S_FALLBACK_SIMP = (
 )
 
 
-@dataclass(frozen=True)
 class Normalized:
-    """Normalised text; ``offsets[i]`` is the original index of ``text[i]``."""
+    """Normalised text; ``offsets[i]`` is the original index of ``text[i]``.
 
-    text: str
-    offsets: list[int]
+    The map is kept piecewise (kept segments of the original, numeral replacements)
+    and expanded only on request, so texts without hits never pay for it.
+    """
+
+    __slots__ = ("_cum", "_offsets", "_replacements", "_rstarts", "_segments", "text")
+
+    def __init__(
+        self,
+        text: str,
+        offsets: list[int] | None = None,
+        *,
+        segments: list[tuple[int, int]] | None = None,
+        replacements: list[Replacement] | None = None,
+    ) -> None:
+        self.text = text
+        self._offsets = offsets
+        self._segments = segments  # kept [start, end) ranges of the original, in order
+        self._replacements = replacements or []  # numeral pass, in segment-joined coordinates
+        self._cum: list[int] | None = None
+        self._rstarts = [r[2] for r in self._replacements]
+
+    def _source(self, index: int) -> int:
+        if self._offsets is not None:
+            return self._offsets[index]
+        if self._replacements:
+            index = replacement_source(index, self._replacements, self._rstarts)
+        if self._segments is None:
+            return index
+        if self._cum is None:
+            cum, total = [], 0
+            for start, end in self._segments:
+                cum.append(total)
+                total += end - start
+            self._cum = cum
+        k = bisect_right(self._cum, index) - 1
+        return self._segments[k][0] + index - self._cum[k]
+
+    @property
+    def offsets(self) -> list[int]:
+        if self._offsets is None:
+            self._offsets = [self._source(i) for i in range(len(self.text))]
+        return self._offsets
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a non-empty span [start, end) of the normalised text to the original."""
-        return self.offsets[start], self.offsets[end - 1] + 1
+        return self._source(start), self._source(end - 1) + 1
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Normalized):
+            return NotImplemented
+        return self.text == other.text and self.offsets == other.offsets
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Normalized({self.text!r})"
 
 
 def _opencc_t2s_file() -> Path | None:
@@ -97,12 +159,15 @@ def char_table() -> dict[int, int]:
     """One translation table: full-width -> half-width, A-Z -> a-z, traditional -> simplified.
 
     Every mapping is one character to one character, so ``str.translate`` keeps
-    positions and the offset map of this pass is the identity.
+    positions and the offset map of this pass is the identity. Full-width clause
+    and sentence marks (，：！？；) are left alone: they are not fillers either way.
     """
     table: dict[int, int] = {ord(k): ord(v) for k, v in _t2s_pairs().items()}
-    for code in range(0xFF01, 0xFF5F):
+    # Digits and letters only: full-width ：，！？； are common in plain Chinese text and
+    # folding them would send most texts through the slow translate path.
+    for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)):
         table[code] = code - 0xFEE0
-    table[0x3000] = ord(" ")
+    table[0xFF05] = ord("%")
     table[0xFFE5] = 0xA5  # one yuan sign for price rules
     for code in list(table):
         target = table[code]
@@ -114,34 +179,89 @@ def char_table() -> dict[int, int]:
 
 
 @lru_cache(maxsize=1)
-def _drop_re() -> re.Pattern[str]:
-    filler = f"[{_FILLER}]+"
-    return re.compile(
-        f"(?<=[{CJK}]){filler}(?=[{_WORD}])|(?<=[{_WORD}]){filler}(?=[{CJK}])|[{_INVISIBLE}]+"
+def _fold_re() -> re.Pattern[str]:
+    # A regex character class is a bitmap scan in C: far cheaper than a set test per char.
+    keys = [chr(code) for code in char_table() if code < 0x10000]
+    return re.compile("[" + "".join(re.escape(k) for k in keys) + "\U00010000-\U0010ffff]")
+
+
+@lru_cache(maxsize=1)
+def _filler_re() -> re.Pattern[str]:
+    return re.compile(f"[{_FILLER}]+")
+
+
+@lru_cache(maxsize=1)
+def _classes() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    return (
+        re.compile(f"[{CJK}]"),
+        re.compile(f"[{CJK}0-9a-z%\u00a5]"),
+        re.compile(f"[{_EXOTIC}]+"),
     )
 
 
-def _drop_fillers(text: str) -> Normalized:
-    pieces: list[str] = []
-    offsets: list[int] = []
-    pos = 0
-    for m in _drop_re().finditer(text):
-        if m.start() > pos:
-            pieces.append(text[pos : m.start()])
-            offsets.extend(range(pos, m.start()))
-        pos = m.end()
-    if pos == 0:
-        return Normalized(text, list(range(len(text))))
-    pieces.append(text[pos:])
-    offsets.extend(range(pos, len(text)))
-    return Normalized("".join(pieces), offsets)
+def fold(text: str) -> str:
+    """The per-character pass alone: case, width, traditional -> simplified."""
+    low = text.lower()
+    if len(low) != len(text):  # a few letters lower-case to two characters
+        return text.translate(char_table())
+    if _fold_re().search(low) is None:
+        return low
+    return low.translate(char_table())
+
+
+@lru_cache(maxsize=1)
+def _invisible_re() -> re.Pattern[str]:
+    return re.compile(f"[{_INVISIBLE}]+")
+
+
+def _kind(char: str) -> int:
+    """2 for a CJK ideograph, 1 for another word character (a-z, 0-9, %, ¥), 0 otherwise."""
+    if "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf":
+        return 2
+    if "a" <= char <= "z" or "0" <= char <= "9" or char in "%\u00a5":
+        return 1
+    if "\uf900" <= char <= "\ufaff" or "\U00020000" <= char <= "\U0002ffff":
+        return 2
+    return 0
+
+
+def _dropped_runs(folded: str) -> list[tuple[int, int]]:
+    """Filler runs to drop: touching CJK and a word char, exotic between word chars, invisible."""
+    runs: list[tuple[int, int]] = []
+    _cjk, _word, exotic = _classes()
+    last = len(folded)
+    for m in _filler_re().finditer(folded):
+        start, end = m.span()
+        if 0 < start and end < last:
+            before, after = _kind(folded[start - 1]), _kind(folded[end])
+            if before and after and (before == 2 or after == 2):
+                runs.append((start, end))
+                continue
+            if before and after and exotic.fullmatch(folded, start, end):
+                runs.append((start, end))
+                continue
+        if _invisible_re().fullmatch(folded, start, end):
+            runs.append((start, end))
+    return runs
 
 
 def normalize(text: str) -> Normalized:
     """Normalise ``text`` for matching; see the module docstring."""
-    folded = text.translate(char_table())
-    stage = _drop_fillers(folded)
-    converted, local = convert_numerals(stage.text)
-    if local is None:
-        return stage
-    return Normalized(converted, [stage.offsets[i] for i in local])
+    folded = fold(text)
+    runs = _dropped_runs(folded)
+    segments: list[tuple[int, int]] | None = None
+    stage = folded
+    if runs:
+        segments = []
+        pos = 0
+        for start, end in runs:
+            if start > pos:
+                segments.append((pos, start))
+            pos = end
+        if pos < len(folded):
+            segments.append((pos, len(folded)))
+        stage = "".join([folded[s:e] for s, e in segments])
+    if not has_numeral(stage):
+        return Normalized(stage, segments=segments)
+    converted, replacements = numeral_replacements(stage)
+    return Normalized(converted, segments=segments, replacements=replacements)

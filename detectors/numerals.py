@@ -7,6 +7,7 @@ Only numerals followed by a counter or unit (天, 斤, 个月, %, …) and the f
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
@@ -59,29 +60,66 @@ def _spread(start: int, length: int, count: int) -> list[int]:
     return [start + round(j * (length - 1) / (count - 1)) for j in range(count)]
 
 
-def convert_numerals(text: str) -> tuple[str, list[int] | None]:
-    """Return the converted text and, per output char, its index in ``text``.
+@lru_cache(maxsize=1)
+def _candidate_re() -> re.Pattern[str]:
+    # A numeral run followed by the first character of a unit (or 百分之): cheap to search.
+    firsts = "".join(sorted({u[0] for u in _UNITS.split("|")} | {"分"}))
+    return re.compile(f"[{_NUMERAL_CHARS}]+[{re.escape(firsts)}]")
 
-    The index list is None when nothing changed (the identity map).
-    """
-    if not any(c in _NUMERAL_CHARS for c in text):
-        return text, None
+
+def has_numeral(text: str) -> bool:
+    """Cheap pre-check: could ``text`` hold a Chinese numeral that ``convert_numerals`` converts?"""
+    return _candidate_re().search(text) is not None
+
+
+Replacement = tuple[int, int, int, int]  # input start, input length, output start, output length
+
+
+def numeral_replacements(text: str) -> tuple[str, list[Replacement]]:
+    """The converted text and the replacements made, in order (empty: unchanged)."""
     pieces: list[str] = []
-    offsets: list[int] = []
-    pos = 0
-    for m in _numeral_re().finditer(text):
+    replacements: list[Replacement] = []
+    pos = out = 0
+    precise = _numeral_re()
+    for candidate in _candidate_re().finditer(text):
+        m = precise.match(text, candidate.start())
+        if m is None or m.start() < pos:
+            continue
         group = "pct" if m.group("pct") is not None else "num"
         value = chinese_to_int(m.group(group))
         if value is None:
             continue
         replacement = f"{value}%" if group == "pct" else str(value)
         pieces.append(text[pos : m.start()])
-        offsets.extend(range(pos, m.start()))
+        out += m.start() - pos
+        replacements.append((m.start(), m.end() - m.start(), out, len(replacement)))
         pieces.append(replacement)
-        offsets.extend(_spread(m.start(), m.end() - m.start(), len(replacement)))
+        out += len(replacement)
         pos = m.end()
-    if pos == 0:
-        return text, None
+    if not replacements:
+        return text, replacements
     pieces.append(text[pos:])
-    offsets.extend(range(pos, len(text)))
-    return "".join(pieces), offsets
+    return "".join(pieces), replacements
+
+
+def replacement_source(index: int, replacements: list[Replacement], starts: list[int]) -> int:
+    """Input index of output char ``index``; ``starts`` are the replacements' output starts."""
+    k = bisect_right(starts, index) - 1
+    if k < 0:
+        return index
+    in_start, in_len, out_start, out_len = replacements[k]
+    if index < out_start + out_len:
+        return _spread(in_start, in_len, out_len)[index - out_start]
+    return index - (out_start + out_len) + in_start + in_len
+
+
+def convert_numerals(text: str) -> tuple[str, list[int] | None]:
+    """Return the converted text and, per output char, its index in ``text``.
+
+    The index list is None when nothing changed (the identity map).
+    """
+    converted, replacements = numeral_replacements(text)
+    if not replacements:
+        return text, None
+    starts = [r[2] for r in replacements]
+    return converted, [replacement_source(i, replacements, starts) for i in range(len(converted))]

@@ -1,4 +1,11 @@
-"""Stage 400: run the detectors over each listing's text."""
+"""Stage 400: run the detectors over each listing's text and the text in its images.
+
+One finding per category per listing. When a category fires both in the text and in a
+product image, the stronger score wins (a tie goes to the text, whose spans point into
+the listing itself); the winner keeps its own provenance, so a claim that fired only,
+or more strongly, in an image is reported with ``image_url``/``image_text`` and spans
+into that image text.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,11 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from crawlers.items import Listing
-from detectors import Detector, Finding
+from detectors import CATEGORY_IDS, Detector, Finding
 from pipelines.config import PipelineConfig
+
+IMAGE_PREFIX = "商品图片中"
+_ORDER = {c: i for i, c in enumerate(CATEGORY_IDS)}
 
 
 def listing_text(item: Listing) -> str:
@@ -27,6 +37,34 @@ def finding_record(finding: Finding, text: str) -> dict[str, Any]:
     return record
 
 
+def image_explanation(explanation: str) -> str:
+    """Say that the claim was in the product image: "商品图片中宣称…"."""
+    if explanation.startswith(IMAGE_PREFIX):
+        return explanation
+    if explanation.startswith("宣称"):
+        return IMAGE_PREFIX + explanation
+    return f"{IMAGE_PREFIX}的文字：{explanation}"
+
+
+def as_image_finding(finding: Finding, url: str, text: str) -> Finding:
+    finding.image_url = url
+    finding.image_text = text
+    finding.explanation = image_explanation(finding.explanation)
+    return finding
+
+
+def merge_findings(
+    text_findings: list[tuple[Finding, str]], image_findings: list[tuple[Finding, str]]
+) -> list[tuple[Finding, str]]:
+    """Keep the strongest finding per category, text first on ties; category order kept."""
+    best: dict[str, tuple[Finding, str]] = {}
+    for finding, source in [*text_findings, *image_findings]:
+        held = best.get(finding.category)
+        if held is None or finding.score > held[0].score:
+            best[finding.category] = (finding, source)
+    return sorted(best.values(), key=lambda fs: _ORDER.get(fs[0].category, len(_ORDER)))
+
+
 class DetectPipeline:
     def __init__(self, config: PipelineConfig, stats: StatsCollector) -> None:
         self.config = config
@@ -38,19 +76,32 @@ class DetectPipeline:
         assert crawler.stats is not None
         return cls(PipelineConfig.from_settings(crawler.settings), crawler.stats)
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self, spider: Spider | None = None) -> None:
         self.detector = Detector.from_config(self.config.config_dir)
 
-    def process_item(self, item: Listing, spider: Spider) -> Listing:
+    def _detect(self, text: str, price: float | None) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"
-        text = listing_text(item)
-        findings = [
-            f
-            for f in self.detector.detect(text, price=item.price)
-            if f.score >= self.config.min_score
+        return [
+            f for f in self.detector.detect(text, price=price) if f.score >= self.config.min_score
         ]
-        item.findings = [finding_record(f, text) for f in findings]
+
+    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+        text = listing_text(item)
+        in_text = [(f, text) for f in self._detect(text, item.price)]
+        in_images: list[tuple[Finding, str]] = []
+        for image in item.image_texts:
+            image_text = str(image.get("text") or "")
+            if not image_text:
+                continue
+            for f in self._detect(image_text, item.price):
+                in_images.append((as_image_finding(f, str(image["url"]), image_text), image_text))
+        kept = merge_findings(in_text, in_images)
+        item.findings = [finding_record(f, source) for f, source in kept]
         self.stats.inc_value("detector/items")
-        for f in findings:
+        if item.image_texts:
+            self.stats.inc_value("detector/image_texts", len(item.image_texts))
+        for f, _source in kept:
             self.stats.inc_value(f"detector/hits/{f.category}")
+            if f.image_url is not None:
+                self.stats.inc_value(f"detector/image_hits/{f.category}")
         return item

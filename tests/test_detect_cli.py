@@ -127,3 +127,30 @@ def test_missing_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code = run_cli("--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o"))
     assert code == 2
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_original_price_adds_a_price_fraud_finding(tmp_path: Path) -> None:
+    records = [
+        {"id": "p1", "text": "100%山羊绒毛衣 秋冬新款", "price": 89, "original_price": 1299},
+        {"id": "p2", "text": "纯棉短袖T恤", "price": 59, "original_price": 69},
+        {"id": "p3", "text": "纯棉短袖T恤", "price": 59, "original_price": "贵"},
+    ]
+    inp = write_lines(tmp_path / "in.jsonl", [json.dumps(r, ensure_ascii=False) for r in records])
+    out = tmp_path / "out.jsonl"
+    assert run_cli("--input", str(inp), "--output", str(out)) == 1  # p3 is a bad line
+    by_id = {row["id"]: row["findings"] for row in read_output(out)}
+    fraud = [f for f in by_id["p1"] if f.get("type") == "price_fraud"]
+    assert len(fraud) == 1 and fraud[0]["category"] == "counterfeit_apparel"
+    assert "《价格法》第十四条" in fraud[0]["article"]
+    assert by_id["p2"] == [] and "p3" not in by_id
+
+
+def test_explain_prints_readable_chinese(tmp_path: Path) -> None:
+    inp = write_lines(tmp_path / "in.jsonl", [json.dumps(r, ensure_ascii=False) for r in RECORDS])
+    out = tmp_path / "out.txt"
+    assert run_cli("--input", str(inp), "--output", str(out), "--explain") == 0
+    text = out.read_text(encoding="utf-8")
+    assert "【a1】发现 1 项违法线索" in text and "【2】未发现违法线索" in text
+    assert "声称减肥、壮阳等食品非法添加（slimming_aphrodisiac）" in text
+    assert "【三天瘦十斤】" in text and "违反条款：《" in text and "处置建议：立案" in text
+    assert not any(line.startswith("{") for line in text.splitlines())

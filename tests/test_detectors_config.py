@@ -29,6 +29,7 @@ rules:
   - id: vi.test
     category: vinegar
     pattern: '冰乙酸\\d+'
+    anchors: [冰乙酸]
     weight: 0.7
     article: 《食品安全法》第三十四条
     severity: 立案
@@ -116,6 +117,15 @@ def test_lexicon_errors_name_file_field_and_value(
         (GOOD_RULES.replace("weight: 0.7", "weight: -1"), "rules[0].weight", "-1"),
         (GOOD_RULES.replace("{match}", "{price}"), "rules[0].explanation", "{price}"),
         (GOOD_RULES.replace("    article: 《食品安全法》第三十四条\n", ""), "rules[0]", "article"),
+        (GOOD_RULES.replace("    anchors: [冰乙酸]\n", ""), "rules[0]", "anchors"),
+        (GOOD_RULES.replace("anchors: [冰乙酸]", "anchors: []"), "rules[0].anchors", "[]"),
+        # an anchor the pattern does not always contain would silently switch the rule off
+        (GOOD_RULES.replace("anchors: [冰乙酸]", "anchors: [勾兑]"), "rules[0].anchors", "勾兑"),
+        (
+            GOOD_RULES.replace("冰乙酸\\d+", "(?:冰乙酸|醋精)\\d+"),
+            "rules[0].anchors",
+            "冰乙酸",
+        ),
     ],
 )
 def test_rule_errors_name_file_field_and_value(
@@ -148,3 +158,67 @@ def test_context_errors_are_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"_context\.yaml: cues\[0\]\.scope: .*paragraph"):
         load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchors", "ok"),
+    [
+        ("冰乙酸\\d+", ["冰乙酸"], True),
+        ("冰乙酸\\d+", ["乙酸"], True),  # a shorter literal inside the required one
+        ("(?:冰乙酸|冰醋酸)勾兑", ["冰乙酸", "冰醋酸"], True),  # parsed as 冰[乙醋]酸
+        ("(?:冰乙酸|冰醋酸)勾兑", ["冰乙酸"], False),
+        ("(?:冰乙酸|冰醋酸)勾兑", ["勾兑"], True),
+        ("山?羊绒", ["山羊绒"], False),  # the optional 山 may be missing
+        ("\\d+天瘦", ["天瘦"], True),
+        ("醋|冰乙酸", ["醋"], False),
+        ("醋.{0,3}(?:冰乙酸)?", ["冰乙酸"], False),
+    ],
+)
+def test_anchor_coverage(pattern: str, anchors: list[str], ok: bool) -> None:
+    from detectors.anchors import anchor_problem
+
+    assert (anchor_problem(pattern, tuple(anchors)) is None) is ok
+
+
+def test_derived_anchors_cover_their_pattern() -> None:
+    from detectors.anchors import anchor_problem, derive_anchors
+
+    _, rules, _ = load_config(CONFIG)
+    for rule in rules:
+        assert anchor_problem(rule.pattern, tuple(derive_anchors(rule.pattern))) is None, rule.id
+
+
+def test_every_shipped_rule_is_anchored() -> None:
+    _, rules, _ = load_config(CONFIG)
+    assert rules and all(rule.anchors for rule in rules)
+
+
+def test_variants_file_loads_and_errors_are_named(tmp_path: Path) -> None:
+    from detectors.config import load_variants
+
+    shipped = load_variants(CONFIG)
+    assert shipped.chars["肥"] == ("月巴",) and 0 < shipped.initials_factor < 1
+    config = make_config(tmp_path)
+    assert load_variants(config).chars == {}  # no file: defaults
+    path = config / "lexicons" / "_variants.yaml"
+    path.write_text("chars:\n  肥: [肥]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"_variants\.yaml: chars\.肥\[0\]: same as"):
+        load_variants(config)
+    path.write_text("chars:\n  减肥: [剪肥]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"_variants\.yaml: chars"):
+        load_variants(config)
+    path.write_text("pinyin: {initials_factor: 2}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pinyin\.initials_factor"):
+        load_variants(config)
+    # the variants file is not read as a lexicon
+    assert [lex.category for lex in load_config(config)[0]] == ["vinegar"]
+
+
+def test_document_scope_and_threshold_load(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    (config / "lexicons" / "_context.yaml").write_text(
+        "factor: 0.3\ndocument_cues: 3\ncues:\n  - {cue: 查处, scope: document}\n",
+        encoding="utf-8",
+    )
+    _, _, context = load_config(config)
+    assert context.document_cues == 3 and context.cues[0].scope == "document"

@@ -33,6 +33,14 @@ from detectors.numerals import chinese_to_int
         ("距地铁 5 分钟", "距地铁5分钟"),
         ("减肥。壮阳", "减肥。壮阳"),  # sentence ends are kept for the context rule
         ("hello world", "hello world"),  # spaces between latin words stay
+        ("强壮，阳光", "强壮，阳光"),  # clause marks are not fillers
+        ("成分：羊绒", "成分：羊绒"),
+        ("1❤0❤0%羊绒", "100%羊绒"),  # decorative separators between digits go
+        ("7·2·V电池", "72v电池"),
+        ("jian*fei", "jianfei"),
+        ("1.5kg 3~5天 1:1", "1.5kg 3~5天1:1"),  # ordinary punctuation between digits stays
+        ("减.肥", "减肥"),
+        ("Ａ货１：１", "a货1：1"),
     ],
 )
 def test_normalize_text(raw: str, expected: str) -> None:
@@ -97,6 +105,18 @@ def test_unchanged_chars_keep_their_source(raw: str) -> None:
     norm = normalize(raw)
     for char, origin in zip(norm.text, norm.offsets, strict=True):
         assert raw[origin].lower() == char
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.text(alphabet="减肥三天瘦十斤一二百分之九五 *·❤\n\u200bAbc1:%，。", max_size=50))
+def test_lazy_offsets_match_a_step_by_step_map(raw: str) -> None:
+    # original_span on the piecewise map equals the fully expanded offset list
+    norm = normalize(raw)
+    expanded = list(norm.offsets)
+    fresh = normalize(raw)
+    for i in range(len(fresh.text)):
+        for j in range(i + 1, min(len(fresh.text), i + 4) + 1):
+            assert fresh.original_span(i, j) == (expanded[i], expanded[j - 1] + 1)
 
 
 def test_builtin_table_used_without_opencc(monkeypatch: pytest.MonkeyPatch) -> None:

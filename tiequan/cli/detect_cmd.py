@@ -1,9 +1,12 @@
 """`tiequan detect`: run the detectors over a JSON-lines file of texts.
 
-Input lines are ``{"id": ..., "text": "...", "price": 12.5}`` (price optional);
-output lines are ``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input
-order. A bad input line is reported on stderr with its file and line number and
-skipped; the command then exits 1. Blank lines are ignored.
+Input lines are ``{"id": ..., "text": "...", "price": 12.5, "original_price": 99}``
+(price and original_price optional); output lines are
+``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input order. A crossed-out
+original price far above the price adds a ``"type": "price_fraud"`` finding. With
+``--explain`` the findings are printed as readable Chinese text instead. A bad input
+line is reported on stderr with its file and line number and skipped; the command
+then exits 1. Blank lines are ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from detectors import ConfigError, Detector
+from detectors import ConfigError, Detector, Finding
+from detectors.explain import format_record
+from detectors.price import price_fraud_finding
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +47,31 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--config-dir", type=Path, default=None, help="config directory (default: <repo>/config)"
     )
+    parser.add_argument(
+        "--explain", action="store_true", help="以中文可读形式输出检测结果（代替 JSON Lines）"
+    )
     parser.set_defaults(func=run)
 
 
-def parse_record(line: str) -> tuple[str | int, str, float | None]:
+class Record:
+    """One valid input line."""
+
+    __slots__ = ("original_price", "price", "rid", "text")
+
+    def __init__(
+        self, rid: str | int, text: str, price: float | None, original_price: float | None
+    ) -> None:
+        self.rid, self.text, self.price, self.original_price = rid, text, price, original_price
+
+
+def _number(record: dict[str, Any], key: str) -> float | None:
+    value = record.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise BadLine(f"字段 {key} 应为数字或 null，实际为 {value!r}")
+    return None if value is None else float(value)
+
+
+def parse_record(line: str) -> Record:
     """Validate one input line; raises BadLine with a Chinese reason."""
     try:
         record = json.loads(line)
@@ -57,14 +83,36 @@ def parse_record(line: str) -> tuple[str | int, str, float | None]:
         raise BadLine("缺少字段 id")
     if "text" not in record:
         raise BadLine("缺少字段 text")
-    rid, text, price = record["id"], record["text"], record.get("price")
+    rid, text = record["id"], record["text"]
     if isinstance(rid, bool) or not isinstance(rid, str | int):
         raise BadLine(f"字段 id 应为字符串或整数，实际为 {rid!r}")
     if not isinstance(text, str):
         raise BadLine(f"字段 text 应为字符串，实际为 {type(text).__name__}")
-    if price is not None and (isinstance(price, bool) or not isinstance(price, int | float)):
-        raise BadLine(f"字段 price 应为数字或 null，实际为 {price!r}")
-    return rid, text, None if price is None else float(price)
+    return Record(rid, text, _number(record, "price"), _number(record, "original_price"))
+
+
+def category_names() -> dict[str, str]:
+    """Chinese names of the categories for --explain; ids only if categories.yaml fails."""
+    from tiequan.referral.categories import CategoriesError, load_categories
+
+    try:
+        return {c.id: c.name for c in load_categories()}
+    except (CategoriesError, OSError) as exc:
+        log.warning("category names unavailable: %s", exc)
+        return {}
+
+
+def findings_for(detector: Detector, record: Record) -> list[Finding]:
+    """Text findings, plus a price-fraud finding when the original price looks made up."""
+    findings = detector.detect(record.text, price=record.price)
+    if record.original_price is not None:
+        evidence = {f.category: f.score for f in findings} or detector.evidence(
+            record.text, price=record.price
+        )
+        fraud = price_fraud_finding(record.price, record.original_price, None, evidence=evidence)
+        if fraud is not None:
+            findings.append(fraud)
+    return findings
 
 
 @contextmanager
@@ -83,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
         return EXIT_FAILED
+    names = category_names() if args.explain else {}
     source = "<stdin>" if args.input == "-" else args.input
     done = flagged = bad = 0
     try:
@@ -91,19 +140,22 @@ def run(args: argparse.Namespace) -> int:
                 if not line.strip():
                     continue
                 try:
-                    rid, text, price = parse_record(line)
+                    record = parse_record(line)
                 except BadLine as exc:
                     bad += 1
                     sys.stderr.write(f"输入文件 {source} 第 {lineno} 行：{exc}，已跳过\n")
                     continue
-                findings = detector.detect(text, price=price)
-                out.write(
-                    json.dumps(
-                        {"id": rid, "findings": [f.to_json() for f in findings]},
-                        ensure_ascii=False,
+                findings = findings_for(detector, record)
+                if args.explain:
+                    out.write(format_record(record.rid, record.text, findings, names) + "\n\n")
+                else:
+                    out.write(
+                        json.dumps(
+                            {"id": record.rid, "findings": [f.to_json() for f in findings]},
+                            ensure_ascii=False,
+                        )
+                        + "\n"
                     )
-                    + "\n"
-                )
                 done += 1
                 flagged += bool(findings)
             out.flush()

@@ -1,0 +1,141 @@
+"""Anchor keywords of regex rules: which literals every match must contain.
+
+The engine runs a rule's regex only when the Aho-Corasick pass has seen one of its
+``anchors``, so a rule with a wrong anchor list would silently stop firing. The
+config loader therefore checks, on the parsed pattern, that the anchors cover it:
+every way the pattern can match goes through a literal that contains an anchor.
+"""
+
+from __future__ import annotations
+
+from re import _parser as sre  # type: ignore[attr-defined]  # stable since 3.11
+from typing import Any
+
+_MAX_CLASS = 12  # a character class of up to this many literals counts as alternatives
+_MAX_STRINGS = 256  # expansion limit for runs of literal alternatives
+
+
+def _is_repeat(op: Any) -> bool:
+    return op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None))
+
+
+def _class_chars(av: Any) -> list[str] | None:
+    chars: list[str] = []
+    for op, value in av:
+        if op is not sre.LITERAL:
+            return None  # ranges, categories, negation
+        chars.append(chr(value))
+    return chars if len(chars) <= _MAX_CLASS else None
+
+
+def _finite(op: Any, av: Any) -> list[str] | None:
+    """The strings one item can match, if they are few; None otherwise."""
+    if op is sre.LITERAL:
+        return [chr(av)]
+    if op is sre.IN:
+        return _class_chars(av)
+    if op is sre.SUBPATTERN:
+        return _finite_seq(av[-1])
+    if op is sre.BRANCH:
+        out: list[str] = []
+        for branch in av[1]:
+            strings = _finite_seq(branch)
+            if strings is None:
+                return None
+            out.extend(strings)
+        return out if len(out) <= _MAX_STRINGS else None
+    if _is_repeat(op) and av[0] == 0 and av[1] == 1:
+        inner = _finite_seq(av[2])
+        return None if inner is None else ["", *inner]
+    return None
+
+
+def _finite_seq(seq: Any) -> list[str] | None:
+    strings = [""]
+    for op, av in seq:
+        options = _finite(op, av)
+        if options is None:
+            return None
+        strings = [s + o for s in strings for o in options]
+        if len(strings) > _MAX_STRINGS:
+            return None
+    return strings
+
+
+def _covered_seq(seq: Any, anchors: tuple[str, ...]) -> bool:
+    """True if every match of the sequence contains one of ``anchors``.
+
+    Runs of items with few possible strings (literals, small classes, alternations
+    of literals: the parser turns 冰(?:乙|醋)酸 into three items) are expanded, and
+    the run counts if each of its strings contains an anchor.
+    """
+    run = [""]
+    for op, av in [*list(seq), (None, None)]:
+        options = None if op is None else _finite(op, av)
+        if options is not None and len(run) * len(options) <= _MAX_STRINGS:
+            run = [s + o for s in run for o in options]
+            continue
+        if run != [""] and all(any(a in s for a in anchors) for s in run):
+            return True
+        run = [""] if options is None else options
+        if op is not None and options is None and _covered_item(op, av, anchors):
+            return True
+    return False
+
+
+def _covered_item(op: Any, av: Any, anchors: tuple[str, ...]) -> bool:
+    if op is sre.SUBPATTERN:
+        return _covered_seq(av[-1], anchors)
+    if op is sre.BRANCH:
+        return all(_covered_seq(branch, anchors) for branch in av[1])
+    if _is_repeat(op):
+        return bool(av[0] >= 1 and _covered_seq(av[2], anchors))
+    return False
+
+
+def anchor_problem(pattern: str, anchors: tuple[str, ...]) -> str | None:
+    """Why ``anchors`` do not gate ``pattern`` safely, or None when they do."""
+    if not anchors:
+        return "every rule needs at least one anchor"
+    if not _covered_seq(sre.parse(pattern), anchors):
+        return "some matches of the pattern contain none of the anchors"
+    return None
+
+
+def _required(seq: Any) -> set[str] | None:
+    best: set[str] | None = None
+
+    def better(candidate: set[str] | None) -> None:
+        nonlocal best
+        if not candidate:
+            return
+        key = (min(len(c) for c in candidate), -len(candidate))
+        if best is None or key > (min(len(c) for c in best), -len(best)):
+            best = candidate
+
+    run = ""
+    for op, av in [*list(seq), (None, None)]:
+        if op is sre.LITERAL:
+            run += chr(av)
+            continue
+        better({run} if run else None)
+        run = ""
+        if op is sre.SUBPATTERN:
+            better(_required(av[-1]))
+        elif op is sre.BRANCH:
+            parts = [_required(b) for b in av[1]]
+            if all(parts):
+                better(set().union(*[p for p in parts if p]))
+        elif _is_repeat(op) and av[0] >= 1:
+            better(_required(av[2]))
+        elif op is sre.IN:
+            chars = _class_chars(av)
+            better(set(chars) if chars else None)
+    return best
+
+
+def derive_anchors(pattern: str) -> list[str]:
+    """A suggestion for a rule's ``anchors``: the best literal set found, or []."""
+    found = _required(sre.parse(pattern)) or set()
+    # An anchor that contains another one adds nothing.
+    return sorted(a for a in found if not any(b != a and b in a for b in found))

@@ -1,0 +1,135 @@
+"""Train the ListingDetector from the repo corpus, or load it from the safe on-disk cache.
+
+The cache lives in ``$TIEQUAN_HOME/models/<hash>/`` (default ``./var``), keyed by a hash
+of the corpus, the lexicons and rules, and ``MODEL_VERSION``; it holds JSON and npz only
+(no pickle), so a cache file can never execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from detectors.classifier import ClaimClassifier
+from detectors.config import default_config_dir
+from detectors.engine import Detector
+from detectors.model_linear import LinearScorer
+
+if TYPE_CHECKING:
+    from detectors.combine import ListingDetector
+
+log = logging.getLogger(__name__)
+
+# Bump when training, features or the stacker change, so old caches are not reused.
+MODEL_VERSION = "3"
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+def corpus_dir(config_dir: Path) -> Path:
+    own = config_dir / "corpus"
+    return own if (own / "train.jsonl").is_file() else REPO_CONFIG / "corpus"
+
+
+def read_jsonl(path: Path) -> tuple[list[str], list[list[str]]]:
+    texts, labels = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            texts.append(str(record["text"]))
+            labels.append([str(c) for c in record["labels"]])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: bad corpus record ({exc})") from exc
+    return texts, labels
+
+
+def cache_key(config_dir: Path) -> str:
+    digest = hashlib.sha256(f"{MODEL_VERSION}|{ClaimClassifier().get_params()}".encode())
+    corpus = corpus_dir(config_dir)
+    files = [corpus / "train.jsonl", corpus / "valid.jsonl"]
+    for sub in ("lexicons", "rules"):
+        files += sorted((config_dir / sub).glob("*.yaml"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TIEQUAN_HOME") or "./var") / "models"
+
+
+def category_tables(config_dir: Path, rules: Detector) -> tuple[dict[str, str], dict[str, str]]:
+    """(most common article per category in its lexicon, Chinese name per category)."""
+    articles: dict[str, str] = {}
+    for lexicon in rules.lexicons:
+        counts = Counter(t.article for t in lexicon.terms if t.article)
+        if counts:
+            articles[lexicon.category] = counts.most_common(1)[0][0]
+    names: dict[str, str] = {}
+    path = config_dir / "categories.yaml"
+    if not path.is_file():
+        path = REPO_CONFIG / "categories.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for entry in data.get("categories", []):
+        names[str(entry["id"])] = str(entry["name"])
+    return articles, names
+
+
+def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) -> ListingDetector:
+    from detectors.combine import Stacker
+
+    config_dir = config_dir or default_config_dir()
+    rules = Detector.from_config(config_dir, min_score=0.0).compile()
+    articles, names = category_tables(config_dir, rules)
+    detector = cls(rules, ClaimClassifier(), articles=articles, names=names)
+    target = cache_root() / cache_key(config_dir)
+    if (target / "stacker.json").is_file():
+        try:
+            scorer = LinearScorer.load(target)
+            saved = json.loads((target / "stacker.json").read_text("utf-8"))
+            detector.scorer_ = scorer
+            detector.keywords_ = [str(w) for w in saved.pop("keywords")]
+            detector.stacker_ = Stacker(**saved)
+            detector._build_triggers()
+            log.info("loaded the claim model from %s", target)
+            return detector
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("model cache %s unusable (%s); retraining", target, exc)
+    corpus = corpus_dir(config_dir)
+    texts, labels = read_jsonl(corpus / "train.jsonl")
+    valid_texts, valid_labels = read_jsonl(corpus / "valid.jsonl")
+    detector.fit(texts, labels, valid_texts=valid_texts, valid_labels=valid_labels)
+    _save(detector, target)
+    return detector
+
+
+def _save(detector: ListingDetector, target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        detector.scorer_.save(staging)
+        stacker = detector.stacker_
+        payload = {
+            "weights": stacker.weights,
+            "bias": stacker.bias,
+            "thresholds": stacker.thresholds,
+            "keywords": detector.keywords_,
+        }
+        (staging / "stacker.json").write_text(json.dumps(payload), "utf-8")
+        try:
+            staging.rename(target)  # atomic: a concurrent loader sees all files or none
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process saved it first
+    except OSError as exc:
+        log.warning("could not cache the claim model in %s: %s", target, exc)

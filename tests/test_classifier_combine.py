@@ -1,0 +1,75 @@
+"""Rules + classifier combined: kept rule spans, model-only findings, the safe model cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from detectors import Detector
+from detectors.combine import ListingDetector
+from tiequan.corpus.build import read_split
+
+CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def detector(home: Path) -> ListingDetector:
+    previous = os.environ.get("TIEQUAN_HOME")
+    os.environ["TIEQUAN_HOME"] = str(home)
+    try:
+        return ListingDetector.from_config()
+    finally:
+        if previous is None:
+            os.environ.pop("TIEQUAN_HOME")
+        else:
+            os.environ["TIEQUAN_HOME"] = previous
+
+
+def test_rule_findings_keep_their_spans_and_article(detector: ListingDetector) -> None:
+    text = "荷叶纤体茶，减肥效果明显，一个月瘦二十斤。"
+    rules = {f.category: f for f in Detector.from_config(min_score=0.0).detect(text)}
+    combined = {f.category: f for f in detector.detect(text)}
+    assert "slimming_aphrodisiac" in rules and "slimming_aphrodisiac" in combined
+    kept, rule = combined["slimming_aphrodisiac"], rules["slimming_aphrodisiac"]
+    assert kept.spans == rule.spans and kept.article == rule.article
+    assert kept.explanation == rule.explanation and 0.5 <= kept.score <= 1.0
+
+
+def test_model_only_findings_explain_themselves(detector: ListingDetector) -> None:
+    rules = Detector.from_config(min_score=0.0)
+    found = []
+    for record in read_split(CORPUS / "valid.jsonl")[:400]:
+        text = record["text"]
+        ruled = {f.category for f in rules.detect(text)}
+        found += [(text, f) for f in detector.detect(text) if f.category not in ruled]
+    assert found, "the classifier should add findings the rules miss"
+    for text, finding in found:
+        assert "模型综合评分" in finding.explanation and "涉嫌违反《" in finding.explanation
+        assert finding.article.startswith("《")
+        for start, end in finding.spans:
+            assert text[start:end] and text[start:end] in finding.explanation
+
+
+def test_clean_and_warning_texts_give_no_findings(detector: ListingDetector) -> None:
+    assert detector.detect("不锈钢保温杯，下单后四十八小时内发货，全国包邮。") == []
+    assert detector.detect("") == []
+
+
+def test_cache_holds_json_and_npz_only_and_reloads_the_same_model(
+    detector: ListingDetector, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = [p for p in (home / "models").rglob("*") if p.is_file()]
+    assert files and {p.suffix for p in files} == {".json", ".npz"}
+    monkeypatch.setenv("TIEQUAN_HOME", str(home))
+    reloaded = ListingDetector.from_config()
+    assert not hasattr(reloaded.model, "pipeline_")  # came from the cache, not retrained
+    for record in read_split(CORPUS / "valid.jsonl")[:60]:
+        first = [f.to_json() for f in detector.detect(record["text"])]
+        assert [f.to_json() for f in reloaded.detect(record["text"])] == first
