@@ -31,6 +31,8 @@ def main() -> int:
         "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
         "TIEQUAN_RUN_ID": args.run_id,
         "TIEQUAN_PROGRESS_INTERVAL": 0,
+        # Image OCR downloads and reads images, a cost of its own: bench/ocr.py measures it.
+        "TIEQUAN_OCR_ENABLED": False,
     }
     if args.bare:
         overrides["ITEM_PIPELINES"] = {}

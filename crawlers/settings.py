@@ -42,6 +42,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.dedup.DedupPipeline": 200,
+    "pipelines.images.ImageTextPipeline": 350,
     "pipelines.detect.DetectPipeline": 400,
     "pipelines.store.StorePipeline": 500,
     "pipelines.refer.ReferPipeline": 600,
@@ -49,7 +50,9 @@ ITEM_PIPELINES = {
 EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
 # tiequan's own settings (parsed by pipelines.config.PipelineConfig):
 # TIEQUAN_MONGO_URI, TIEQUAN_HOME, TIEQUAN_RUN_ID, TIEQUAN_BATCH_SIZE, TIEQUAN_MIN_SCORE,
-# TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off).
+# TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off); image OCR (stage 350,
+# pipelines.images.OcrConfig): TIEQUAN_OCR_ENABLED, TIEQUAN_OCR_MAX_IMAGES,
+# TIEQUAN_OCR_CACHE_DIR, TIEQUAN_OCR_THREADS, TIEQUAN_OCR_MIN_CONFIDENCE, TIEQUAN_OCR_MAX_BYTES.
 TIEQUAN_PROGRESS_INTERVAL = 0
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

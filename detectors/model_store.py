@@ -66,6 +66,10 @@ def cache_key(config_dir: Path) -> str:
 
 
 def cache_root() -> Path:
+    """$TIEQUAN_MODEL_DIR, else $TIEQUAN_HOME/models (several homes may share one model dir)."""
+    explicit = os.environ.get("TIEQUAN_MODEL_DIR")
+    if explicit:
+        return Path(explicit)
     return Path(os.environ.get("TIEQUAN_HOME") or "./var") / "models"
 
 

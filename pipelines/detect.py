@@ -16,7 +16,8 @@ from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
 from crawlers.items import Listing
-from detectors import CATEGORY_IDS, Detector, Finding
+from detectors import CATEGORY_IDS, Finding
+from detectors.combine import ListingDetector
 from pipelines.config import PipelineConfig
 
 IMAGE_PREFIX = "商品图片中"
@@ -69,7 +70,7 @@ class DetectPipeline:
     def __init__(self, config: PipelineConfig, stats: StatsCollector) -> None:
         self.config = config
         self.stats = stats
-        self.detector: Detector | None = None
+        self.detector: ListingDetector | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
@@ -77,7 +78,9 @@ class DetectPipeline:
         return cls(PipelineConfig.from_settings(crawler.settings), crawler.stats)
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        self.detector = Detector.from_config(self.config.config_dir)
+        # Rules plus the trained classifier; trains from the corpus on first use, then loads
+        # the cached model from $TIEQUAN_MODEL_DIR or $TIEQUAN_HOME/models.
+        self.detector = ListingDetector.from_config(self.config.config_dir)
 
     def _detect(self, text: str, price: float | None) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"

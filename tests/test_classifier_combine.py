@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def detector(home: Path) -> ListingDetector:
-    previous = os.environ.get("TIEQUAN_HOME")
-    os.environ["TIEQUAN_HOME"] = str(home)
-    try:
+    # This module tests the cache itself, so it trains into its own home.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TIEQUAN_HOME", str(home))
+        mp.delenv("TIEQUAN_MODEL_DIR", raising=False)
         return ListingDetector.from_config()
-    finally:
-        if previous is None:
-            os.environ.pop("TIEQUAN_HOME")
-        else:
-            os.environ["TIEQUAN_HOME"] = previous
 
 
 def test_rule_findings_keep_their_spans_and_article(detector: ListingDetector) -> None:
@@ -68,6 +63,7 @@ def test_cache_holds_json_and_npz_only_and_reloads_the_same_model(
     files = [p for p in (home / "models").rglob("*") if p.is_file()]
     assert files and {p.suffix for p in files} == {".json", ".npz"}
     monkeypatch.setenv("TIEQUAN_HOME", str(home))
+    monkeypatch.delenv("TIEQUAN_MODEL_DIR", raising=False)
     reloaded = ListingDetector.from_config()
     assert not hasattr(reloaded.model, "pipeline_")  # came from the cache, not retrained
     for record in read_split(CORPUS / "valid.jsonl")[:60]:

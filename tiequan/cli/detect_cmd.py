@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from detectors import ConfigError, Detector, Finding
+from detectors.combine import ListingDetector
 from detectors.explain import format_record
 from detectors.price import price_fraud_finding
 
@@ -46,6 +47,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--config-dir", type=Path, default=None, help="config directory (default: <repo>/config)"
+    )
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="lexicons and rules only, without the trained classifier",
     )
     parser.add_argument(
         "--explain", action="store_true", help="以中文可读形式输出检测结果（代替 JSON Lines）"
@@ -102,11 +108,16 @@ def category_names() -> dict[str, str]:
         return {}
 
 
-def findings_for(detector: Detector, record: Record) -> list[Finding]:
+def findings_for(
+    detector: Detector | ListingDetector, record: Record, min_score: float | None = None
+) -> list[Finding]:
     """Text findings, plus a price-fraud finding when the original price looks made up."""
     findings = detector.detect(record.text, price=record.price)
+    if min_score is not None:
+        findings = [f for f in findings if f.score >= min_score]
     if record.original_price is not None:
-        evidence = {f.category: f.score for f in findings} or detector.evidence(
+        rules = detector.rules if isinstance(detector, ListingDetector) else detector
+        evidence = {f.category: f.score for f in findings} or rules.evidence(
             record.text, price=record.price
         )
         fraud = price_fraud_finding(record.price, record.original_price, None, evidence=evidence)
@@ -126,8 +137,11 @@ def _open(name: str, mode: str) -> Iterator[IO[str]]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        detector = Detector.from_config(args.config_dir, min_score=args.min_score)
-        detector.compile()
+        detector: Detector | ListingDetector
+        if args.rules_only:
+            detector = Detector.from_config(args.config_dir, min_score=args.min_score).compile()
+        else:
+            detector = ListingDetector.from_config(args.config_dir)
     except ConfigError as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
         return EXIT_FAILED
@@ -145,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
                     bad += 1
                     sys.stderr.write(f"输入文件 {source} 第 {lineno} 行：{exc}，已跳过\n")
                     continue
-                findings = findings_for(detector, record)
+                findings = findings_for(
+                    detector, record, None if args.rules_only else args.min_score
+                )
                 if args.explain:
                     out.write(format_record(record.rid, record.text, findings, names) + "\n\n")
                 else:

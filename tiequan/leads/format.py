@@ -134,6 +134,14 @@ def _party_lines(lead: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _image_lines(lead: dict[str, Any]) -> str | list[str]:
+    """Which product image carried the claim, and what OCR read in it."""
+    image = lead.get("image")
+    if not image:
+        return "无（宣称见于文字）"
+    return [f"图片 {clean(image.get('url'))}", f"图中文字 “{clean(image.get('text'))}”"]
+
+
 def render_detail(lead: dict[str, Any]) -> str:
     """The `leads show` view: every field under a Chinese label."""
     matched = "、".join(f"“{clean(m)}”" for m in lead.get("matched") or []) or NONE_MARK
@@ -151,6 +159,7 @@ def render_detail(lead: dict[str, Any]) -> str:
         ("违反条款", clean(lead.get("article")) or NONE_MARK),
         ("认定理由", clean(lead.get("explanation")) or NONE_MARK),
         ("命中内容", matched),
+        ("图片取证", _image_lines(lead)),
         ("标题", clean(lead.get("title")) or NONE_MARK),
         ("平台", clean(lead.get("platform_name") or lead.get("platform"))),
         ("店铺", clean(lead.get("shop_name")) or NONE_MARK),

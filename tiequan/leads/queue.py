@@ -229,6 +229,8 @@ class LeadQueue:
             "spans": [builtins.list(s) for s in finding.get("spans") or []],
             "explanation": finding.get("explanation") or "",
             "severity": finding.get("severity") or "",
+            # Set when the claim was read from a product image: {"url", "text"}.
+            "image": finding.get("image"),
             "lead_unit": cat.lead_unit,
             "lead_unit_key": cat.lead_unit_key,
             "co_units": builtins.list(cat.co_units),
