@@ -24,6 +24,7 @@ def main() -> int:
     settings.setmodule("crawlers.settings", priority="project")
     overrides = {
         "LOG_LEVEL": "WARNING",
+        "LOG_INSTALL_ROOT_HANDLER": False,
         # Measure the pipeline's cost, not politeness: no throttling in either variant.
         "AUTOTHROTTLE_ENABLED": False,
         "DOWNLOAD_DELAY": 0,
@@ -41,7 +42,7 @@ def main() -> int:
     for key, value in overrides.items():
         settings.set(key, value, priority="cmdline")
 
-    process = CrawlerProcess(settings, install_root_handler=False)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(process.spider_loader.load(args.site))
     process.crawl(crawler, base_url=args.base_url)
     t0 = time.perf_counter()

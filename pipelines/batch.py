@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pymongo.database import Database
-from scrapy import Spider
 from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
@@ -66,7 +65,7 @@ class BatchWriter(Generic[T]):
             self._tail.addErrback(self._failed, batch)
         return self._tail
 
-    def close(self, spider: Spider) -> Deferred[Any]:
+    def close(self) -> Deferred[Any]:
         done = self.flush()
         done.addBoth(self._close_db)
         return done

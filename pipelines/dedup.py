@@ -24,7 +24,7 @@ class DedupPipeline:
         assert crawler.stats is not None
         return cls(crawler.stats)
 
-    def process_item(self, item: Listing, spider: Spider) -> Listing:
+    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         key = item.key
         if key in self.seen:
             self.stats.inc_value("pipeline/dropped/duplicate")

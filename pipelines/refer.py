@@ -7,7 +7,7 @@ from typing import Any
 from pymongo.database import Database
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from twisted.internet.defer import Deferred
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
@@ -34,10 +34,10 @@ class ReferPipeline:
 
         return cls(BatchWriter("refer", config, stats, write, list))
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self, spider: Spider | None = None) -> None:
         self.writer.open()
 
-    def process_item(self, item: Listing, spider: Spider) -> Listing:
+    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         if item.findings:
             listing = item.to_dict()
             del listing["findings"]
@@ -45,5 +45,5 @@ class ReferPipeline:
                 self.writer.add((listing, finding))
         return item
 
-    def close_spider(self, spider: Spider) -> Deferred[Any]:
-        return self.writer.close(spider)
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        await maybe_deferred_to_future(self.writer.close())

@@ -7,7 +7,7 @@ from typing import Any
 from pymongo.database import Database
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from twisted.internet.defer import Deferred
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
@@ -29,15 +29,15 @@ class StorePipeline:
         config = PipelineConfig.from_settings(crawler.settings)
         return cls(BatchWriter("store", config, crawler.stats, _write_listings, lambda r: r))
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self, spider: Spider | None = None) -> None:
         self.writer.open()
 
-    def process_item(self, item: Listing, spider: Spider) -> Listing:
+    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         record = item.to_dict()
         record["run_id"] = self.writer.config.run_id
         self.writer.add(record)
         self.writer.stats.inc_value("store/listings")
         return item
 
-    def close_spider(self, spider: Spider) -> Deferred[Any]:
-        return self.writer.close(spider)
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        await maybe_deferred_to_future(self.writer.close())

@@ -27,7 +27,7 @@ class ValidatePipeline:
         assert crawler.stats is not None
         return cls(crawler.stats)
 
-    def process_item(self, item: Any, spider: Spider) -> Listing:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Listing:
         if not isinstance(item, Listing):
             self._drop("type", f"expected Listing, got {type(item).__name__}")
         missing = [name for name in self.REQUIRED if not getattr(item, name)]

@@ -66,6 +66,7 @@ def sweeps(sandbox: SandboxServer, sweep_env: dict[str, str]) -> list[dict[str, 
         assert result.returncode == 0, result.stderr[-3000:]
         assert "巡查批次" in result.stdout and "本批次线索（按类别）" in result.stdout
         assert "页面" in result.stderr  # progress lines
+        assert "Warning" not in result.stderr, result.stderr[-3000:]
         reports.append(json.loads(report_path.read_text(encoding="utf-8")))
     return reports
 

@@ -64,6 +64,8 @@ def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str) -> Settin
     settings.set("TIEQUAN_MONGO_URI", mongo_uri, priority="cmdline")
     settings.set("TIEQUAN_PROGRESS_INTERVAL", options.progress_interval, priority="cmdline")
     settings.set("LOG_LEVEL", options.log_level, priority="cmdline")
+    # The CLI owns the root log handler.
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     if options.sites_dir:
         settings.set("TIEQUAN_SITES_DIR", str(options.sites_dir), priority="cmdline")
     for key, value in options.settings.items():
@@ -91,8 +93,8 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     with _database(options) as (db, uri):
         Store(db).ensure_indexes()
         settings = crawl_settings(options, run_id, uri)
-        # The CLI owns the root handler; Scrapy's loggers follow --log-level.
-        process = CrawlerProcess(settings, install_root_handler=False)
+        # Scrapy's own loggers follow --log-level.
+        process = CrawlerProcess(settings)
         for name in ("scrapy", "scrapy-playwright", "py.warnings"):
             logging.getLogger(name).setLevel(options.log_level)
         crawlers: list[Crawler] = []
