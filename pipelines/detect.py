@@ -9,6 +9,8 @@ into that image text.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy import Spider
@@ -71,6 +73,7 @@ class DetectPipeline:
         self.config = config
         self.stats = stats
         self.detector: ListingDetector | None = None
+        self.executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
@@ -81,6 +84,13 @@ class DetectPipeline:
         # Rules plus the trained classifier; trains from the corpus on first use, then loads
         # the cached model from $TIEQUAN_MODEL_DIR or $TIEQUAN_HOME/models.
         self.detector = ListingDetector.from_config(self.config.config_dir)
+        # One worker: detection is CPU-bound Python, so more threads would only contend.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
 
     def _detect(self, text: str, price: float | None) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"
@@ -88,7 +98,14 @@ class DetectPipeline:
             f for f in self.detector.detect(text, price=price) if f.score >= self.config.min_score
         ]
 
-    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+    async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+        # The classifier tokenises claim-bearing text with jieba: milliseconds per listing
+        # that would stall every download if run on the reactor thread.
+        assert self.executor is not None, "open_spider was not called"
+        future = self.executor.submit(self.detect_item, item)
+        return await asyncio.wrap_future(future)
+
+    def detect_item(self, item: Listing) -> Listing:
         text = listing_text(item)
         in_text = [(f, text) for f in self._detect(text, item.price)]
         in_images: list[tuple[Finding, str]] = []

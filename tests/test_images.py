@@ -213,7 +213,8 @@ def test_detect_pipeline_reports_a_claim_found_only_in_an_image() -> None:
         image_urls=["http://x/1-1.png"],
         image_texts=[{"url": "http://x/1-1.png", "sha256": "ab" * 32, "text": claim}],
     )  # fmt: skip
-    pipeline.process_item(item)
+    pipeline.detect_item(item)
+    pipeline.close_spider()
     records = {r["category"]: r for r in item.findings}
     record = records["slimming_aphrodisiac"]
     assert record["image"] == {"url": "http://x/1-1.png", "text": claim}
