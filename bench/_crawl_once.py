@@ -57,6 +57,8 @@ def main() -> int:
             "leads_new": stats.get("leads/new", 0),
             "store_write_ms": stats.get("store/write_ms", 0),
             "refer_write_ms": stats.get("refer/write_ms", 0),
+            "detect_ms": stats.get("detector/ms", 0),
+            "detect_load_ms": stats.get("detector/load_ms", 0),
             "elapsed_s": elapsed,
         },
         sys.stdout,

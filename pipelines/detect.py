@@ -10,6 +10,7 @@ into that image text.
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,7 +84,9 @@ class DetectPipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         # Rules plus the trained classifier; trains from the corpus on first use, then loads
         # the cached model from $TIEQUAN_MODEL_DIR or $TIEQUAN_HOME/models.
+        started = time.perf_counter()
         self.detector = ListingDetector.from_config(self.config.config_dir)
+        self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
         # One worker: detection is CPU-bound Python, so more threads would only contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
 
@@ -106,6 +109,7 @@ class DetectPipeline:
         return await asyncio.wrap_future(future)
 
     def detect_item(self, item: Listing) -> Listing:
+        started = time.perf_counter()
         text = listing_text(item)
         in_text = [(f, text) for f in self._detect(text, item.price)]
         in_images: list[tuple[Finding, str]] = []
@@ -118,6 +122,7 @@ class DetectPipeline:
         kept = merge_findings(in_text, in_images)
         item.findings = [finding_record(f, source) for f, source in kept]
         self.stats.inc_value("detector/items")
+        self.stats.inc_value("detector/ms", round((time.perf_counter() - started) * 1000))
         if item.image_texts:
             self.stats.inc_value("detector/image_texts", len(item.image_texts))
         for f, _source in kept:
