@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from crawlers.profiles import default_sites_dir, load_profiles
+from tests.crawling import CRAWL_SCRIPT
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import build_truth
 from tiequan.sandbox.world import SITES, TRAP_REAL_PAGES
@@ -34,23 +35,6 @@ TEST_SETTINGS = {
     "LOG_LEVEL": "INFO",
     "ITEM_PIPELINES": {},  # the crawl alone; tests/test_sweep.py covers the full chain
 }
-CRAWL_SCRIPT = """
-import json, sys
-from scrapy.crawler import AsyncCrawlerProcess
-from scrapy.utils.project import get_project_settings
-
-name, base_url, feed, stats_path, log_path, overrides = sys.argv[1:7]
-settings = get_project_settings()
-settings.setdict(json.loads(overrides), priority="cmdline")
-settings.set("LOG_FILE", log_path, priority="cmdline")
-settings.set("FEEDS", {feed: {"format": "jsonlines", "overwrite": True}}, priority="cmdline")
-process = AsyncCrawlerProcess(settings)
-crawler = process.create_crawler(name)
-process.crawl(crawler, base_url=base_url)
-process.start()
-with open(stats_path, "w", encoding="utf-8") as fh:
-    json.dump(crawler.stats.get_stats(), fh, default=str)
-"""
 
 
 @dataclass

@@ -27,28 +27,12 @@ from crawlers.items import Listing
 from detectors import Finding
 from pipelines.detect import DetectPipeline, image_explanation, merge_findings
 from pipelines.images import ImageTextPipeline, OcrConfig, image_urls
+from tests.crawling import CRAWL_SCRIPT
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import build_truth
 
 REPO = Path(__file__).resolve().parents[1]
 CRAWL_TIMEOUT_S = 150
-CRAWL_SCRIPT = """
-import json, sys
-from scrapy.crawler import AsyncCrawlerProcess
-from scrapy.utils.project import get_project_settings
-
-name, base_url, feed, stats_path, log_path, overrides = sys.argv[1:7]
-settings = get_project_settings()
-settings.setdict(json.loads(overrides), priority="cmdline")
-settings.set("LOG_FILE", log_path, priority="cmdline")
-settings.set("FEEDS", {feed: {"format": "jsonlines", "overwrite": True}}, priority="cmdline")
-process = AsyncCrawlerProcess(settings)
-crawler = process.create_crawler(name)
-process.crawl(crawler, base_url=base_url)
-process.start()
-with open(stats_path, "w", encoding="utf-8") as fh:
-    json.dump(crawler.stats.get_stats(), fh, default=str)
-"""
 
 
 def render(lines: list[str]) -> bytes:
