@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from tiequan.sandbox.compose import (
     BENIGN,
@@ -126,6 +127,18 @@ def _shops(rng: random.Random, n: int) -> dict[str, Shop]:
     return {sid: make_shop(rng, sid, shown=rng.random() > 0.04) for sid in ids}
 
 
+def _composed_fields(composed: Composed) -> dict[str, Any]:
+    """The Entry fields every site takes from composed text."""
+    return {
+        "title": composed.title,
+        "text": composed.text,
+        "categories": composed.categories,
+        "variant": composed.variant,
+        "hard_negative": composed.hard_negative,
+        "claim": composed.claim,
+    }
+
+
 def _add_images(world: World, entry: Entry, composed: Composed) -> None:
     names = []
     for k, lines in enumerate(composed.image_lines):
@@ -151,12 +164,7 @@ def _products(world: World, rng: random.Random, prefix: str, n: int) -> None:
             item_id=item_id,
             path=f"/{prefix}/item/{item_id}",
             family=topic.family,
-            title=composed.title,
-            text=composed.text,
-            categories=composed.categories,
-            variant=composed.variant,
-            hard_negative=composed.hard_negative,
-            claim=composed.claim,
+            **_composed_fields(composed),
             shop_id=rng.choice(shop_ids),
             price=price,
             original_price=original,
@@ -189,12 +197,7 @@ def _social(world: World, rng: random.Random, n: int) -> None:
             item_id=item_id,
             path=f"/social/post/{item_id}",
             family=topic.family,
-            title=composed.title,
-            text=composed.text,
-            categories=composed.categories,
-            variant=composed.variant,
-            hard_negative=composed.hard_negative,
-            claim=composed.claim,
+            **_composed_fields(composed),
             shop_id="",
             extra={"author": author, "likes": str(rng.randint(0, 5000))},
         )
@@ -222,12 +225,7 @@ def _property(world: World, rng: random.Random, n: int) -> None:
                 item_id=item_id,
                 path=f"/property/listing/{item_id}",
                 family="property",
-                title=composed.title,
-                text=composed.text,
-                categories=composed.categories,
-                variant=composed.variant,
-                hard_negative=composed.hard_negative,
-                claim=composed.claim,
+                **_composed_fields(composed),
                 shop_id=dev,
                 price=facts.price_per_m2,
                 template=rng.randrange(2),
