@@ -1,6 +1,7 @@
 """Part (c) of the detector bench: OCR images/second on sandbox product images.
 
-Usage: .venv/bin/python bench/ocr.py [--images 48] [--threads 2] [--no-write]
+Usage: .venv/bin/python bench/detect.py --parts ocr [--images 48] [--threads 2] [--no-write]
+(``bench/detect.py`` runs all three parts of the detector bench in one run.)
 Same run, same images: cold (every image OCR'd, engines already loaded) with one engine
 per worker thread and with one engine behind a lock; warm from the in-memory cache; warm
 from the on-disk cache in a fresh reader (a later sweep). Writes the "detect_ocr" section
@@ -9,7 +10,6 @@ of BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -24,7 +24,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import write_section  # noqa: E402
 from detectors import Detector  # noqa: E402
 from detectors.ocr import ImageTextReader  # noqa: E402
 from tiequan.sandbox.images import render_png  # noqa: E402
@@ -62,16 +61,11 @@ def warm_engines(reader: ImageTextReader, threads: int, sample: bytes) -> None:
     reader.read(sample)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=48)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
-
-    drawn = sandbox_images(args.images + 1)
+def measure(images: int, threads: int) -> str:
+    """The "detect_ocr" section body for ``images`` sandbox images on ``threads`` workers."""
+    drawn = sandbox_images(images + 1)
     sample, data = drawn[0][1], [png for _lines, png in drawn[1:]]
-    n, t = len(data), args.threads
+    n, t = len(data), threads
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="tiequan-ocr-bench-") as tmp:
         cache = Path(tmp) / "cache"
@@ -100,10 +94,8 @@ def main() -> int:
     table = ["| variant | seconds | images/s | ms/image |", "|---|---|---|---|"]
     for name, secs in rows:
         table.append(f"| {name} | {secs:.2f} | {n / secs:.1f} | {1000 * secs / n:.1f} |")
-    text = "\n".join(
+    return "\n".join(
         [
-            f"Command: `.venv/bin/python bench/ocr.py --images {args.images}"
-            f" --threads {args.threads}`",
             f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()},"
             f" {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f} at the end,"
             f" shared with other jobs), Python {platform.python_version()};"
@@ -120,11 +112,3 @@ def main() -> int:
             f" {flagged}/{n} image texts.",
         ]
     )
-    print(text)
-    if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", "detect_ocr", "OCR of product images (c)", text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -100,8 +100,9 @@ class Detector:
         overrides the threshold for this call (0.0: every category with evidence).
         """
         threshold = self.min_score_ if min_score is None else min_score
-        grouped = self._grouped(text, price)
-        floor = below_floor_finding(text, price, self.price_floors) if price is not None else None
+        norm = normalize(text)
+        grouped = self._grouped(norm, text, price)
+        floor = below_floor_finding(text, price, self.price_floors, norm)
         if grouped is None and floor is None:
             return []
         findings: dict[str, Finding] = {}
@@ -126,18 +127,18 @@ class Detector:
         Categories without any hit are absent. Cheaper than ``detect``: no spans,
         explanations or findings are built.
         """
-        grouped = self._grouped(text, price)
+        norm = normalize(text)
+        grouped = self._grouped(norm, text, price)
         scores = {} if grouped is None else {c: self._score(h) for c, h in grouped[1].items()}
-        floor = below_floor_finding(text, price, self.price_floors) if price is not None else None
+        floor = below_floor_finding(text, price, self.price_floors, norm)
         if floor is not None:
             before = scores.get(floor.category, 0.0)
             scores[floor.category] = 1.0 - (1.0 - before) * (1.0 - floor.score)
         return scores
 
     def _grouped(
-        self, text: str, price: float | None
+        self, norm: Normalized, text: str, price: float | None
     ) -> tuple[Normalized, dict[str, list[Hit]]] | None:
-        norm = normalize(text)
         if not norm.text:
             return None
         result = scan(self._get_compiled(), norm.text, price)
@@ -162,9 +163,9 @@ class Detector:
             for hit in hits:
                 hit.cued = True
             return
-        offsets = norm.offsets
-        original = [(cue, offsets[start]) for cue, start in cues]
-        flags = cued_positions(original, [offsets[h.start] for h in hits], text)
+        source = norm.source
+        original = [(cue, source(start)) for cue, start in cues]
+        flags = cued_positions(original, [source(h.start) for h in hits], text)
         for hit, flag in zip(hits, flags, strict=True):
             hit.cued = flag
 

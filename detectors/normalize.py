@@ -92,7 +92,8 @@ class Normalized:
         self._cum: list[int] | None = None
         self._rstarts = [r[2] for r in self._replacements]
 
-    def _source(self, index: int) -> int:
+    def source(self, index: int) -> int:
+        """The original index of ``text[index]`` (no full map is built)."""
         if self._offsets is not None:
             return self._offsets[index]
         if self._replacements:
@@ -111,12 +112,12 @@ class Normalized:
     @property
     def offsets(self) -> list[int]:
         if self._offsets is None:
-            self._offsets = [self._source(i) for i in range(len(self.text))]
+            self._offsets = [self.source(i) for i in range(len(self.text))]
         return self._offsets
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a non-empty span [start, end) of the normalised text to the original."""
-        return self._source(start), self._source(end - 1) + 1
+        return self.source(start), self.source(end - 1) + 1
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Normalized):
@@ -185,6 +186,26 @@ def _fold_re() -> re.Pattern[str]:
     return re.compile("[" + "".join(re.escape(k) for k in keys) + "\U00010000-\U0010ffff]")
 
 
+def fold(text: str) -> str:
+    """The per-character pass alone: case, width, traditional -> simplified."""
+    low = text.lower()
+    if len(low) != len(text):  # a few letters lower-case to two characters
+        return text.translate(char_table())
+    # Characters to fold are rare in real text: a C regex scan plus one call per hit
+    # beats str.translate, which looks every character up in a dict.
+    return _fold_re().sub(_fold_char, low)
+
+
+@lru_cache(maxsize=1)
+def _fold_map() -> dict[str, str]:
+    return {chr(k): chr(v) for k, v in char_table().items()}
+
+
+def _fold_char(match: re.Match[str]) -> str:
+    char = match.group()
+    return _fold_map().get(char, char)
+
+
 @lru_cache(maxsize=1)
 def _filler_re() -> re.Pattern[str]:
     return re.compile(f"[{_FILLER}]+")
@@ -197,16 +218,6 @@ def _classes() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
         re.compile(f"[{CJK}0-9a-z%\u00a5]"),
         re.compile(f"[{_EXOTIC}]+"),
     )
-
-
-def fold(text: str) -> str:
-    """The per-character pass alone: case, width, traditional -> simplified."""
-    low = text.lower()
-    if len(low) != len(text):  # a few letters lower-case to two characters
-        return text.translate(char_table())
-    if _fold_re().search(low) is None:
-        return low
-    return low.translate(char_table())
 
 
 @lru_cache(maxsize=1)
@@ -225,24 +236,60 @@ def _kind(char: str) -> int:
     return 0
 
 
+@lru_cache(maxsize=1)
+def _kinds() -> dict[str, int]:
+    return {}  # _kind per character seen, filled lazily: a dict hit beats the comparisons
+
+
 def _dropped_runs(folded: str) -> list[tuple[int, int]]:
     """Filler runs to drop: touching CJK and a word char, exotic between word chars, invisible."""
     runs: list[tuple[int, int]] = []
-    _cjk, _word, exotic = _classes()
+    exotic = _classes()[2].fullmatch
+    invisible = _invisible_re().fullmatch
+    kinds = _kinds()
     last = len(folded)
     for m in _filler_re().finditer(folded):
         start, end = m.span()
         if 0 < start and end < last:
-            before, after = _kind(folded[start - 1]), _kind(folded[end])
-            if before and after and (before == 2 or after == 2):
+            char = folded[start - 1]
+            before = kinds.get(char)
+            if before is None:
+                before = kinds[char] = _kind(char)
+            char = folded[end]
+            after = kinds.get(char)
+            if after is None:
+                after = kinds[char] = _kind(char)
+            if before and after and (before == 2 or after == 2 or exotic(folded, start, end)):
                 runs.append((start, end))
                 continue
-            if before and after and exotic.fullmatch(folded, start, end):
-                runs.append((start, end))
-                continue
-        if _invisible_re().fullmatch(folded, start, end):
+        if invisible(folded, start, end):
             runs.append((start, end))
     return runs
+
+
+def normalize_text(text: str) -> str:
+    """``normalize(text).text`` without the offset map: for screening and models."""
+    folded = fold(text)
+    runs = _dropped_runs(folded)
+    if runs:
+        folded = "".join([folded[s:e] for s, e in _kept(len(folded), runs)])
+    stage = folded
+    if not has_numeral(stage):
+        return stage
+    return numeral_replacements(stage)[0]
+
+
+def _kept(length: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The [start, end) segments left between the dropped ``runs``."""
+    segments = []
+    pos = 0
+    for start, end in runs:
+        if start > pos:
+            segments.append((pos, start))
+        pos = end
+    if pos < length:
+        segments.append((pos, length))
+    return segments
 
 
 def normalize(text: str) -> Normalized:
@@ -252,14 +299,7 @@ def normalize(text: str) -> Normalized:
     segments: list[tuple[int, int]] | None = None
     stage = folded
     if runs:
-        segments = []
-        pos = 0
-        for start, end in runs:
-            if start > pos:
-                segments.append((pos, start))
-            pos = end
-        if pos < len(folded):
-            segments.append((pos, len(folded)))
+        segments = _kept(len(folded), runs)
         stage = "".join([folded[s:e] for s, e in segments])
     if not has_numeral(stage):
         return Normalized(stage, segments=segments)

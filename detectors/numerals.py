@@ -75,27 +75,48 @@ def has_numeral(text: str) -> bool:
 Replacement = tuple[int, int, int, int]  # input start, input length, output start, output length
 
 
+@lru_cache(maxsize=1)
+def _single_units() -> frozenset[str]:
+    return frozenset(u for u in _UNITS.split("|") if len(u) == 1)
+
+
+@lru_cache(maxsize=4096)
+def _converted(numeral: str, percent: bool) -> str | None:
+    value = chinese_to_int(numeral)
+    if value is None:
+        return None
+    return f"{value}%" if percent else str(value)
+
+
 def numeral_replacements(text: str) -> tuple[str, list[Replacement]]:
     """The converted text and the replacements made, in order (empty: unchanged)."""
     pieces: list[str] = []
     replacements: list[Replacement] = []
     pos = out = 0
     precise = _numeral_re()
+    single = _single_units()
     for candidate in _candidate_re().finditer(text):
-        m = precise.match(text, candidate.start())
-        if m is None or m.start() < pos:
+        start, end = candidate.span()
+        if start < pos:
             continue
-        group = "pct" if m.group("pct") is not None else "num"
-        value = chinese_to_int(m.group(group))
-        if value is None:
+        if text[end - 1] in single:
+            # The common case (七天, 三次): the run itself is the numeral, no second match.
+            numeral, percent, stop = text[start : end - 1], False, end - 1
+        else:
+            m = precise.match(text, start)
+            if m is None:
+                continue
+            percent = m.group("pct") is not None
+            numeral, stop = m.group("pct" if percent else "num"), m.end()
+        replacement = _converted(numeral, percent)
+        if replacement is None:
             continue
-        replacement = f"{value}%" if group == "pct" else str(value)
-        pieces.append(text[pos : m.start()])
-        out += m.start() - pos
-        replacements.append((m.start(), m.end() - m.start(), out, len(replacement)))
+        pieces.append(text[pos:start])
+        out += start - pos
+        replacements.append((start, stop - start, out, len(replacement)))
         pieces.append(replacement)
         out += len(replacement)
-        pos = m.end()
+        pos = stop
     if not replacements:
         return text, replacements
     pieces.append(text[pos:])

@@ -17,7 +17,7 @@ import yaml
 
 from detectors.base import CATEGORY_IDS, Finding
 from detectors.config import PRICE_FLOORS_FILE
-from detectors.normalize import normalize
+from detectors.normalize import Normalized, normalize
 
 PRICE_FRAUD_ARTICLE = "《价格法》第十四条；《明码标价和禁止价格欺诈规定》第十九条"
 # Price fraud needs a lead unit even when the goods fit no priority: 价格、反垄断和网络交易
@@ -82,12 +82,19 @@ def _find_word(text: str, keyword: str) -> int:
 
 
 def below_floor_finding(
-    text: str, price: float | None, floors: Sequence[PriceFloor]
+    text: str,
+    price: float | None,
+    floors: Sequence[PriceFloor],
+    norm: Normalized | None = None,
 ) -> Finding | None:
-    """The strongest floor a claim in ``text`` breaks at ``price``, as a finding; else None."""
-    if price is None or price <= 0 or not floors:
+    """The strongest floor a claim in ``text`` breaks at ``price``, as a finding; else None.
+
+    ``norm`` is ``normalize(text)`` when the caller has it already.
+    """
+    if price is None or price <= 0 or not floors or price >= max(f.floor for f in floors):
         return None
-    norm = normalize(text)
+    if norm is None:
+        norm = normalize(text)
     best: tuple[float, PriceFloor, int, str] | None = None
     for floor in floors:
         if price >= floor.floor:
@@ -95,6 +102,8 @@ def below_floor_finding(
         if floor.context and not any(c in norm.text for c in floor.context):
             continue
         for keyword in floor.keywords:
+            if keyword not in norm.text:
+                continue
             at = _find_word(norm.text, keyword)
             if at < 0:
                 continue

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.normalize import char_table, normalize
+from detectors.normalize import char_table, normalize, normalize_text
 from detectors.numerals import chinese_to_int
 
 
@@ -123,9 +123,21 @@ def test_builtin_table_used_without_opencc(monkeypatch: pytest.MonkeyPatch) -> N
     # detectors/__init__ re-exports the function under the module's name.
     normalize_module = importlib.import_module("detectors.normalize")
     monkeypatch.setattr(normalize_module, "_opencc_t2s_file", lambda: None)
-    char_table.cache_clear()
+    derived = (char_table, normalize_module._fold_re, normalize_module._fold_map)
+    for cached in derived:
+        cached.cache_clear()
     try:
         assert normalize("減肥壯陽藥").text == "减肥壮阳药"
         assert len(char_table()) < 1000  # the small hand-written table, not opencc's
     finally:
-        char_table.cache_clear()
+        for cached in derived:
+            cached.cache_clear()
+
+
+_EVASIVE = "减肥三天瘦十斤一二百分之九五 *·❤\n\u200bAbcＡ減1:%，。①"
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(alphabet=_EVASIVE, max_size=40))
+def test_text_only_normalisation_agrees_with_normalize(raw: str) -> None:
+    assert normalize_text(raw) == normalize(raw).text
