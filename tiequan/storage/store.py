@@ -4,11 +4,13 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``listings``: one document per (platform, item_id), ``_id`` "platform:item_id", rewritten
   only when its content changes (tiequan.storage.listings).
 - ``captures``: one append-only document per sighting of a listing in a run.
-- ``leads``: one document per (platform, item_id, category); owned by tiequan.leads.
+- ``leads``: one case per (party_key, category), collecting its listings; owned by
+  tiequan.leads.
+- ``evidence``: one evidence set per listing per run (artefact hashes; the bytes live in
+  the content-addressed evidence directory); owned by tiequan.evidence.
+- ``audit``: append-only, one record per lifecycle change of a lead.
 - ``runs``: one document per sweep run, keyed by run id.
-Room is left for what the roadmap adds, as separate collections that refer to leads by
-``_id`` (the lead id): ``labels`` (reviewer decisions), ``evidence`` (per-night evidence
-sets), ``audit`` (who did what, append-only). Nothing here needs to change for them.
+Room is left for ``labels`` (reviewer decisions for retraining), referring to leads by id.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ log = logging.getLogger(__name__)
 LISTINGS = "listings"
 CAPTURES = "captures"
 LEADS = "leads"
+EVIDENCE = "evidence"
+AUDIT = "audit"
 RUNS = "runs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Indexes an older schema created and this one no longer wants (dropped on start-up).
+OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
 
 INDEXES: dict[str, list[IndexModel]] = {
     LISTINGS: [
@@ -47,10 +53,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     LEADS: [
         IndexModel(
-            [("platform", ASCENDING), ("item_id", ASCENDING), ("category", ASCENDING)],
-            name="lead_key",
+            [("party_key", ASCENDING), ("category", ASCENDING)],
+            name="lead_case_key",
             unique=True,
         ),
+        IndexModel(
+            [("listings.platform", ASCENDING), ("listings.item_id", ASCENDING)],
+            name="lead_listing",
+        ),
+        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)], name="lead_due"),
+        IndexModel([("jurisdiction.bureau_key", ASCENDING)], name="lead_bureau"),
         IndexModel(
             [
                 ("status", ASCENDING),
@@ -71,6 +83,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", DESCENDING)], name="lead_created"),
         IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
     ],
+    EVIDENCE: [
+        IndexModel(
+            [("platform", ASCENDING), ("item_id", ASCENDING), ("captured_at", DESCENDING)],
+            name="evidence_listing",
+        ),
+        IndexModel([("party_key", ASCENDING), ("categories", ASCENDING)], name="evidence_case"),
+        IndexModel([("lead_ids", ASCENDING)], name="evidence_lead"),
+        IndexModel([("run_id", ASCENDING)], name="evidence_run"),
+    ],
+    AUDIT: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="audit_lead")],
     RUNS: [
         IndexModel([("created_at", DESCENDING)], name="run_created"),
         IndexModel([("started_at", DESCENDING)], name="run_started"),
@@ -102,6 +124,12 @@ class Store:
 
     def ensure_indexes(self) -> None:
         """Create every collection's named indexes (idempotent)."""
+        for name, obsolete in OBSOLETE_INDEXES.items():
+            existing = set(self.db[name].index_information())
+            for index in obsolete:
+                if index in existing:
+                    log.info("dropping index %s.%s left by an older schema", name, index)
+                    self.db[name].drop_index(index)
         for name, models in INDEXES.items():
             self.db[name].create_indexes(models)
 
