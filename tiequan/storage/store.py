@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 LISTINGS = "listings"
 CAPTURES = "captures"
 LEADS = "leads"
+EVIDENCE = "evidence"
+AUDIT = "audit"
 RUNS = "runs"
 SCHEMA_VERSION = 1
 
@@ -73,6 +75,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", DESCENDING)], name="lead_created"),
         IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
     ],
+    EVIDENCE: [
+        IndexModel(
+            [("platform", ASCENDING), ("item_id", ASCENDING), ("captured_at", DESCENDING)],
+            name="evidence_listing",
+        ),
+        IndexModel([("party_key", ASCENDING), ("categories", ASCENDING)], name="evidence_case"),
+        IndexModel([("lead_ids", ASCENDING)], name="evidence_lead"),
+        IndexModel([("run_id", ASCENDING)], name="evidence_run"),
+    ],
+    AUDIT: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="audit_lead")],
     RUNS: [
         IndexModel([("created_at", DESCENDING)], name="run_created"),
         IndexModel([("started_at", DESCENDING)], name="run_started"),
