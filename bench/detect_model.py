@@ -62,12 +62,20 @@ def make_listings(n: int, share: float, seed: int = 7) -> list[str]:
     return docs
 
 
-def _rate(detect: Callable[[str], Any], docs: Sequence[str]) -> float:
+def _rate(detect: Callable[[str], Any], docs: Sequence[str], repeat: int = 3) -> float:
+    """Documents per CPU second, best of ``repeat`` passes.
+
+    CPU time of this process (``time.process_time``), not wall time: the machine is
+    shared, and on one pinned core wall time would also count other processes' turns.
+    """
     detect(docs[0])  # warm caches (automaton, tokenizer) outside the timing
-    start = time.perf_counter()
-    for doc in docs:
-        detect(doc)
-    return len(docs) / (time.perf_counter() - start)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        for doc in docs:
+            detect(doc)
+        best = min(best, time.process_time() - start)
+    return len(docs) / best
 
 
 def bench_whole_detector(docs: Sequence[str], detector: ListingDetector | None = None) -> float:
@@ -108,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         f"Command: `.venv/bin/python bench/detect_model.py --docs {args.docs}`",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
-        f"one core (sched_setaffinity); {args.docs} listings of {DOC_BYTES} bytes UTF-8 each.",
+        f"one core (sched_setaffinity); {args.docs} listings of {DOC_BYTES} bytes UTF-8 each; "
+        "CPU time of the process, best of 3 passes.",
         "",
         f"Load: {cold:.1f} s cold (trains from the corpus, then caches JSON + npz in "
         f"`$TIEQUAN_HOME/models/`), {cached:.2f} s from the cache.",
@@ -126,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [
         "",
         "The classifier scores only windows around trigger words (lexicon terms and its own "
-        "most precise words); clean text never reaches jieba. Target ≥ 1,000 docs/s.",
+        "most precise words) and rule spans, at most 1,000 characters a listing; clean text "
+        "never reaches jieba. Words come from jieba-rs (`rjieba`, same dictionary and "
+        "segmentation as Python jieba, about ten times faster); both feature blocks are "
+        "looked up and counted in one pass. Target ≥ 1,000 docs/s.",
     ]
     body = "\n".join(lines)
     print(body)  # CLI output

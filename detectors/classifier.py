@@ -1,7 +1,7 @@
 """The trained claim classifier: a multi-label scikit-learn Pipeline over the categories.
 
 normalise (the rule engine's ``normalize``) → FeatureUnion(jieba-word TF-IDF with the
-lexicon dictionary, character 1–3-gram TF-IDF) → one-vs-rest LinearSVC, each calibrated
+lexicon terms as user words, character 1–3-gram TF-IDF) → one-vs-rest LinearSVC, each calibrated
 with a sigmoid fitted on cross-validated decisions (``ensemble=False``, so every category
 stays one linear model plus one sigmoid and ``compile()`` can score it without sklearn).
 """
@@ -22,11 +22,15 @@ from sklearn.svm import LinearSVC
 
 from detectors.base import CATEGORY_IDS
 from detectors.model_linear import LinearScorer, TfidfPart
-from detectors.tokenize import normalize_texts, tokenize
+from detectors.tokenize import JiebaWords, normalize_texts
 
 
 class ClaimClassifier(ClassifierMixin, BaseEstimator):
-    """Multi-label claim classifier; ``labels`` are lists of category ids per text."""
+    """Multi-label claim classifier; ``labels`` are lists of category ids per text.
+
+    ``user_words`` are added to jieba's dictionary (normally ``lexicon_terms`` of the
+    loaded config, already normalised), so lexicon terms stay whole words.
+    """
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
         calibration_cv: int = 3,
         categories: Sequence[str] = CATEGORY_IDS,
         random_state: int = 0,
+        user_words: Sequence[str] = (),
     ) -> None:
         self.C = C
         self.char_ngram_range = char_ngram_range
@@ -44,10 +49,11 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.categories = categories
         self.random_state = random_state
+        self.user_words = user_words
 
     def _pipeline(self) -> Pipeline:
         words = TfidfVectorizer(
-            tokenizer=tokenize,
+            tokenizer=JiebaWords(self.user_words),
             token_pattern=None,
             lowercase=False,
             sublinear_tf=True,
@@ -109,6 +115,7 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
                     vocabulary={k: int(v) for k, v in vocab.items()},
                     idf=np.asarray(vectorizer.idf_, dtype=np.float64),
                     ngram_range=vectorizer.ngram_range if vectorizer.analyzer == "char" else None,
+                    tokenizer=vectorizer.tokenizer,
                 )
             )
         ovr: OneVsRestClassifier = self.pipeline_.named_steps["classify"]

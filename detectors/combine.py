@@ -1,17 +1,19 @@
 """One calibrated score per category from rule evidence and the trained classifier.
 
 ``ListingDetector.detect`` runs the rule engine (all evidence, ``min_score=0``), then
-scores with the classifier only the windows of normalised text around trigger hits
-(lexicon terms plus the classifier's strongest words): a clean listing never reaches
-jieba. Per category a small logistic-regression stacker, fitted on the validation split,
-turns (rule score, model probability) into one calibrated probability; a finding is
-emitted at or above the category threshold tuned on the same split.
+scores with the classifier only windows of the listing around trigger hits (lexicon
+terms plus the classifier's strongest words) and rule spans, normalised together and
+capped at ``max_chars``: a clean listing never reaches jieba. Per category a small
+logistic-regression stacker, fitted on the validation split, turns (rule score, model
+probability) into one calibrated probability; a finding is emitted at or above the
+category threshold tuned on the same split.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,16 +24,15 @@ from sklearn.linear_model import LogisticRegression
 from detectors.base import Finding
 from detectors.classifier import ClaimClassifier
 from detectors.engine import Detector
-from detectors.model_linear import LinearScorer
+from detectors.model_linear import LinearScorer, precise_keywords
 from detectors.normalize import normalize
+from detectors.tokenize import lexicon_terms
 
 log = logging.getLogger(__name__)
 
 _THRESHOLDS = np.round(np.arange(0.2, 0.81, 0.05), 2)
 _MIN_POSITIVES = 5  # fewer validation positives: keep the default threshold
 _DEFAULT_THRESHOLD = 0.5
-_MIN_KEYWORD_DOCS = 2
-_KEYWORD_PRECISION = 0.85
 _MODEL_ONLY = (
     "文本中{words}等表述符合{name}类违法宣称的特征（模型综合评分{score:.2f}），涉嫌违反{article}"
 )
@@ -44,13 +45,39 @@ class Stacker:
     weights: dict[str, list[float]]
     bias: dict[str, float]
     thresholds: dict[str, float]
+    _arrays: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = (
+        dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
+    )
 
     def score(self, category: str, rule: float, model: float) -> float:
         w = self.weights.get(category)
         if w is None:
             return rule  # a category the classifier never learned: rule evidence alone
         z = w[0] * rule + w[1] * model + w[2] * rule * model + self.bias[category]
-        return float(1.0 / (1.0 + np.exp(-z)))
+        return 1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, z))))
+
+    def scores(self, classes: Sequence[str], rule: np.ndarray, model: np.ndarray) -> np.ndarray:
+        """``score`` for every category of ``classes`` at once (one listing, numpy)."""
+        w, b, learned, _ = self.arrays(classes)
+        z = np.clip(w[:, 0] * rule + w[:, 1] * model + w[:, 2] * rule * model + b, -500, 500)
+        out: np.ndarray = np.where(learned, 1.0 / (1.0 + np.exp(-z)), rule)
+        return out
+
+    def arrays(
+        self, classes: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, bias, learned, threshold) aligned with ``classes``, built once."""
+        key = tuple(classes)
+        cached = self._arrays.get(key)
+        if cached is None:
+            cached = (
+                np.array([self.weights.get(c, [0.0, 0.0, 0.0]) for c in key]).reshape(-1, 3),
+                np.array([self.bias.get(c, 0.0) for c in key]),
+                np.array([c in self.weights for c in key], dtype=bool),
+                np.array([self.thresholds.get(c, _DEFAULT_THRESHOLD) for c in key]),
+            )
+            self._arrays[key] = cached
+        return cached
 
 
 class ListingDetector:
@@ -63,6 +90,7 @@ class ListingDetector:
         *,
         window: int = 24,
         trigger_words: int = 300,
+        max_chars: int = 1000,
         articles: Mapping[str, str] | None = None,
         names: Mapping[str, str] | None = None,
         model_only_min: float = 0.8,
@@ -71,6 +99,7 @@ class ListingDetector:
         self.model = model
         self.window = window
         self.trigger_words = trigger_words
+        self.max_chars = max_chars
         self.articles = articles
         self.names = names
         self.model_only_min = model_only_min
@@ -87,7 +116,7 @@ class ListingDetector:
         """Fit the classifier on ``texts``; the stacker and thresholds on the validation set."""
         self.model.fit(texts, labels)
         scorer = self.model.compile()
-        keywords = _precise_keywords(scorer, texts, labels, self.trigger_words)
+        keywords = precise_keywords(scorer, texts, labels, self.trigger_words)
         return self.fit_stacker(scorer, keywords, valid_texts, valid_labels)
 
     def fit_stacker(
@@ -121,9 +150,7 @@ class ListingDetector:
         return self
 
     def _build_triggers(self) -> None:
-        words = {normalize(t.term).text for lx in self.rules.lexicons for t in lx.terms}
-        words.discard("")
-        words.update(self.keywords_)
+        words = {*lexicon_terms(self.rules.lexicons), *self.keywords_}
         self.triggers_ = ac.AhoCorasick(
             sorted(words),
             matchkind=ac.MatchKind.LeftmostLongest,
@@ -136,74 +163,77 @@ class ListingDetector:
     ) -> tuple[list[Finding], dict[str, float], np.ndarray | None, str]:
         findings = self.rules.detect(text, price=price)
         rule = {f.category: f.score for f in findings}
-        # Cheap gate: no rule evidence and no trigger in the raw text means a clean listing,
-        # so it skips a second normalisation. Disguised lexicon terms still reach the rules.
-        if not findings and not self.triggers_.find_matches_as_indexes(text.lower()):
-            return findings, rule, None, ""
-        norm = normalize(text).text
-        hits = self.triggers_.find_matches_as_indexes(norm)
+        windows = self._windows(text, findings)
+        if not windows:
+            return findings, rule, None, ""  # clean listing: the classifier is never run
+        return findings, rule, self.scorer_.proba(windows), windows
+
+    def _windows(self, text: str, findings: Sequence[Finding]) -> str:
+        """Normalised text around trigger words and rule spans, clauses joined by '。'.
+
+        Windows are cut from the original text and normalised together (one call,
+        a few hundred characters, not the whole listing); overlapping ones merge and
+        at most ``max_chars`` original characters are scored. Disguised claims reach
+        the windows through the rules' spans, which undo the disguise.
+        """
+        spans = [(s, e) for _, s, e in self.triggers_.find_matches_as_indexes(text.lower())]
+        for finding in findings:
+            spans.extend(finding.spans)
+        if not spans:
+            return ""
+        spans.sort()
         pieces: list[str] = []
-        if not hits:
-            if not findings:
-                return findings, rule, None, ""
-            # Only a regex rule fired (no trigger word): score the text around its spans.
-            for finding in findings:
-                for s, e in finding.spans:
-                    lo, hi = max(0, s - self.window), e + self.window
-                    pieces.append(normalize(text[lo:hi]).text)
-            windows = "。".join(pieces)
-            return findings, rule, self.scorer_.proba(windows), windows
+        budget = self.max_chars
         start, end = -1, -1
-        for _, s, e in hits:
+        for s, e in spans:
             lo, hi = max(0, s - self.window), e + self.window
             if lo > end:
                 if end > start:
-                    pieces.append(norm[start:end])
+                    pieces.append(text[start : min(end, start + budget)])
+                    budget -= len(pieces[-1])
+                    if budget <= 0:
+                        break
                 start = lo
             end = max(end, hi)
-        pieces.append(norm[start:end])
-        windows = "。".join(pieces)
-        return findings, rule, self.scorer_.proba(windows), windows
+        else:
+            pieces.append(text[start : min(end, start + budget)])
+        return normalize("。".join(pieces)).text
 
     def detect(self, text: str, *, price: float | None = None) -> list[Finding]:
         """One finding per category whose combined score reaches its threshold."""
         findings, rule, proba, windows = self._evidence(text, price)
-        by_category = {f.category: f for f in findings}
+        if proba is None and not findings:
+            return []
         classes = self.scorer_.classes
+        rules = np.array([rule.get(c, 0.0) for c in classes])
+        model = proba if proba is not None else np.zeros(len(classes))
+        # The model adds evidence but never vetoes a rule finding: that stands on its own
+        # spans and article, and the model has not seen every way of writing a claim (on
+        # the independent sandbox, letting it veto cut recall from 0.88 to 0.30). Without
+        # a rule finding the stacked score must also reach model_only_min (chosen on the
+        # validation split: hard-negative FPR 5.0% at 0.5, 3.3% at 0.8, same micro-F1).
+        stacked = self.stacker_.scores(classes, rules, model)
+        gate = np.maximum(self.stacker_.arrays(classes)[3], self.model_only_min)
+        keep = (rules >= self.rules.context_.min_score) | (stacked >= gate)
+        keep &= (rules > 0.0) | (model > 0.0)
+        by_category = {f.category: f for f in findings}
         out: list[Finding] = []
-        for category in dict.fromkeys([*by_category, *classes]):
-            model = 0.0
-            if proba is not None and category in classes:
-                model = float(proba[classes.index(category)])
-            r = rule.get(category, 0.0)
-            if r == 0.0 and model == 0.0:
-                continue
-            # The model adds evidence but never vetoes a rule finding: that stands on its own
-            # spans and article, and the model has not seen every way of writing a claim (on
-            # the independent sandbox, letting it veto cut recall from 0.88 to 0.30). Without
-            # a rule finding the stacked score must also reach model_only_min (chosen on the
-            # validation split: hard-negative FPR 5.0% at 0.5, 3.3% at 0.8, same micro-F1).
-            stacked = self.stacker_.score(category, r, model)
-            threshold = self.stacker_.thresholds.get(category, _DEFAULT_THRESHOLD)
-            if r < self.rules.context_.min_score and stacked < max(threshold, self.model_only_min):
-                continue
-            score = max(stacked, r)
-            finding = by_category.get(category)
+        for i in np.flatnonzero(keep).tolist():
+            category = classes[i]
+            score = max(float(stacked[i]), float(rules[i]))
+            finding = by_category.pop(category, None)
             if finding is not None:
                 out.append(dataclasses.replace(finding, score=score))
             else:
                 out.append(self._model_only(category, score, text, windows))
-        order = {c: i for i, c in enumerate(classes)}
-        return sorted(out, key=lambda f: order.get(f.category, len(order)))
+        # Categories the classifier never learned: rule evidence alone, after the others.
+        floor = min(self.rules.context_.min_score, max(_DEFAULT_THRESHOLD, self.model_only_min))
+        out += [f for f in by_category.values() if f.category not in classes and f.score >= floor]
+        return out
 
     def _model_only(self, category: str, score: float, text: str, windows: str) -> Finding:
         words = self.scorer_.top_words(windows, category)
-        norm = normalize(text)
-        spans: list[tuple[int, int]] = []
-        for word in words:
-            at = norm.text.find(word)
-            if at >= 0:
-                spans.append(norm.original_span(at, at + len(word)))
+        spans = _find_words(text, words)
         article = (self.articles or {}).get(category, "《广告法》第二十八条")
         name = (self.names or {}).get(category, category)
         quoted = "".join(f"“{text[s:e]}”" for s, e in spans) or "".join(f"“{w}”" for w in words)
@@ -224,29 +254,24 @@ class ListingDetector:
         return load_or_train(cls, config_dir)
 
 
-def _precise_keywords(
-    scorer: LinearScorer, texts: Sequence[str], labels: Sequence[Sequence[str]], per_class: int
-) -> list[str]:
-    """The classifier's strongest words that mostly occur in violating training texts.
-
-    Generic listing words (客服, 发货) can carry some positive weight; as triggers they
-    would send every clean listing through jieba, so a word must be precise to trigger.
-    """
-    candidates = sorted({w for words in scorer.keywords(per_class).values() for w in words})
-    if not candidates:
-        return []
-    automaton = ac.AhoCorasick(candidates)  # standard match kind: overlapping matches
-    seen = np.zeros(len(candidates))
-    in_violations = np.zeros(len(candidates))
-    for text, row in zip(texts, labels, strict=True):
-        matches = automaton.find_matches_as_indexes(normalize(text).text, overlapping=True)
-        index = sorted({i for i, _, _ in matches})  # documents, not occurrences
-        seen[index] += 1
-        if row:
-            in_violations[index] += 1
-    precision = in_violations / np.maximum(seen, 1)
-    keep = (seen >= _MIN_KEYWORD_DOCS) & (precision >= _KEYWORD_PRECISION)
-    return [w for w, k in zip(candidates, keep, strict=True) if k]
+def _find_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    """Original spans of the first occurrence of each normalised word in ``text``."""
+    low = text.lower()
+    spans: list[tuple[int, int]] = []
+    missing = []
+    for word in words:
+        at = low.find(word) if len(low) == len(text) else -1
+        if at >= 0:
+            spans.append((at, at + len(word)))
+        else:
+            missing.append(word)
+    if missing:  # disguised in the original: look in the normalised text
+        norm = normalize(text)
+        for word in missing:
+            at = norm.text.find(word)
+            if at >= 0:
+                spans.append(norm.original_span(at, at + len(word)))
+    return spans
 
 
 def _best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""A fitted ClaimClassifier as plain arrays: fast scoring, explanations and safe persistence.
+"""A fitted ClaimClassifier as plain arrays: fast scoring, explanations, trigger words, storage.
 
 Reproduces the pipeline's arithmetic (sublinear TF × IDF, L2 per feature block, linear
 decision, sigmoid calibration) without calling sklearn per text, and saves as JSON + npz
@@ -9,44 +9,78 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 
+import ahocorasick_rs as ac
 import numpy as np
 
-from detectors.tokenize import tokenize
+from detectors.normalize import normalize
+from detectors.tokenize import JiebaWords
 
 _WHITESPACE = re.compile(r"\s\s+")
+_WORD_KEY = "\x00"
+_MIN_KEYWORD_DOCS = 2
+_KEYWORD_PRECISION = 0.85
+
+
+def _ngrams(text: str, low: int, high: int) -> list[str]:
+    """Character n-grams of ``text``, low ≤ n ≤ high (built with C-level map, not slicing)."""
+    out: list[str] = []
+    grams: list[str] = list(text)
+    for n in range(1, high + 1):
+        if n > 1:
+            grams = list(map(operator.add, grams, text[n - 1 :]))
+        if n >= low:
+            out += grams
+    return out
 
 
 @dataclass
 class TfidfPart:
-    """One TF-IDF block: the vocabulary, its IDF and, for characters, the n-gram range."""
+    """One TF-IDF block: the vocabulary, its IDF, and its jieba tokenizer or n-gram range."""
 
     vocabulary: dict[str, int]
     idf: np.ndarray
-    ngram_range: tuple[int, int] | None  # None: jieba words
+    ngram_range: tuple[int, int] | None  # None: words from ``tokenizer``
+    tokenizer: JiebaWords | None = None
+    _inverse: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def terms(self, text: str) -> list[str]:
+    def terms(self, text: str, *, raw: bool = False) -> list[str]:
+        """The block's terms of ``text``; ``raw``: also jieba's non-word segments."""
         if self.ngram_range is None:
-            return tokenize(text)
-        text = _WHITESPACE.sub(" ", text)
-        low, high = self.ngram_range
-        return [text[i : i + n] for n in range(low, high + 1) for i in range(len(text) - n + 1)]
+            if self.tokenizer is None:
+                self.tokenizer = JiebaWords()
+            return self.tokenizer.segments(text) if raw else self.tokenizer(text)
+        return _ngrams(_WHITESPACE.sub(" ", text), *self.ngram_range)
 
-    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(indices, L2-normalised weights, terms) of the vocabulary terms in ``text``."""
-        counts = Counter(t for t in self.terms(text) if t in self.vocabulary)
-        if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0), []
-        names = list(counts)
-        index = np.fromiter((self.vocabulary[t] for t in names), dtype=np.int64, count=len(names))
-        tf = np.fromiter((1.0 + math.log(counts[t]) for t in names), dtype=np.float64)
-        weights = tf * self.idf[index]
-        return index, weights / np.linalg.norm(weights), names
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted indices, L2-normalised weights) of the vocabulary terms in ``text``."""
+        # The classifier's hot path (a few hundred n-grams per listing): the vocabulary
+        # look-up runs in C through map(), counting in numpy.
+        terms = self.terms(text)
+        index = np.fromiter(
+            map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
+        )
+        index = index[index >= 0]
+        if not len(index):
+            return index, np.zeros(0)
+        index, counts = np.unique(index, return_counts=True)
+        weights = (1.0 + np.log(counts)) * self.idf[index]
+        return index, weights / np.linalg.norm(weights)
+
+    def names(self, index: np.ndarray) -> list[str]:
+        """The vocabulary terms at ``index``."""
+        if self._inverse is None:
+            inverse = [""] * len(self.vocabulary)
+            for term, i in self.vocabulary.items():
+                inverse[i] = term
+            self._inverse = inverse
+        return [self._inverse[i] for i in index.tolist()]
 
 
 @dataclass
@@ -61,16 +95,39 @@ class LinearScorer:
     slope: np.ndarray  # sigmoid calibration: p = 1 / (1 + exp(slope * decision + offset))
     offset: np.ndarray
 
+    _joint: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+    _idf: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
     def decision(self, text: str) -> np.ndarray:
-        w_index, w_weights, _ = self.words.vector(text)
-        c_index, c_weights, _ = self.chars.vector(text)
-        n_words = len(self.words.vocabulary)
-        result = self.intercept.copy()
-        if len(w_index):
-            result += w_weights @ self.coef[w_index]
-        if len(c_index):
-            result += c_weights @ self.coef[c_index + n_words]
-        return result
+        # Both blocks in one pass (one look-up, one count): words are keyed with a prefix
+        # no token has, so the word 减肥 and the character bigram 减肥 stay apart.
+        joint, idf = self._joint_vocabulary()
+        words = self.words.terms(text, raw=True)  # punctuation is in no vocabulary
+        grams = self.chars.terms(text)
+        count = len(words) + len(grams)
+        terms = chain(map(_WORD_KEY.__add__, words), grams)
+        index = np.fromiter(map(joint.get, terms, repeat(-1)), dtype=np.int64, count=count)
+        index = index[index >= 0]
+        if not len(index):
+            return self.intercept.copy()
+        index, counts = np.unique(index, return_counts=True)
+        weights = (1.0 + np.log(counts)) * idf[index]
+        split = int(np.searchsorted(index, len(self.words.vocabulary)))
+        for block in (weights[:split], weights[split:]):  # views: L2 per block, in place
+            norm = math.sqrt(float(block @ block))
+            if norm:
+                block /= norm
+        out: np.ndarray = weights @ self.coef[index] + self.intercept
+        return out
+
+    def _joint_vocabulary(self) -> tuple[dict[str, int], np.ndarray]:
+        if self._joint is None or self._idf is None:
+            offset = len(self.words.vocabulary)
+            joint = {_WORD_KEY + w: i for w, i in self.words.vocabulary.items()}
+            joint.update((g, i + offset) for g, i in self.chars.vocabulary.items())
+            self._joint = joint
+            self._idf = np.concatenate((self.words.idf, self.chars.idf))
+        return self._joint, self._idf
 
     def proba(self, text: str) -> np.ndarray:
         """Probability per class of ``classes`` for already-normalised ``text``."""
@@ -81,10 +138,11 @@ class LinearScorer:
     def top_words(self, text: str, category: str, k: int = 3) -> list[str]:
         """The words of ``text`` that pushed ``category`` up most (multi-character first)."""
         column = self.classes.index(category)
-        index, weights, names = self.words.vector(text)
+        index, weights = self.words.vector(text)
         if not len(index):
             return []
-        contribution = weights * self.coef[index, column]
+        contribution = (weights * self.coef[index, column]).tolist()
+        names = self.words.names(index)
         ranked = sorted((c, -len(n), n) for c, n in zip(contribution, names, strict=True) if c > 0)
         ranked.sort(key=lambda item: (len(item[2]) < 2, -item[0]))
         return [name for _, _, name in ranked[:k]]
@@ -105,6 +163,7 @@ class LinearScorer:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
             "classes": self.classes,
+            "user_words": list(self.words.tokenizer.words if self.words.tokenizer else ()),
             "words": self.words.vocabulary,
             "chars": self.chars.vocabulary,
             "char_ngram_range": list(self.chars.ngram_range or (1, 1)),
@@ -128,10 +187,37 @@ class LinearScorer:
             low, high = meta["char_ngram_range"]
             return cls(
                 classes=list(meta["classes"]),
-                words=TfidfPart(meta["words"], get("word_idf"), None),
+                words=TfidfPart(
+                    meta["words"], get("word_idf"), None, JiebaWords(meta["user_words"])
+                ),
                 chars=TfidfPart(meta["chars"], get("char_idf"), (int(low), int(high))),
                 coef=get("coef"),
                 intercept=get("intercept"),
                 slope=get("slope"),
                 offset=get("offset"),
             )
+
+
+def precise_keywords(
+    scorer: LinearScorer, texts: Sequence[str], labels: Sequence[Sequence[str]], per_class: int
+) -> list[str]:
+    """The classifier's strongest words that mostly occur in violating training texts.
+
+    Generic listing words (客服, 发货) can carry some positive weight; as triggers they
+    would send every clean listing through jieba, so a word must be precise to trigger.
+    """
+    candidates = sorted({w for words in scorer.keywords(per_class).values() for w in words})
+    if not candidates:
+        return []
+    automaton = ac.AhoCorasick(candidates)  # standard match kind: overlapping matches
+    seen = np.zeros(len(candidates))
+    in_violations = np.zeros(len(candidates))
+    for text, row in zip(texts, labels, strict=True):
+        matches = automaton.find_matches_as_indexes(normalize(text).text, overlapping=True)
+        index = sorted({i for i, _, _ in matches})  # documents, not occurrences
+        seen[index] += 1
+        if row:
+            in_violations[index] += 1
+    precision = in_violations / np.maximum(seen, 1)
+    keep = (seen >= _MIN_KEYWORD_DOCS) & (precision >= _KEYWORD_PRECISION)
+    return [w for w, k in zip(candidates, keep, strict=True) if k]

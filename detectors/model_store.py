@@ -23,6 +23,7 @@ from detectors.classifier import ClaimClassifier
 from detectors.config import default_config_dir
 from detectors.engine import Detector
 from detectors.model_linear import LinearScorer
+from detectors.tokenize import lexicon_terms
 
 if TYPE_CHECKING:
     from detectors.combine import ListingDetector
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when training, features or the stacker change, so old caches are not reused.
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -53,8 +54,9 @@ def read_jsonl(path: Path) -> tuple[list[str], list[list[str]]]:
     return texts, labels
 
 
-def cache_key(config_dir: Path) -> str:
-    digest = hashlib.sha256(f"{MODEL_VERSION}|{ClaimClassifier().get_params()}".encode())
+def cache_key(config_dir: Path, extra: str = "") -> str:
+    """Hash of what the fitted model depends on; ``extra``: the detector's own settings."""
+    digest = hashlib.sha256(f"{MODEL_VERSION}|{ClaimClassifier().get_params()}|{extra}".encode())
     corpus = corpus_dir(config_dir)
     files = [corpus / "train.jsonl", corpus / "valid.jsonl"]
     for sub in ("lexicons", "rules"):
@@ -90,14 +92,25 @@ def category_tables(config_dir: Path, rules: Detector) -> tuple[dict[str, str], 
     return articles, names
 
 
+def build(cls: type[ListingDetector], config_dir: Path) -> ListingDetector:
+    """An unfitted ListingDetector for ``config_dir``: its rules, names and classifier.
+
+    The lexicons are read once, here; the classifier's jieba gets their terms.
+    """
+    rules = Detector.from_config(config_dir, min_score=0.0).compile()
+    articles, names = category_tables(config_dir, rules)
+    model = ClaimClassifier(user_words=lexicon_terms(rules.lexicons))
+    return cls(rules, model, articles=articles, names=names)
+
+
 def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) -> ListingDetector:
     from detectors.combine import Stacker
 
     config_dir = config_dir or default_config_dir()
-    rules = Detector.from_config(config_dir, min_score=0.0).compile()
-    articles, names = category_tables(config_dir, rules)
-    detector = cls(rules, ClaimClassifier(), articles=articles, names=names)
-    target = cache_root() / cache_key(config_dir)
+    detector = build(cls, config_dir)
+    # The stacker is fitted on the windows the detector cuts: their settings are in the key.
+    settings = f"{detector.window}|{detector.trigger_words}|{detector.max_chars}"
+    target = cache_root() / cache_key(config_dir, settings)
     if (target / "stacker.json").is_file():
         try:
             scorer = LinearScorer.load(target)

@@ -11,6 +11,29 @@ from scrapy.settings import BaseSettings
 logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000
+_MAX_HISTORY_DAYS = 366.0
+_MAX_HISTORY_LISTINGS = 10_000_000
+# The price history is read from the captures the store stage writes.
+STORE_PIPELINE = "pipelines.store.StorePipeline"
+_HISTORY_OPTIONS = ("TIEQUAN_PRICE_HISTORY_DAYS", "TIEQUAN_PRICE_HISTORY_MAX_LISTINGS")
+
+
+def _path_of(component: object) -> str:
+    if isinstance(component, str):
+        return component
+    return f"{getattr(component, '__module__', '')}.{getattr(component, '__qualname__', '')}"
+
+
+def _price_history_enabled(settings: BaseSettings) -> bool:
+    """TIEQUAN_PRICE_HISTORY: "auto" (default: on when the store stage runs), or a bool."""
+    raw = settings.get("TIEQUAN_PRICE_HISTORY")
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() == "auto"):
+        pipelines = settings.getwithbase("ITEM_PIPELINES")
+        return any(_path_of(k) == STORE_PIPELINE and v is not None for k, v in pipelines.items())
+    try:
+        return settings.getbool("TIEQUAN_PRICE_HISTORY")
+    except ValueError as exc:
+        raise ValueError(f"TIEQUAN_PRICE_HISTORY must be auto, true or false, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -21,6 +44,10 @@ class PipelineConfig:
     batch_size: int
     config_dir: Path | None
     min_score: float
+    # Price-fraud checks against the listing's earlier captures (tiequan.storage.prices).
+    price_history: bool = False
+    price_history_days: float = 30.0
+    price_history_max_listings: int = 200_000
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
@@ -39,6 +66,23 @@ class PipelineConfig:
             logger.warning("TIEQUAN_HOME=%s is ignored because TIEQUAN_MONGO_URI is set", home)
             home = None
         config_dir = settings.get("TIEQUAN_CONFIG_DIR") or None
+        price_history = _price_history_enabled(settings)
+        days = settings.getfloat("TIEQUAN_PRICE_HISTORY_DAYS", 30.0)
+        if not 0.0 < days <= _MAX_HISTORY_DAYS:
+            raise ValueError(
+                f"TIEQUAN_PRICE_HISTORY_DAYS must be above 0 and at most {_MAX_HISTORY_DAYS:g}, "
+                f"got {days}"
+            )
+        max_listings = settings.getint("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000)
+        if not 1 <= max_listings <= _MAX_HISTORY_LISTINGS:
+            raise ValueError(
+                f"TIEQUAN_PRICE_HISTORY_MAX_LISTINGS must be between 1 and "
+                f"{_MAX_HISTORY_LISTINGS}, got {max_listings}"
+            )
+        if not price_history:
+            for name in _HISTORY_OPTIONS:
+                if settings.get(name) is not None:
+                    logger.warning("%s is ignored because the price history is off", name)
         return cls(
             mongo_uri=uri,
             home=Path(home) if home else None,
@@ -46,4 +90,7 @@ class PipelineConfig:
             batch_size=batch_size,
             config_dir=Path(config_dir) if config_dir else None,
             min_score=min_score,
+            price_history=price_history,
+            price_history_days=days,
+            price_history_max_listings=max_listings,
         )

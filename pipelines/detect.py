@@ -5,15 +5,27 @@ product image, the stronger score wins (a tie goes to the text, whose spans poin
 the listing itself); the winner keeps its own provenance, so a claim that fired only,
 or more strongly, in an image is reported with ``image_url``/``image_text`` and spans
 into that image text.
+
+A crossed-out original price is checked against the listing's price history (its earlier
+captures, tiequan.storage.prices) and becomes a ``price_fraud`` finding only when that
+history proves the price was never charged. The history of a platform is read once per
+crawl in its own thread, starting when the spider opens; a listing with a crossed-out
+price that arrives before it is ready awaits it on the event loop (the reactor never
+blocks), and the index stays in memory, capped by TIEQUAN_PRICE_HISTORY_MAX_LISTINGS, so
+no listing costs a database read. (Per-listing lookups would cost one round trip each;
+batching them would hold items back; one scan per night costs less than either.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
@@ -21,9 +33,21 @@ from scrapy.statscollectors import StatsCollector
 from crawlers.items import Listing
 from detectors import CATEGORY_IDS, Finding
 from detectors.combine import ListingDetector
+from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY, price_fraud_finding
 from pipelines.config import PipelineConfig
+from tiequan.storage.connect import StorageError
+from tiequan.storage.listings import listing_id
+from tiequan.storage.prices import PriceHistory, load_price_history
+from tiequan.storage.store import utcnow
+
+logger = logging.getLogger(__name__)
 
 IMAGE_PREFIX = "商品图片中"
+PRICE_FRAUD = "price_fraud"
+# Price fraud is the price unit's matter whatever the goods: the category whose lead unit
+# is 价格、反垄断和网络交易（广告）监督管理股. It also keeps the lead apart from the listing's
+# claim leads, which are keyed by category.
+PRICE_FRAUD_CATEGORY = PRICE_FRAUD_FALLBACK_CATEGORY
 _ORDER = {c: i for i, c in enumerate(CATEGORY_IDS)}
 
 
@@ -75,11 +99,17 @@ class DetectPipeline:
         self.stats = stats
         self.detector: ListingDetector | None = None
         self.executor: ThreadPoolExecutor | None = None
+        self.history_pool: ThreadPoolExecutor | None = None
+        self.started_at: datetime | None = None
+        self._history: dict[str, Future[PriceHistory | None]] = {}
+        self.crawler: Crawler | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
         assert crawler.stats is not None
-        return cls(PipelineConfig.from_settings(crawler.settings), crawler.stats)
+        pipeline = cls(PipelineConfig.from_settings(crawler.settings), crawler.stats)
+        pipeline.crawler = crawler
+        return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
         # Rules plus the trained classifier; trains from the corpus on first use, then loads
@@ -89,11 +119,56 @@ class DetectPipeline:
         self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
         # One worker: detection is CPU-bound Python, so more threads would only contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
+        # Only captures recorded before this crawl began count as history.
+        self.started_at = utcnow()
+        if self.config.price_history:
+            self.history_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="tiequan-price-history"
+            )
+            spider = spider or (self.crawler.spider if self.crawler else None)
+            if spider is not None:  # start reading while the first pages download
+                self.price_history(spider.name)
 
     def close_spider(self, spider: Spider | None = None) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
             self.executor = None
+        if self.history_pool is not None:
+            self.history_pool.shutdown(wait=True, cancel_futures=True)
+            self.history_pool = None
+        self._history.clear()
+
+    def price_history(self, platform: str) -> Future[PriceHistory | None]:
+        """The platform's history, loading in the history thread on first request."""
+        assert self.history_pool is not None, "price history is off or open_spider not called"
+        future = self._history.get(platform)
+        if future is None:
+            future = self.history_pool.submit(self._load_history, platform)
+            self._history[platform] = future
+        return future
+
+    def _load_history(self, platform: str) -> PriceHistory | None:
+        assert self.started_at is not None, "open_spider was not called"
+        started = time.perf_counter()
+        try:
+            history = load_price_history(
+                self.config.mongo_uri,
+                self.config.home,
+                platform,
+                until=self.started_at,
+                days=self.config.price_history_days,
+                max_listings=self.config.price_history_max_listings,
+            )
+        except (PyMongoError, StorageError, OSError) as exc:
+            # Without a history no price-fraud finding is proven; the claims still are.
+            logger.error("price history of %s unavailable: %s", platform, exc)
+            self.stats.inc_value("price_history/errors")
+            return None
+        self.stats.inc_value("price_history/listings", len(history.listings))
+        self.stats.inc_value("price_history/captures", history.captures)
+        self.stats.inc_value("price_history/skipped_captures", history.skipped_captures)
+        self.stats.inc_value("price_history/load_ms", round((time.perf_counter() - started) * 1000))
+        return history
 
     def _detect(self, text: str, price: float | None) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"
@@ -105,10 +180,33 @@ class DetectPipeline:
         # The classifier tokenises claim-bearing text with jieba: milliseconds per listing
         # that would stall every download if run on the reactor thread.
         assert self.executor is not None, "open_spider was not called"
-        future = self.executor.submit(self.detect_item, item)
+        history = None
+        if self.history_pool is not None and item.original_price is not None:
+            history = await asyncio.wrap_future(self.price_history(item.platform))
+        future = self.executor.submit(self.detect_item, item, history)
         return await asyncio.wrap_future(future)
 
-    def detect_item(self, item: Listing) -> Listing:
+    def price_fraud(self, item: Listing, history: PriceHistory | None) -> Finding | None:
+        """A price-fraud finding when the history proves the crossed-out price fictitious."""
+        if history is None or item.original_price is None or item.price is None:
+            return None
+        self.stats.inc_value("price_history/checked")
+        observed = history.observed_prices(
+            listing_id(item.platform, item.item_id), item.original_price
+        )
+        if not observed:
+            self.stats.inc_value("price_history/unproven")
+            return None
+        finding = price_fraud_finding(
+            item.price, item.original_price, observed, category=PRICE_FRAUD_CATEGORY
+        )
+        if finding is None or finding.score < self.config.min_score:
+            return None
+        # What the page showed, for the lead's 命中内容.
+        finding.matched = [f"划线原价 {item.original_price:g} 元", f"现价 {item.price:g} 元"]
+        return finding
+
+    def detect_item(self, item: Listing, history: PriceHistory | None = None) -> Listing:
         started = time.perf_counter()
         text = listing_text(item)
         in_text = [(f, text) for f in self._detect(text, item.price)]
@@ -129,4 +227,8 @@ class DetectPipeline:
             self.stats.inc_value(f"detector/hits/{f.category}")
             if f.image_url is not None:
                 self.stats.inc_value(f"detector/image_hits/{f.category}")
+        fraud = self.price_fraud(item, history)
+        if fraud is not None:
+            item.findings.append(finding_record(fraud, text))
+            self.stats.inc_value(f"detector/hits/{PRICE_FRAUD}")
         return item

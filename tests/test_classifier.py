@@ -13,7 +13,7 @@ from sklearn.base import clone
 from detectors.classifier import ClaimClassifier
 from detectors.model_linear import LinearScorer
 from detectors.normalize import normalize
-from detectors.tokenize import tokenize
+from detectors.tokenize import JiebaWords
 from tiequan.corpus.build import read_split
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
@@ -31,12 +31,16 @@ def fitted(sample: tuple[list[str], list[list[str]]]) -> ClaimClassifier:
     return ClaimClassifier().fit(*sample)
 
 
-def test_tokenizer_pickles_and_uses_the_lexicon_dictionary() -> None:
-    assert pickle.loads(pickle.dumps(tokenize)) is tokenize
-    words = tokenize(normalize("这款茶不运动也能瘦，还能重振雄风").text)
-    # Both are lexicon terms that jieba's own dictionary would split.
-    assert "不运动也能瘦" in words and "重振雄风" in words
-    assert "，" not in words
+def test_fitted_classifier_pickles_with_its_user_words(
+    sample: tuple[list[str], list[list[str]]],
+) -> None:
+    texts, labels = sample
+    model = ClaimClassifier(min_df=1, user_words=("闪电燃脂膏",)).fit(texts[:200], labels[:200])
+    tokenizer = model.pipeline_.named_steps["features"].transformer_list[0][1].tokenizer
+    assert tokenizer == JiebaWords(["闪电燃脂膏"])
+    copy = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(copy.predict_proba(texts[:20]), model.predict_proba(texts[:20]))
+    assert "闪电燃脂膏" in model.compile().words.terms("新品闪电燃脂膏到货")
 
 
 def test_init_only_stores_parameters_and_clone_works() -> None:
@@ -83,6 +87,7 @@ def test_compiled_scorer_matches_the_pipeline(fitted: ClaimClassifier, tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scorer.json", "scorer.npz"]
     json.loads((tmp_path / "scorer.json").read_text("utf-8"))
     loaded = LinearScorer.load(tmp_path)
+    assert loaded.words.tokenizer == scorer.words.tokenizer  # the user words are saved
     assert np.allclose([loaded.proba(normalize(t).text) for t in texts], expected, atol=1e-9)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from detectors.base import CATEGORY_IDS
+from tiequan.corpus import negatives_more
 from tiequan.corpus.build import (
     COUNTS_BEGIN,
     COUNTS_END,
@@ -18,6 +19,7 @@ from tiequan.corpus.build import (
     generate,
     read_split,
 )
+from tiequan.sandbox.world import SITES, get_world
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 ONLINE = set(CATEGORY_IDS) - {"elevator_overdue", "gas_pipe_overdue"}
@@ -73,3 +75,36 @@ def test_files_are_the_seeded_generator_output(splits: dict[str, list[dict[str, 
     for split in SPLITS:
         assert [r["text"] for r in generated[split]] == [r["text"] for r in splits[split]]
         assert [r["labels"] for r in generated[split]] == [r["labels"] for r in splits[split]]
+
+
+def test_later_hard_negatives_leave_earlier_examples_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = generate()
+    monkeypatch.setattr(negatives_more, "KINDS", ())
+    first = generate()
+    for split in SPLITS:
+        assert len(first[split]) < len(full[split])
+        assert first[split] == full[split][: len(first[split])], split
+
+
+# Wording the law prescribes, which both the corpus and the sandbox must use verbatim.
+STATUTORY = ("本品不能代替药物", "医疗机构执业许可证")
+
+
+def test_later_hard_negatives_share_no_phrase_with_the_sandbox() -> None:
+    """The sandbox stays an independent check: no run of 8 characters in common."""
+    world = get_world(20220101, 1.0)
+    sandbox = "\n".join(f"{e.title}\n{e.text}" for prefix in SITES for e in world.entries[prefix])
+    strings = [*negatives_more.PARAPHRASE_FRAMES, *negatives_more.DISCLAIMER_FRAMES]
+    for kinds in negatives_more.KINDS:
+        strings += [*kinds.lawful, *kinds.education, *kinds.topics]
+    shared = set()
+    for string in strings:
+        for phrase in STATUTORY:
+            string = string.replace(phrase, "|")
+        for piece in re.split(r"\{[a-z]+\}|\|", string):
+            shared |= {
+                piece[i : i + 8] for i in range(len(piece) - 7) if piece[i : i + 8] in sandbox
+            }
+    assert not shared

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tiequan.corpus import negatives as neg
+from tiequan.corpus import negatives_more as more
 from tiequan.corpus.evasion import EVASIONS, split_claim
 from tiequan.corpus.fragments_core import CORE_POOLS, Pool
 from tiequan.corpus.fragments_more import MORE_POOLS
@@ -145,8 +146,25 @@ def generate(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
     records += [_benign(rng) for _ in range(450)]
     records += [_record(t, [], "hard_negative", "plain", "written:lookalike") for t in LOOKALIKES]
     unique = list({r["text"]: r for r in records}.values())
+    splits = _split(unique, rng)
+    # The later hard negatives (negatives_more.py) draw from their own generator and are
+    # appended, so adding them left every earlier example in its split, with its id.
+    more_rng = random.Random(seed + 1)
+    seen = {r["text"] for r in unique}
+    extra = [r for r in _more_hard_negatives(more_rng) if r["text"] not in seen]
+    extra = list({r["text"]: r for r in extra}.values())
+    for split, part in _split(extra, more_rng).items():
+        splits[split].extend(part)
+    for split in SPLITS:
+        for i, record in enumerate(splits[split]):
+            record["id"] = f"{split}-{i:05d}"
+    return splits
+
+
+def _split(records: list[dict[str, Any]], rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """Stratified (group × label set, or group × source) 60/20/20 split, each part shuffled."""
     strata: dict[str, list[dict[str, Any]]] = {}
-    for record in unique:
+    for record in records:
         key = f"{record['group']}|{','.join(record['labels']) or record['source']}"
         strata.setdefault(key, []).append(record)
     splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
@@ -161,9 +179,41 @@ def generate(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
             splits[split].extend(part)
     for split in SPLITS:
         rng.shuffle(splits[split])
-        for i, record in enumerate(splits[split]):
-            record["id"] = f"{split}-{i:05d}"
     return splits
+
+
+def _more_hard_negatives(rng: random.Random) -> list[dict[str, Any]]:
+    """Lawful, educational, paraphrasing and disclaiming texts per category."""
+    pools = {p.category: p for p in (*CORE_POOLS, *MORE_POOLS)}
+    core = {p.category for p in CORE_POOLS}
+    out: list[dict[str, Any]] = []
+    for kinds in more.KINDS:
+        pool = pools[kinds.category]
+        for _ in range(45 if kinds.category in core else 15):
+            kind = rng.choices(
+                ("lawful", "education", "paraphrase", "disclaimer"), (40, 20, 30, 10)
+            )[0]
+            fill = {
+                "product": rng.choice(pool.products),
+                "topic": rng.choice(kinds.topics),
+                "place": rng.choice(neg.PLACES),
+                "n": rng.randint(2, 60),
+                "good": rng.choice(pool.compliant),
+            }
+            if kind == "lawful":
+                body = rng.choice(kinds.lawful).format(**fill)
+                text = f"{rng.choice(neg.OPENERS)}{body}{rng.choice(neg.CLOSERS)}"
+            elif kind == "education":
+                text = rng.choice(("", "科普｜", "小知识：", "问答：")) + rng.choice(
+                    kinds.education
+                )
+            else:
+                frames = more.PARAPHRASE_FRAMES if kind == "paraphrase" else more.DISCLAIMER_FRAMES
+                text = rng.choice(frames).format(**fill)
+            out.append(
+                _record(text, [], "hard_negative", "plain", f"generated:{kind}:{pool.category}")
+            )
+    return out
 
 
 def read_split(path: Path) -> list[dict[str, Any]]:
@@ -187,6 +237,11 @@ def counts_markdown(splits: Mapping[str, Sequence[dict[str, Any]]]) -> str:
     out += table("group", {s: [r["group"] for r in splits[s]] for s in SPLITS})
     violations = {s: [r["variant"] for r in splits[s] if r["group"] == "violation"] for s in SPLITS}
     out += table("variant (violations)", violations)
+    kinds = {
+        s: [r["source"].split(":")[1] for r in splits[s] if r["group"] == "hard_negative"]
+        for s in SPLITS
+    }
+    out += table("kind (hard negatives)", kinds)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -7,6 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from detectors.price import PRICE_FRAUD_ARTICLE
+
+PRICE_FRAUD = "price_fraud"
+PRICE_FRAUD_NAME = "价格欺诈"
 SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher_bureau": "上级交办"}
 NO_PARTY = "未识别主体"
 NONE_MARK = "—"
@@ -91,10 +95,25 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def is_price_fraud(lead: dict[str, Any]) -> bool:
+    """A 价格欺诈 lead: it carries the price unit's category, so tell it by its finding.
+
+    Leads keep no finding type yet; the price-fraud article identifies them.
+    """
+    kind = lead.get("kind") or lead.get("type")
+    return kind == PRICE_FRAUD or (kind is None and lead.get("article") == PRICE_FRAUD_ARTICLE)
+
+
+def category_label(lead: dict[str, Any]) -> str:
+    if is_price_fraud(lead):
+        return PRICE_FRAUD_NAME
+    return clean(lead.get("category_name") or lead.get("category"))
+
+
 def _row(lead: dict[str, Any]) -> list[str]:
     return [
         clean(lead.get("_id")),
-        clean(lead.get("category_name") or lead.get("category")),
+        category_label(lead),
         f"{float(lead.get('score') or 0):.2f}",
         clean(lead.get("status")),
         clean(lead.get("lead_unit")),
@@ -149,11 +168,16 @@ def render_detail(lead: dict[str, Any]) -> str:
     if lead.get("claimed_at"):
         claimed += f"（{local_time(lead['claimed_at'])} 认领）"
     source = lead.get("source") or ""
-    category = clean(lead.get("category_name"))
+    if is_price_fraud(lead):
+        category = (
+            f"{PRICE_FRAUD_NAME}（{PRICE_FRAUD}，按价格监管职责归口 {clean(lead.get('category'))}）"
+        )
+    else:
+        category = f"{clean(lead.get('category_name'))}（{clean(lead.get('category'))}）"
     fields: list[tuple[str, str | list[str]]] = [
         ("编号", clean(lead.get("_id"))),
         ("状态", clean(lead.get("status"))),
-        ("类别", f"{category}（{clean(lead.get('category'))}）"),
+        ("类别", category),
         ("分值", f"{float(lead.get('score') or 0):.2f}"),
         ("建议处置", clean(lead.get("severity")) or NONE_MARK),
         ("违反条款", clean(lead.get("article")) or NONE_MARK),

@@ -10,6 +10,7 @@ from typing import Any
 
 from tiequan.sandbox import html_apps, html_common, html_mall, html_property
 from tiequan.sandbox.images import render_png
+from tiequan.sandbox.pricewatch import priced
 from tiequan.sandbox.world import (
     FEED_BATCH,
     MALL_PAGE_SIZE,
@@ -60,8 +61,9 @@ def _post_image(post: Entry) -> str | None:
 class SandboxApp:
     """Renders every sandbox page from one ``World``; images are drawn on first use."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, night: int = 0) -> None:
         self.world = world
+        self.night = night  # which night's prices the price-watch listings show
         self._images: dict[tuple[str, str], bytes] = {}
         self._image_lock = threading.Lock()
         self._routes: list[tuple[re.Pattern[str], Any]] = [
@@ -145,6 +147,8 @@ class SandboxApp:
         if page_no <= TRAP_REAL_PAGES:
             ids = self.world.trap_ids[(page_no - 1) * _TRAP_PAGE_SIZE : page_no * _TRAP_PAGE_SIZE]
             chunk = [e for e in (self.world.find("mall", i) for i in ids) if e is not None]
+        if page_no == 1:
+            chunk += [priced(e, self.night) for e in self.world.price_watch]
         base = "/mall/browse/clearance?page="
         return _html(html_mall.listing_page("清仓特卖", chunk, base, page_no, True))
 
@@ -152,9 +156,10 @@ class SandboxApp:
         item = self.world.find("mall", item_id)
         if item is None:
             return _html(html_common.not_found_page("商品"), 404)
+        item = priced(item, self.night)
         shop = self.world.shops["mall"][item.shop_id]
         same = self.world.family_items("mall", item.family)
-        at = same.index(item)
+        at = same.index(item) if item in same else -1  # price-watch items are in no family
         others = [same[(at + k) % len(same)] for k in (1, 2, 3, 4) if len(same) > k]
         return _html(html_mall.item_page(item, shop, others))
 

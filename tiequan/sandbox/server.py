@@ -61,12 +61,18 @@ class SandboxServer:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, seed: int = 20220101, scale: float = 1.0
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 20220101,
+        scale: float = 1.0,
+        night: int = 0,
     ) -> None:
         self.host = host
         self.port = port
         self.seed = seed
         self.scale = scale
+        self._night = night
         self.hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._attempts: Counter[str] = Counter()
@@ -81,6 +87,19 @@ class SandboxServer:
         return self._app.world
 
     @property
+    def night(self) -> int:
+        """The night being served: the price-watch listings change their prices by night."""
+        return self._night
+
+    @night.setter
+    def night(self, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"night must be 0 or more, got {value!r}")
+        self._night = value
+        if self._app is not None:
+            self._app.night = value
+
+    @property
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("SandboxServer not started")
@@ -89,7 +108,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        self._app = SandboxApp(get_world(self.seed, self.scale))
+        self._app = SandboxApp(get_world(self.seed, self.scale), night=self._night)
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
         self._httpd = _Server((self.host, self.port), handler)
         self.port = int(self._httpd.server_address[1])

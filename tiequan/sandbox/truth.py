@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY as PRICE_FRAUD_CATEGORY
 from tiequan.sandbox.world import SITES, get_world
 
 MICRO = "micro"
@@ -19,7 +20,9 @@ class TruthItem:
     ``categories`` is empty for benign items and hard negatives; ``variant`` names the
     evasion used ("plain", "traditional", "symbols", "pinyin", "numeric", "homophone",
     "image_only", "split", and for property ads "no_permit", "misleading_area"), or
-    "none" when the item violates nothing.
+    "none" when the item violates nothing. ``price_fraud`` marks a price-watch listing
+    whose crossed-out price, shown from night 1 on, was never charged: a sweep of night 1
+    or later that follows a sweep of night 0 should raise a price-fraud lead on it.
     """
 
     site: str
@@ -30,6 +33,7 @@ class TruthItem:
     hard_negative: bool = False
     title: str = ""
     claim: str = ""
+    price_fraud: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,7 +44,8 @@ def build_truth(seed: int = 20220101, scale: float = 1.0) -> list[TruthItem]:
     world = get_world(seed, scale)
     out: list[TruthItem] = []
     for prefix in SITES:
-        for e in world.entries[prefix]:
+        entries = world.entries[prefix] + (world.price_watch if prefix == "mall" else [])
+        for e in entries:
             out.append(
                 TruthItem(
                     site=e.site,
@@ -51,6 +56,7 @@ def build_truth(seed: int = 20220101, scale: float = 1.0) -> list[TruthItem]:
                     hard_negative=e.hard_negative,
                     title=e.title,
                     claim=e.claim,
+                    price_fraud=e.price_fraud,
                 )
             )
     return out
@@ -66,13 +72,19 @@ def score_leads(
     """Per-category and micro tp/fp/fn/precision/recall of (site, item_id, category) leads.
 
     Leads on items that are not in ``truth`` are ignored; a repeated lead counts once.
-    Categories appear when they occur in the truth or in a lead.
+    Categories appear when they occur in the truth or in a lead. A price-fraud lead (it
+    carries the price unit's category) on a ``price_fraud`` item is right but not due
+    after a single night, so it counts neither way.
     """
+    truth = list(truth)
     labels: dict[tuple[str, str], set[str]] = {
         (t.site, t.item_id): set(t.categories) for t in truth
     }
+    price_fraud = {(t.site, t.item_id) for t in truth if t.price_fraud}
     predicted: set[tuple[str, str, str]] = set()
     for site, item_id, category in leads:
+        if (site, item_id) in price_fraud and category == PRICE_FRAUD_CATEGORY:
+            continue
         if (site, item_id) in labels:
             predicted.add((site, item_id, category))
     expected = {(s, i, c) for (s, i), cats in labels.items() for c in cats}

@@ -62,6 +62,10 @@ class Entry:
     sales: int | None = None
     template: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Price-watch listings only (tiequan.sandbox.pricewatch): (price, original_price) per
+    # night from night 0, and whether the crossed-out price was never charged.
+    nightly_prices: tuple[tuple[float, float | None], ...] = ()
+    price_fraud: bool = False
 
 
 @dataclass
@@ -74,6 +78,7 @@ class World:
     faults: dict[str, int] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)
     trap_ids: list[str] = field(default_factory=list)
+    price_watch: list[Entry] = field(default_factory=list)
     index: dict[tuple[str, str], Entry] = field(default_factory=dict, repr=False, compare=False)
 
     def find(self, prefix: str, item_id: str) -> Entry | None:
@@ -270,7 +275,11 @@ def generate_world(seed: int, scale: float = 1.0) -> World:
     _faults(world, rng)
     mall = world.entries["mall"]
     world.trap_ids = [e.item_id for e in rng.sample(mall, min(len(mall), 12 * TRAP_REAL_PAGES))]
+    from tiequan.sandbox.pricewatch import add_price_watch  # it builds Entry objects
+
+    add_price_watch(world, random.Random(f"{seed}:price_watch"))
     world.index = {(p, e.item_id): e for p, items in world.entries.items() for e in items}
+    world.index.update({("mall", e.item_id): e for e in world.price_watch})
     return world
 
 

@@ -94,6 +94,9 @@ def write_listings(
                 "item_id": record["item_id"],
                 "run_id": run_of(key),
                 **{name: record.get(name) for name in CAPTURE_FIELDS},
+                # The prices of this sighting: the price history (tiequan.storage.prices).
+                "price": record.get("price"),
+                "original_price": record.get("original_price"),
                 "content_sha256": hashes[key],
                 "change": status.get(key, "unchanged"),
                 "recorded_at": now,

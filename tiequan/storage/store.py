@@ -50,6 +50,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("listing_id", ASCENDING), ("captured_at", DESCENDING)], name="capture_listing"
         ),
         IndexModel([("run_id", ASCENDING)], name="capture_run"),
+        # The per-platform price history read at the start of a crawl (storage.prices).
+        IndexModel([("platform", ASCENDING), ("recorded_at", DESCENDING)], name="capture_prices"),
     ],
     LEADS: [
         IndexModel(
