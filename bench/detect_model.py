@@ -1,7 +1,7 @@
 """Whole-detector speed (rules + classifier) on 2 KB listings, and model load time.
 
-Usage: .venv/bin/python bench/detect_model.py [--docs 400] [--no-write]
-``bench_whole_detector(docs)`` is the figure for bench/detect.py's part (b). Listings are
+Part (b) of the detector bench: run it with ``.venv/bin/python bench/detect.py [--docs 400]``,
+which runs all three parts in one run. ``measure(docs)`` gives the section body. Listings are
 2 KB of UTF-8 text glued from validation-split texts (see ``make_listings``). Writes section
 "detect_model" of BENCHMARKS.md with the rule engine alone on the same documents as the
 same-run baseline. Target: >= 1,000 documents/second on one core.
@@ -9,7 +9,6 @@ same-run baseline. Target: >= 1,000 documents/second on one core.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import random
@@ -24,7 +23,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import write_section  # noqa: E402
 from detectors import Detector  # noqa: E402
 from detectors.combine import ListingDetector  # noqa: E402
 from detectors.config import default_config_dir  # noqa: E402
@@ -104,19 +102,15 @@ def load_times() -> tuple[float, float]:
     return cold, cached
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=400)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+def measure(n_docs: int) -> str:
+    """The "detect_model" section body; call it pinned to one core."""
     cold, cached = load_times()
     whole = ListingDetector.from_config()
     rules = Detector.from_config()
     lines = [
-        f"Command: `.venv/bin/python bench/detect_model.py --docs {args.docs}`",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
-        f"one core (sched_setaffinity); {args.docs} listings of {DOC_BYTES} bytes UTF-8 each; "
+        f"one core (sched_setaffinity), load average {os.getloadavg()[0]:.1f}; "
+        f"{n_docs} listings of {DOC_BYTES} bytes UTF-8 each; "
         "CPU time of the process, best of 3 passes.",
         "",
         f"Load: {cold:.1f} s cold (trains from the corpus, then caches JSON + npz in "
@@ -127,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "|---:|---:|---:|---:|---:|",
     ]
     for share in (0.0, 0.1, 0.3, 1.0, 2.0):
-        docs = make_listings(args.docs, share)
+        docs = make_listings(n_docs, share)
         w = bench_whole_detector(docs, whole)
         r = _rate(rules.detect, docs)
         label = "every piece (worst case)" if share > 1.0 else f"{share:.0%}"
@@ -140,14 +134,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         "segmentation as Python jieba, about ten times faster); both feature blocks are "
         "looked up and counted in one pass. Target ≥ 1,000 docs/s.",
     ]
-    body = "\n".join(lines)
-    print(body)  # CLI output
-    if not args.no_write:
-        write_section(
-            ROOT / "BENCHMARKS.md", "detect_model", "Whole detector speed (2 KB listings)", body
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return "\n".join(lines)

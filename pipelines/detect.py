@@ -177,8 +177,8 @@ class DetectPipeline:
         ]
 
     async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
-        # The classifier tokenises claim-bearing text with jieba: milliseconds per listing
-        # that would stall every download if run on the reactor thread.
+        # Rules plus classifier cost about a millisecond per claim-bearing listing
+        # (bench/detect.py): enough to stall downloads if run on the reactor thread.
         assert self.executor is not None, "open_spider was not called"
         history = None
         if self.history_pool is not None and item.original_price is not None:
