@@ -83,7 +83,7 @@ def sample_pairs() -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 
 def shop_party(shop: str) -> str:
-    return f"shop:demo_shop:https://shop.example/shop/{shop}"
+    return f"shop:demo_shop:/shop/{shop}"
 
 
 @pytest.fixture
@@ -220,7 +220,9 @@ def test_unknown_category_is_rejected(queue: LeadQueue) -> None:
 def test_claims_are_atomic_under_concurrency(
     queue: LeadQueue, mongo_uri: str, db: Database[dict[str, Any]]
 ) -> None:
-    pairs = [(listing(str(i), shop=f"店{i}", licence=False), finding(score=i / 30)) for i in range(30)]
+    pairs = [
+        (listing(str(i), shop=f"店{i}", licence=False), finding(score=i / 30)) for i in range(30)
+    ]
     queue.record(pairs, "R1")
     claimed: list[tuple[str, str]] = []
     lock = threading.Lock()
@@ -299,8 +301,10 @@ def test_detail_view_labels_party_jurisdiction_and_units(queue: LeadQueue) -> No
     assert "“瘦八斤”、“纤体速效”" in with_party and "违反条款" in with_party
     assert "协办单位  市场监管所、市场监管综合行政执法大队" in with_party
     assert "东乌兰旗市场监督管理局" in with_party
-    no_party = render_detail(queue.get(make_lead_id(shop_party("无照小店"), "medical_beauty")) or {})
-    assert "未识别主体" in no_party and "统一社会信用代码" not in no_party
+    no_party = render_detail(
+        queue.get(make_lead_id(shop_party("无照小店"), "medical_beauty")) or {}
+    )
+    assert "未识别主体" in no_party and "统一社会信用代码 " not in no_party
 
 
 def test_crawled_control_characters_are_made_inert(queue: LeadQueue) -> None:

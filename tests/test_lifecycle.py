@@ -140,7 +140,9 @@ def test_overdue_leads_are_listed(queue: LeadQueue) -> None:
 def test_lifecycle_config_errors_name_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "lifecycle.yaml"
     bad.write_text("due_days:\n  待研判: 0\n", encoding="utf-8")
-    with pytest.raises(LifecycleConfigError, match=r"lifecycle.yaml: field due_days.待研判: bad value 0"):
+    with pytest.raises(
+        LifecycleConfigError, match=r"lifecycle.yaml: field due_days.待研判: bad value 0"
+    ):
         load_lifecycle(bad)
     bad.write_text("due_days:\n  已办结: 3\n", encoding="utf-8")
     with pytest.raises(LifecycleConfigError, match="已办结"):

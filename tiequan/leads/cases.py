@@ -28,7 +28,7 @@ from tiequan.leads.lifecycle import STATUS_PENDING, Lifecycle
 from tiequan.party import Party, party_from_listing
 from tiequan.referral import Categories
 from tiequan.storage.bulk import DUPLICATE_KEY
-from tiequan.storage.store import SCHEMA_VERSION
+from tiequan.storage.store import SCHEMA_VERSION, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ SEVERITY_RANK = {"提醒告诫": 0, "立案": 1, "移送公安": 2}
 _SEVERITY_WEIGHT = {"提醒告诫": 0.0, "立案": 0.05, "移送公安": 0.2}
 _RETRIES = 5
 # Finding fields kept per listing in a case, and copied to the case from its strongest one.
-FINDING_FIELDS = ("score", "severity", "article", "explanation", "matched", "spans", "image")
+FINDING_FIELDS = (
+    "score", "severity", "article", "explanation", "matched", "spans", "image", "finding_type",
+)  # fmt: skip
 _LISTING_FIELDS = ("url", "final_url", "title", "shop_name", "price", "kind", "platform_name")
 
 CaseKey = tuple[str, str]  # (party_key, category)
@@ -242,6 +244,7 @@ class CaseRecorder:
             "created_at": now,
             "first_run_id": run_id,
             "run_ids": [run_id],
+            "listings": listings,
             "evidence_count": sum(1 for e in listings if e.get("evidence_id")),
             "followups": [],
             "version": 1,
@@ -313,7 +316,8 @@ class CaseRecorder:
         self.coll.bulk_write(ops, ordered=False)
         ids = [stored[k]["_id"] for k in cases]
         written = {
-            d["_id"] for d in self.coll.find({"_id": {"$in": ids}, "write_token": token}, {"_id": 1})
+            d["_id"]
+            for d in self.coll.find({"_id": {"$in": ids}, "write_token": token}, {"_id": 1})
         }
         lost = [k for k in cases if stored[k]["_id"] not in written]
         for key in cases:
@@ -357,6 +361,8 @@ def _listing_entry(
         spans=[list(s) for s in finding.get("spans") or []],
         # Set when the claim was read from a product image: {"url", "text"}.
         image=finding.get("image"),
+        # "claim" (违法宣传) or "price_fraud" (价格欺诈).
+        finding_type=finding.get("type") or finding.get("kind") or "claim",
     )
     return entry
 
@@ -408,11 +414,16 @@ def upgrade_legacy_leads(
     """
     upgraded = 0
     for doc in list(coll.find({"party_key": {"$exists": False}})):
-        listing = {**(doc.get("listing") or {}), **{k: doc.get(k) for k in
-                   ("platform", "item_id", "title", "url", "shop_name", "platform_name")}}
+        listing = {
+            **(doc.get("listing") or {}),
+            **{
+                k: doc.get(k)
+                for k in ("platform", "item_id", "title", "url", "shop_name", "platform_name")
+            },
+        }
         listing["licence"] = doc.get("party")  # fmt: skip
         party = party_of(listing)
-        seen = doc.get("created_at")
+        seen = doc.get("created_at") or utcnow()
         entry = _listing_entry(listing, doc, doc.get("first_run_id") or "", seen)
         entry.update(last_seen_at=doc.get("last_seen_at") or seen, run_ids=doc.get("run_ids", []))
         entry["seen_count"] = len(entry["run_ids"]) or 1
