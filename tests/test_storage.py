@@ -152,7 +152,7 @@ def test_ensure_indexes_are_named(db: Database[dict[str, Any]]) -> None:
         info = db[coll].index_information()
         for model in models:
             assert model.document["name"] in info
-    assert db["leads"].index_information()["lead_key"].get("unique") is True
+    assert db["leads"].index_information()["lead_case_key"].get("unique") is True
 
 
 def test_record_listings_writes_changes_and_one_capture_per_sighting(

@@ -111,9 +111,12 @@ def test_second_sweep_creates_no_duplicate_lead(
     first, second = sweeps
     assert first["totals"]["leads_new"] > 0
     assert second["totals"]["leads_new"] == 0
-    assert second["totals"]["leads_seen_again"] == first["totals"]["leads_new"]
     assert sweep_db.leads.count_documents({}) == first["totals"]["leads_new"]
-    assert sweep_db.leads.count_documents({"seen_count": 2}) == first["totals"]["leads_new"]
+    # A case is one party and category: the second night adds a sighting to each listing.
+    assert sweep_db.leads.count_documents({"night_count": 2}) == first["totals"]["leads_new"]
+    entries = [e for lead in sweep_db.leads.find() for e in lead["listings"]]
+    assert second["totals"]["leads_seen_again"] == len(entries)
+    assert {e["seen_count"] for e in entries} == {2}
     assert sweep_db.runs.count_documents({}) == 2
 
 

@@ -1,4 +1,4 @@
-"""`tiequan leads`: list, show, claim and release leads in the review queue."""
+"""`tiequan leads`: the review queue — list, show, claim, decide, history, overdue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from detectors.base import CATEGORY_IDS
-from tiequan.leads.format import render_detail, render_table, to_jsonable
+from tiequan.leads.format import render_detail, render_history, render_table, to_jsonable
+from tiequan.leads.lifecycle import ACTIONS, TransitionError
 from tiequan.leads.queue import LeadNotFound, LeadQueue, normalise_lead_id
 from tiequan.referral import CategoriesError
 from tiequan.storage.connect import StorageError, open_database
@@ -16,7 +17,7 @@ from tiequan.storage.embedded import EmbeddedServerError
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("leads", help="线索队列：查看、认领、退回")
+    parser = subparsers.add_parser("leads", help="线索队列：查看、认领、研判、移送、办结")
     sub = parser.add_subparsers(dest="leads_command", required=True)
 
     p = sub.add_parser("list", help="列出线索")
@@ -43,6 +44,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reviewer", required=True, help="研判人员姓名")
     p.set_defaults(func=_release)
 
+    for name in ("confirm", "refer", "admonish", "police", "dismiss", "close", "reopen"):
+        action = ACTIONS[name]
+        p = sub.add_parser(name, help=f"{action.label}（→ {action.target}）")
+        p.add_argument("lead_id", metavar="ID")
+        p.add_argument("--by", required=True, help="操作人员（姓名或单位）")
+        p.add_argument("--reason", help="理由" + ("（必填）" if action.needs_reason else ""))
+        if action.needs_outcome:
+            p.add_argument("--outcome", required=True, help="承办单位反馈的处理结果")
+        p.set_defaults(func=_decide, action_name=name)
+
+    p = sub.add_parser("history", help="查看线索的流转记录")
+    p.add_argument("lead_id", metavar="ID")
+    p.set_defaults(func=_history)
+
+    p = sub.add_parser("overdue", help="列出超期未办的线索")
+    p.add_argument("--limit", type=int, default=200, help="最多显示条数（默认 200）")
+    p.set_defaults(func=_overdue)
+
 
 def _fail(message: str, code: int = 1) -> int:
     print(message, file=sys.stderr)
@@ -64,6 +83,8 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         return _fail(f"类别配置有误：{exc}", 2)
     except LeadNotFound as exc:
         return _fail(f"找不到线索：{exc.args[0]}")
+    except TransitionError as exc:
+        return _fail(str(exc))
     except ValueError as exc:
         return _fail(f"参数有误：{exc}")
 
@@ -112,6 +133,42 @@ def _release(args: argparse.Namespace) -> int:
         if not queue.release(a.lead_id, a.reviewer):
             return _fail(f"线索 {normalise_lead_id(a.lead_id)} 不在 {a.reviewer} 名下，无法退回。")
         print(f"线索 {normalise_lead_id(a.lead_id)} 已退回待研判队列。")
+        return 0
+
+    return _run(args, action)
+
+
+def _decide(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        lead = queue.apply(
+            a.lead_id, a.action_name, a.by, reason=a.reason, outcome=getattr(a, "outcome", None)
+        )
+        print(f"线索 {lead['_id']} 已{ACTIONS[a.action_name].label}，当前状态：{lead['status']}。")
+        referral = lead.get("referral") if lead["status"] == "已移送" else None
+        if referral:
+            bureau = referral.get("bureau") or "未能确定管辖，请人工指定"
+            units = "、".join(u for u in referral.get("units", []) if u)
+            print(f"移送至：{units}；属地：{bureau}")
+        return 0
+
+    return _run(args, action)
+
+
+def _history(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        lead_id = normalise_lead_id(a.lead_id)
+        if queue.get(lead_id) is None:
+            raise LeadNotFound(lead_id)
+        print(render_history(lead_id, queue.history(lead_id)))
+        return 0
+
+    return _run(args, action)
+
+
+def _overdue(args: argparse.Namespace) -> int:
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        leads = queue.overdue(limit=a.limit)
+        print(render_table(leads, empty="没有超期线索。"))
         return 0
 
     return _run(args, action)

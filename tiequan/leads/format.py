@@ -11,7 +11,9 @@ from detectors.price import PRICE_FRAUD_ARTICLE
 
 PRICE_FRAUD = "price_fraud"
 PRICE_FRAUD_NAME = "价格欺诈"
-SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher_bureau": "上级交办"}
+SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher-bureau": "上级交办"}
+LISTING_STATES = {"online": "在售", "changed": "已修改", "removed": "已下架"}
+MAX_LISTINGS_SHOWN = 20
 NO_PARTY = "未识别主体"
 NONE_MARK = "—"
 TABLE_COLUMNS = (  # (header, max display width)
@@ -20,8 +22,10 @@ TABLE_COLUMNS = (  # (header, max display width)
     ("分值", 5),
     ("状态", 6),
     ("牵头单位", 22),
+    ("属地", 16),
     ("平台", 12),
-    ("标题", 36),
+    ("标题", 30),
+    ("商品数", 6),
     ("发现时间", 16),
 )
 
@@ -98,9 +102,9 @@ def to_jsonable(value: Any) -> Any:
 def is_price_fraud(lead: dict[str, Any]) -> bool:
     """A 价格欺诈 lead: it carries the price unit's category, so tell it by its finding.
 
-    Leads keep no finding type yet; the price-fraud article identifies them.
+    Leads written before the finding type was kept are told by the price-fraud article.
     """
-    kind = lead.get("kind") or lead.get("type")
+    kind = lead.get("finding_type")
     return kind == PRICE_FRAUD or (kind is None and lead.get("article") == PRICE_FRAUD_ARTICLE)
 
 
@@ -117,16 +121,23 @@ def _row(lead: dict[str, Any]) -> list[str]:
         f"{float(lead.get('score') or 0):.2f}",
         clean(lead.get("status")),
         clean(lead.get("lead_unit")),
+        jurisdiction_label(lead),
         clean(lead.get("platform_name") or lead.get("platform")),
         clean(lead.get("title")),
+        str(lead.get("listing_count") or 1),
         local_time(lead.get("created_at")),
     ]
 
 
-def render_table(leads: list[dict[str, Any]]) -> str:
+def jurisdiction_label(lead: dict[str, Any]) -> str:
+    jurisdiction = lead.get("jurisdiction") or {}
+    return clean(jurisdiction.get("label") or jurisdiction.get("bureau_name")) or "未能确定管辖"
+
+
+def render_table(leads: list[dict[str, Any]], empty: str = "没有符合条件的线索。") -> str:
     """The `leads list` table; columns padded by terminal display width."""
     if not leads:
-        return "没有符合条件的线索。"
+        return empty
     limits = [limit for _, limit in TABLE_COLUMNS]
     rows = [[truncate(c, w) for c, w in zip(_row(lead), limits, strict=True)] for lead in leads]
     headers = [h for h, _ in TABLE_COLUMNS]
@@ -142,15 +153,75 @@ def render_table(leads: list[dict[str, Any]]) -> str:
 
 def _party_lines(lead: dict[str, Any]) -> list[str]:
     party = lead.get("party") or {}
-    if not party.get("credit_code"):
-        known = [clean(party.get(k)) for k in ("name", "address") if party.get(k)]
-        return [NO_PARTY + (f"（页面信息：{'；'.join(known)}）" if known else "")]
+    if not party.get("identified") or not party.get("credit_code"):
+        label = clean(party.get("label")) or NO_PARTY
+        return [label if label.startswith(NO_PARTY) else f"{NO_PARTY}：{label}"]
     lines = [f"统一社会信用代码 {clean(party['credit_code'])}"]
     if party.get("name"):
         lines.append(f"名称 {clean(party['name'])}")
     if party.get("address"):
-        lines.append(f"地址 {clean(party['address'])}")
+        lines.append(f"住所 {clean(party['address'])}")
     return lines
+
+
+def _jurisdiction_lines(lead: dict[str, Any]) -> list[str]:
+    jurisdiction = lead.get("jurisdiction") or {}
+    lines = [jurisdiction_label(lead)]
+    if jurisdiction.get("basis"):
+        lines.append(f"依据：{clean(jurisdiction['basis'])}")
+    return lines
+
+
+def _listing_lines(lead: dict[str, Any]) -> list[str]:
+    """One line per listing in the case, strongest first."""
+    entries = sorted(lead.get("listings") or [], key=lambda e: -float(e.get("score") or 0))
+    lines = []
+    for entry in entries[:MAX_LISTINGS_SHOWN]:
+        state = LISTING_STATES.get(entry.get("state") or "", clean(entry.get("state")))
+        lines.append(
+            f"{clean(entry.get('platform_name') or entry.get('platform'))} "
+            f"{clean(entry.get('item_id'))}  {clean(entry.get('title'))}  "
+            f"（{state}，{entry.get('seen_count') or 1} 次采集，最近 "
+            f"{local_time(entry.get('last_seen_at'))}）"
+        )
+        lines.append(f"  {clean(entry.get('url'))}")
+    if len(entries) > MAX_LISTINGS_SHOWN:
+        lines.append(f"……另有 {len(entries) - MAX_LISTINGS_SHOWN} 件，见 --json")
+    return lines or [NONE_MARK]
+
+
+def _handling_lines(lead: dict[str, Any]) -> list[str]:
+    """Decision, referral and outcome, as recorded on the lead."""
+    lines = []
+    decision = lead.get("decision") or {}
+    if decision:
+        reason = f"，理由：{clean(decision.get('reason'))}" if decision.get("reason") else ""
+        lines.append(
+            f"{clean(decision.get('action'))}（{clean(decision.get('by'))}，"
+            f"{local_time(decision.get('at'))}）{reason}"
+        )
+    referral = lead.get("referral") or {}
+    if referral:
+        units = "、".join(clean(u) for u in referral.get("units") or [] if u)
+        bureau = clean(referral.get("bureau")) or "未能确定管辖"
+        lines.append(f"移送：{units}；属地 {bureau}（{local_time(referral.get('at'))}）")
+    outcome = lead.get("outcome") or {}
+    if outcome:
+        lines.append(f"办结反馈：{clean(outcome.get('text'))}（{clean(outcome.get('by'))}）")
+    for followup in lead.get("followups") or []:
+        state = LISTING_STATES.get(followup.get("state") or "", clean(followup.get("state")))
+        lines.append(
+            f"复查 {local_time(followup.get('at'))}：{clean(followup.get('item_id'))} {state}"
+        )
+    return lines or [NONE_MARK]
+
+
+def _due(lead: dict[str, Any]) -> str:
+    due = lead.get("due_at")
+    if not isinstance(due, datetime):
+        return NONE_MARK
+    overdue = as_utc(due) < datetime.now(UTC)
+    return local_time(due) + ("（已超期）" if overdue else "")
 
 
 def _image_lines(lead: dict[str, Any]) -> str | list[str]:
@@ -188,13 +259,21 @@ def render_detail(lead: dict[str, Any]) -> str:
         ("平台", clean(lead.get("platform_name") or lead.get("platform"))),
         ("店铺", clean(lead.get("shop_name")) or NONE_MARK),
         ("主体信息", _party_lines(lead)),
+        ("属地管辖", _jurisdiction_lines(lead)),
         ("牵头单位", clean(lead.get("lead_unit"))),
         ("协办单位", "、".join(clean(u) for u in lead.get("co_units") or []) or "无"),
         ("线索来源", SOURCE_NAMES.get(source, clean(source))),
         ("认领人", claimed),
+        ("办理时限", _due(lead)),
+        ("处置情况", _handling_lines(lead)),
         ("首次发现", local_time(lead.get("created_at"))),
         ("最近发现", local_time(lead.get("last_seen_at"))),
-        ("发现次数", str(lead.get("seen_count") or 0)),
+        (
+            "采集情况",
+            f"{lead.get('listing_count') or 1} 件商品，{lead.get('night_count') or 1} 个夜间批次，"
+            f"{lead.get('evidence_count') or 0} 份证据",
+        ),
+        ("涉案商品", _listing_lines(lead)),
         ("链接", clean(lead.get("url")) or NONE_MARK),
     ]
     width = max(display_width(label) for label, _ in fields) + 2
@@ -203,4 +282,19 @@ def render_detail(lead: dict[str, Any]) -> str:
         values = value if isinstance(value, list) else [value]
         lines.append(pad(label, width) + values[0])
         lines.extend(" " * width + v for v in values[1:])
+    return "\n".join(lines)
+
+
+def render_history(lead_id: str, records: list[dict[str, Any]]) -> str:
+    """The `leads history` view: one line per audit record, oldest first."""
+    if not records:
+        return f"线索 {clean(lead_id)} 尚无流转记录。"
+    lines = [f"线索 {clean(lead_id)} 流转记录："]
+    for r in records:
+        note = r.get("reason") or r.get("outcome")
+        lines.append(
+            f"{local_time(r.get('at'))}  {clean(r.get('from_status'))} → "
+            f"{clean(r.get('to_status'))}  {clean(r.get('action_label'))}  "
+            f"{clean(r.get('actor'))}" + (f"  （{clean(note)}）" if note else "")
+        )
     return "\n".join(lines)

@@ -1,74 +1,78 @@
-"""The lead queue: findings become leads, reviewers claim them, one lead per listing+category.
+"""The lead queue: cases (one lead per party and category) that officers review.
 
-A lead's ``_id`` is its short id ("XS" + hex of a hash of platform|item_id|category), so it
-is the same on every sweep and every machine. Uniqueness rests on the ``lead_key`` index
-over (platform, item_id, category); the id only names the lead.
+``record`` turns findings into cases (tiequan.leads.cases). Every status change goes
+through ``apply`` (or ``claim``), which checks the transition (tiequan.leads.lifecycle),
+guards the write by the version it read, and appends an ``audit`` record.
 """
 
 from __future__ import annotations
 
 import builtins
-import dataclasses
-import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import DuplicateKeyError
 
+from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id, upgrade_legacy_leads
+from tiequan.leads.lifecycle import (
+    ACTIONS,
+    FINAL,
+    STATUS_PENDING,
+    STATUS_REFERRED,
+    STATUS_REVIEWING,
+    Lifecycle,
+    TransitionError,
+    check_transition,
+    load_lifecycle,
+)
+from tiequan.party import party_from_listing
 from tiequan.referral import Categories, load_categories
-from tiequan.storage.bulk import DUPLICATE_KEY, bulk_upsert
-from tiequan.storage.store import LEADS, SCHEMA_VERSION, Store, utcnow
+from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
 
 log = logging.getLogger(__name__)
 
-STATUS_PENDING = "待研判"
-STATUS_REVIEWING = "研判中"
-SOURCE_CRAWLER = "crawler"
-ID_PREFIX = "XS"
-ID_LENGTHS = (10, 16, 24)  # longer ids only when a shorter one is already another lead's
 CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
-LeadKey = tuple[str, str, str]
+__all__ = [
+    "STATUS_PENDING",
+    "STATUS_REVIEWING",
+    "LeadNotFound",
+    "LeadQueue",
+    "RecordResult",
+    "TransitionError",
+    "make_lead_id",
+    "normalise_lead_id",
+]
 
 
 class LeadNotFound(KeyError):
     """No lead has this id."""
 
 
-@dataclass
-class RecordResult:
-    new: int = 0
-    seen_again: int = 0
-    new_ids: list[str] = field(default_factory=list)
-
-
-def make_lead_id(platform: str, item_id: str, category: str, length: int = 10) -> str:
-    digest = hashlib.sha256(f"{platform}|{item_id}|{category}".encode()).hexdigest()
-    return ID_PREFIX + digest[:length].upper()
-
-
 def normalise_lead_id(lead_id: str) -> str:
     return lead_id.strip().upper()
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return dict(obj)
-
-
 class LeadQueue:
-    def __init__(self, db: Database[dict[str, Any]], categories: Categories | None = None) -> None:
+    def __init__(
+        self,
+        db: Database[dict[str, Any]],
+        categories: Categories | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.db = db
         self.coll: Collection[dict[str, Any]] = db[LEADS]
+        self.audit: Collection[dict[str, Any]] = db[AUDIT]
         self._categories = categories
+        self._lifecycle = lifecycle
 
     @property
     def categories(self) -> Categories:
@@ -76,166 +80,174 @@ class LeadQueue:
             self._categories = load_categories()
         return self._categories
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        if self._lifecycle is None:
+            self._lifecycle = load_lifecycle()
+        return self._lifecycle
+
     def ensure_indexes(self) -> None:
+        """Upgrade leads of an older schema, then create every collection's indexes."""
+        upgrade_legacy_leads(self.coll, party_from_listing)
         Store(self.db).ensure_indexes()
 
-    def record(self, pairs: builtins.list[tuple[Any, Any]], run_id: str) -> RecordResult:
-        """Turn (listing, finding) pairs into leads in one bulk write; re-sightings only
-        update last_seen_at, seen_count and run_ids."""
-        best: dict[LeadKey, tuple[dict[str, Any], dict[str, Any]]] = {}
-        for listing_obj, finding_obj in pairs:
-            listing, finding = _as_dict(listing_obj), _as_dict(finding_obj)
-            if finding["category"] not in self.categories:
-                raise ValueError(f"unknown category {finding['category']!r} in finding")
-            key = (str(listing["platform"]), str(listing["item_id"]), finding["category"])
-            # Two findings of one category on one listing in a batch: keep the stronger.
-            if key not in best or finding.get("score", 0) > best[key][1].get("score", 0):
-                best[key] = (listing, finding)
-        items = builtins.list(best.items())
-        result = RecordResult()
-        now = utcnow()
-        slow = self._record_fast(items, run_id, now, result)
-        pending = slow
-        for length in ID_LENGTHS:
-            if not pending:
-                break
-            ops = [self._upsert_op(*items[i], run_id, now, length) for i in pending]
-            outcome = bulk_upsert(self.coll, ops)
-            result.new_ids += [outcome.upserted[j] for j in sorted(outcome.upserted)]
-            result.seen_again += outcome.matched
-            pending = [pending[j] for j in outcome.id_conflicts]
-            if pending:
-                log.warning(
-                    "%d lead id(s) of length %d already taken; lengthening", len(pending), length
-                )
-        if pending:
-            raise RuntimeError(f"could not allocate ids for {len(pending)} lead(s)")
-        result.new = len(result.new_ids)
-        return result
-
-    def _record_fast(
+    def record(
         self,
-        items: builtins.list[tuple[LeadKey, tuple[dict[str, Any], dict[str, Any]]]],
+        pairs: Iterable[tuple[Any, Any]],
         run_id: str,
-        now: Any,
-        result: RecordResult,
-    ) -> builtins.list[int]:
-        """Plain inserts and one multi-update for the usual case; returns what needs upserts.
-
-        Upserts through the unique key cost several times an insert on the embedded
-        server, so leads whose short id is free are inserted, leads already stored under
-        their short id get one update_many, and only id collisions and races (both rare)
-        are left to the upsert path.
-        """
-        by_id = {make_lead_id(*key, ID_LENGTHS[0]): i for i, (key, _) in enumerate(items)}
-        stored = {
-            doc["_id"]: (doc.get("platform"), doc.get("item_id"), doc.get("category"))
-            for doc in self.coll.find(
-                {"_id": {"$in": builtins.list(by_id)}}, {"platform": 1, "item_id": 1, "category": 1}
-            )
-        }
-        seen = [lead_id for lead_id, i in by_id.items() if stored.get(lead_id) == items[i][0]]
-        fresh = [i for lead_id, i in by_id.items() if lead_id not in stored]
-        slow = [i for lead_id, i in by_id.items() if lead_id in stored and lead_id not in seen]
-        if seen:
-            updated = self.coll.update_many({"_id": {"$in": seen}}, self._seen_update(run_id, now))
-            result.seen_again += updated.matched_count
-        if fresh:
-            docs = [self._new_lead(*items[i], run_id, now, ID_LENGTHS[0]) for i in fresh]
-            for doc in docs:
-                doc.update(last_seen_at=now, last_run_id=run_id, seen_count=1, run_ids=[run_id])
-            try:
-                self.coll.insert_many(docs, ordered=False)
-                result.new_ids += [doc["_id"] for doc in docs]
-            except BulkWriteError as exc:
-                failed = {e["index"] for e in exc.details.get("writeErrors", [])}
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                    raise
-                result.new_ids += [d["_id"] for j, d in enumerate(docs) if j not in failed]
-                slow += [fresh[j] for j in sorted(failed)]  # raced another writer: upsert
-        return slow
-
-    @staticmethod
-    def _seen_update(run_id: str, now: Any) -> dict[str, Any]:
-        return {
-            "$set": {"last_seen_at": now, "last_run_id": run_id},
-            "$inc": {"seen_count": 1},
-            "$addToSet": {"run_ids": run_id},
-        }
-
-    def _upsert_op(
-        self,
-        key: LeadKey,
-        pair: tuple[dict[str, Any], dict[str, Any]],
-        run_id: str,
-        now: Any,
-        id_length: int,
-    ) -> UpdateOne:
-        platform, item_id, category = key
-        created = self._new_lead(key, pair, run_id, now, id_length)
-        for name in ("platform", "item_id", "category"):
-            del created[name]  # the filter supplies them on insert
-        return UpdateOne(
-            {"platform": platform, "item_id": item_id, "category": category},
-            {"$setOnInsert": created, **self._seen_update(run_id, now)},
-            upsert=True,
+        *,
+        source: str = "crawler",
+        source_ref: str | None = None,
+        now: datetime | None = None,
+    ) -> RecordResult:
+        """Add (listing, finding) pairs to their cases: new cases, or sightings of known ones."""
+        recorder = CaseRecorder(self.coll, self.categories, self.lifecycle)
+        return recorder.record(
+            pairs, run_id, now=now or utcnow(), source=source, source_ref=source_ref
         )
 
-    def _new_lead(
+    # -- the lifecycle ---------------------------------------------------------------
+
+    def apply(
         self,
-        key: LeadKey,
-        pair: tuple[dict[str, Any], dict[str, Any]],
-        run_id: str,
-        now: Any,
-        id_length: int,
+        lead_id: str,
+        action_name: str,
+        actor: str,
+        *,
+        reason: str | None = None,
+        outcome: str | None = None,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
-        platform, item_id, category = key
-        listing, finding = pair
-        cat = self.categories.get(category)
-        licence = listing.get("licence") or {}
-        party = None
-        if any(licence.get(k) for k in ("credit_code", "name", "address")):
-            party = {
-                "credit_code": licence.get("credit_code"),
-                "name": licence.get("name"),
-                "address": licence.get("address"),
-                "licence_url": licence.get("url"),
-            }
-        return {
-            "_id": make_lead_id(platform, item_id, category, id_length),
-            "platform": platform,
-            "item_id": item_id,
-            "category": category,
-            "schema": SCHEMA_VERSION,
-            "source": SOURCE_CRAWLER,
-            "status": STATUS_PENDING,
-            "claimed_by": None,
-            "claimed_at": None,
-            "created_at": now,
-            "first_run_id": run_id,
-            "platform_name": listing.get("platform_name") or platform,
-            "title": listing.get("title") or "",
-            "url": listing.get("url") or "",
-            "shop_name": listing.get("shop_name"),
-            "party": party,
-            "listing": {
-                k: listing.get(k)
-                for k in ("kind", "url", "final_url", "price", "shop_url", "captured_at")
-            },
-            "category_name": cat.name,
-            "score": float(finding.get("score", 0.0)),
-            "article": finding.get("article") or "",
-            "matched": builtins.list(finding.get("matched") or []),
-            "spans": [builtins.list(s) for s in finding.get("spans") or []],
-            "explanation": finding.get("explanation") or "",
-            "severity": finding.get("severity") or "",
-            # Set when the claim was read from a product image: {"url", "text"}.
-            "image": finding.get("image"),
-            "lead_unit": cat.lead_unit,
-            "lead_unit_key": cat.lead_unit_key,
-            "co_units": builtins.list(cat.co_units),
-            "co_unit_keys": builtins.list(cat.co_unit_keys),
+        """Move a lead through its lifecycle; returns the updated lead.
+
+        Raises LeadNotFound, or TransitionError (Chinese message) when the change makes
+        no sense for the lead's status, lacks a reason/outcome, or lost a race.
+        """
+        if not actor.strip():
+            raise TransitionError("须注明操作人员（--by）")
+        lead_id = normalise_lead_id(lead_id)
+        doc = self.get(lead_id)
+        if doc is None:
+            raise LeadNotFound(lead_id)
+        status = doc["status"]
+        action = check_transition(lead_id, status, action_name, reason, outcome)
+        if action.name == "release" and doc.get("claimed_by") != actor:
+            raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
+        now = now or utcnow()
+        fields: dict[str, Any] = {
+            "status": action.target,
+            "status_at": now,
+            "due_at": self.lifecycle.due_at(action.target, now),
         }
+        if action.name == "claim":
+            fields.update(claimed_by=actor, claimed_at=now)
+        elif action.name in ("release", "reopen"):
+            fields.update(claimed_by=None, claimed_at=None)
+        if action.name not in ("claim", "release"):
+            fields["decision"] = {"action": action.label, "by": actor, "at": now, "reason": reason}
+        if action.target == STATUS_REFERRED:
+            fields["referral"] = self._referral(doc, actor, now)
+        if action.name == "close":
+            fields["outcome"] = {"text": outcome, "by": actor, "at": now}
+        updated = self.coll.find_one_and_update(
+            {"_id": lead_id, "status": status, "version": doc.get("version", 1)},
+            {"$set": fields, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise TransitionError(f"线索 {lead_id} 刚被他人修改，请查看最新状态后重试")
+        self._audit(updated, action.name, actor, status, reason, outcome, now)
+        return updated
+
+    def _referral(self, doc: dict[str, Any], actor: str, now: datetime) -> dict[str, Any]:
+        jurisdiction = doc.get("jurisdiction") or {}
+        return {
+            "units": [doc.get("lead_unit"), *doc.get("co_units", [])],
+            "bureau": jurisdiction.get("bureau_name"),
+            "bureau_key": jurisdiction.get("bureau_key"),
+            "by": actor,
+            "at": now,
+        }
+
+    def _audit(
+        self,
+        lead: dict[str, Any],
+        action: str,
+        actor: str,
+        from_status: str | None,
+        reason: str | None,
+        outcome: str | None,
+        now: datetime,
+    ) -> None:
+        # The id makes a retried write idempotent: one record per lead version.
+        record = {
+            "_id": f"{lead['_id']}:{lead['version']}",
+            "lead_id": lead["_id"],
+            "version": lead["version"],
+            "at": now,
+            "actor": actor,
+            "action": action,
+            "action_label": ACTIONS[action].label,
+            "from_status": from_status,
+            "to_status": lead["status"],
+            "reason": reason,
+            "outcome": outcome,
+        }
+        try:
+            self.audit.insert_one(record)
+        except DuplicateKeyError:
+            log.info("audit record %s already written", record["_id"])
+
+    def history(self, lead_id: str) -> builtins.list[dict[str, Any]]:
+        """The audit records of a lead, oldest first."""
+        cursor = self.audit.find({"lead_id": normalise_lead_id(lead_id)})
+        return builtins.list(cursor.sort([("at", 1), ("version", 1)]))
+
+    def claim(
+        self, reviewer: str, category: str | None = None, unit: str | None = None
+    ) -> dict[str, Any] | None:
+        """Atomically take the best unclaimed pending lead (highest score, then oldest)."""
+        query = self._query(STATUS_PENDING, category, unit)
+        query["claimed_by"] = None
+        now = utcnow()
+        doc = self.coll.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": STATUS_REVIEWING,
+                    "status_at": now,
+                    "due_at": self.lifecycle.due_at(STATUS_REVIEWING, now),
+                    "claimed_by": reviewer,
+                    "claimed_at": now,
+                },
+                "$inc": {"version": 1},
+            },
+            sort=CLAIM_ORDER,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            self._audit(doc, "claim", reviewer, STATUS_PENDING, None, None, now)
+        return doc
+
+    def release(self, lead_id: str, reviewer: str) -> bool:
+        """Give a claimed lead back to the queue; False if ``reviewer`` does not hold it."""
+        try:
+            self.apply(lead_id, "release", reviewer)
+        except TransitionError:
+            return False
+        return True
+
+    def overdue(
+        self, now: datetime | None = None, limit: int = 200
+    ) -> builtins.list[dict[str, Any]]:
+        """Open leads past the due date of their current status, most overdue first."""
+        query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
+        return builtins.list(self.coll.find(query).sort([("due_at", 1), ("_id", 1)]).limit(limit))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, lead_id: str) -> dict[str, Any] | None:
+        return self.coll.find_one({"_id": normalise_lead_id(lead_id)})
 
     def _unit_filter(self, unit: str) -> str:
         name = self.categories.unit_name(unit)
@@ -252,33 +264,6 @@ class LeadQueue:
         if unit:
             query["lead_unit"] = self._unit_filter(unit)
         return query
-
-    def claim(
-        self, reviewer: str, category: str | None = None, unit: str | None = None
-    ) -> dict[str, Any] | None:
-        """Atomically take the best unclaimed pending lead (highest score, then oldest)."""
-        query = self._query(STATUS_PENDING, category, unit)
-        query["claimed_by"] = None
-        return self.coll.find_one_and_update(
-            query,
-            {"$set": {"status": STATUS_REVIEWING, "claimed_by": reviewer, "claimed_at": utcnow()}},
-            sort=CLAIM_ORDER,
-            return_document=ReturnDocument.AFTER,
-        )
-
-    def release(self, lead_id: str, reviewer: str) -> bool:
-        """Give a claimed lead back to the queue; False if ``reviewer`` does not hold it."""
-        lead_id = normalise_lead_id(lead_id)
-        doc = self.coll.find_one_and_update(
-            {"_id": lead_id, "status": STATUS_REVIEWING, "claimed_by": reviewer},
-            {"$set": {"status": STATUS_PENDING, "claimed_by": None, "claimed_at": None}},
-        )
-        if doc is None and self.coll.count_documents({"_id": lead_id}, limit=1) == 0:
-            raise LeadNotFound(lead_id)
-        return doc is not None
-
-    def get(self, lead_id: str) -> dict[str, Any] | None:
-        return self.coll.find_one({"_id": normalise_lead_id(lead_id)})
 
     def counts_by(self, field_name: str) -> dict[Any, int]:
         """Number of leads per value of a field, largest first."""

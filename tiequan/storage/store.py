@@ -4,11 +4,13 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``listings``: one document per (platform, item_id), ``_id`` "platform:item_id", rewritten
   only when its content changes (tiequan.storage.listings).
 - ``captures``: one append-only document per sighting of a listing in a run.
-- ``leads``: one document per (platform, item_id, category); owned by tiequan.leads.
+- ``leads``: one case per (party_key, category), collecting its listings; owned by
+  tiequan.leads.
+- ``evidence``: one evidence set per listing per run (artefact hashes; the bytes live in
+  the content-addressed evidence directory); owned by tiequan.evidence.
+- ``audit``: append-only, one record per lifecycle change of a lead.
 - ``runs``: one document per sweep run, keyed by run id.
-Room is left for what the roadmap adds, as separate collections that refer to leads by
-``_id`` (the lead id): ``labels`` (reviewer decisions), ``evidence`` (per-night evidence
-sets), ``audit`` (who did what, append-only). Nothing here needs to change for them.
+Room is left for ``labels`` (reviewer decisions for retraining), referring to leads by id.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ LEADS = "leads"
 EVIDENCE = "evidence"
 AUDIT = "audit"
 RUNS = "runs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Indexes an older schema created and this one no longer wants (dropped on start-up).
+OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
 
 INDEXES: dict[str, list[IndexModel]] = {
     LISTINGS: [
@@ -51,10 +55,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     LEADS: [
         IndexModel(
-            [("platform", ASCENDING), ("item_id", ASCENDING), ("category", ASCENDING)],
-            name="lead_key",
+            [("party_key", ASCENDING), ("category", ASCENDING)],
+            name="lead_case_key",
             unique=True,
         ),
+        IndexModel(
+            [("listings.platform", ASCENDING), ("listings.item_id", ASCENDING)],
+            name="lead_listing",
+        ),
+        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)], name="lead_due"),
+        IndexModel([("jurisdiction.bureau_key", ASCENDING)], name="lead_bureau"),
         IndexModel(
             [
                 ("status", ASCENDING),
@@ -116,6 +126,12 @@ class Store:
 
     def ensure_indexes(self) -> None:
         """Create every collection's named indexes (idempotent)."""
+        for name, obsolete in OBSOLETE_INDEXES.items():
+            existing = set(self.db[name].index_information())
+            for index in obsolete:
+                if index in existing:
+                    log.info("dropping index %s.%s left by an older schema", name, index)
+                    self.db[name].drop_index(index)
         for name, models in INDEXES.items():
             self.db[name].create_indexes(models)
 

@@ -81,7 +81,7 @@ def format_summary(report: dict[str, Any]) -> str:
     lines = [
         f"巡查批次 {report['run_id']}  用时 {report['elapsed_s']:.1f} 秒",
         f"页面 {t['pages']}  条目 {t['items']}  命中 {t['findings']}  "
-        f"新增线索 {t['leads_new']}  再次发现 {t['leads_seen_again']}  错误 {t['errors']}",
+        f"新增线索 {t['leads_new']}  并入已有线索 {t['leads_seen_again']} 条次  错误 {t['errors']}",
         "",
         "各站点：",
     ]

@@ -17,6 +17,7 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
+from tiequan.leads.queue import LeadQueue
 from tiequan.storage.connect import open_database, resolve_home
 from tiequan.storage.store import Store, new_run_id
 from tiequan.sweep.report import build_report
@@ -91,7 +92,7 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     with _database(options) as (db, uri):
-        Store(db).ensure_indexes()
+        LeadQueue(db).ensure_indexes()
         settings = crawl_settings(options, run_id, uri)
         # Scrapy's own loggers follow --log-level.
         process = CrawlerProcess(settings)

@@ -11,12 +11,21 @@ from tiequan.storage.connect import open_database
 
 
 def run_leads(db: Database[Any], run_id: str | None) -> list[tuple[str, str, str]]:
-    """(site, item_id, category) of the crawler leads seen in a run (or in any run)."""
+    """(site, item_id, category) of every listing in the crawler's cases seen in a run
+    (or in any run): a case groups a party's listings, the score counts listings."""
     query: dict[str, Any] = {"source": "crawler"}
     if run_id:
         query["run_ids"] = run_id
-    projection = {"platform": 1, "item_id": 1, "category": 1}
-    return [(d["platform"], d["item_id"], d["category"]) for d in db.leads.find(query, projection)]
+    projection = {"category": 1, "listings.platform": 1, "listings.item_id": 1}
+    projection["listings.last_run_id"] = 1
+    projection["listings.run_ids"] = 1
+    out: list[tuple[str, str, str]] = []
+    for doc in db.leads.find(query, projection):
+        for entry in doc.get("listings", []):
+            if run_id and run_id not in entry.get("run_ids", [entry.get("last_run_id")]):
+                continue
+            out.append((entry["platform"], entry["item_id"], doc["category"]))
+    return out
 
 
 def latest_run_id(db: Database[Any]) -> str | None:
