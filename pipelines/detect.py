@@ -180,6 +180,8 @@ class DetectPipeline:
         # Rules plus classifier cost about a millisecond per claim-bearing listing
         # (bench/detect.py): enough to stall downloads if run on the reactor thread.
         assert self.executor is not None, "open_spider was not called"
+        if item.extra.get("gone"):  # a taken-down page (takedown follow-up): nothing to read
+            return item
         history = None
         if self.history_pool is not None and item.original_price is not None:
             history = await asyncio.wrap_future(self.price_history(item.platform))

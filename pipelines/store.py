@@ -33,6 +33,11 @@ class StorePipeline:
         self.writer.open()
 
     def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+        if item.extra.get("gone"):
+            # A taken-down page keeps the listing as it was last seen; the follow-up stage
+            # records the removal on the lead and the evidence stage keeps the 404 page.
+            self.writer.stats.inc_value("store/gone")
+            return item
         record = item.to_dict()
         record["run_id"] = self.writer.config.run_id
         self.writer.add(record)

@@ -290,7 +290,7 @@ class CaseRecorder:
                     seen_count=len(runs),
                     evidence_id=fresh.get("evidence_id") or entry.get("evidence_id"),
                 )
-                if entry.get("state") == "removed":
+                if entry.get("state") != "online":  # flagged again after a takedown
                     entry.update(state="online", state_at=now)
             run_ids = list(doc.get("run_ids", []))
             if run_id not in run_ids:

@@ -11,6 +11,7 @@ from typing import Any
 from tiequan.sandbox import html_apps, html_common, html_mall, html_property
 from tiequan.sandbox.images import render_png
 from tiequan.sandbox.pricewatch import priced
+from tiequan.sandbox.takedown import as_shown
 from tiequan.sandbox.world import (
     FEED_BATCH,
     MALL_PAGE_SIZE,
@@ -133,7 +134,11 @@ class SandboxApp:
     def _mall_search(self, query: dict[str, list[str]]) -> Response:
         family = query.get("q", [""])[0]
         page_no = max(1, _int(query, "page", 1))
-        items = self.world.family_items("mall", family)
+        shown = (
+            as_shown(self.world.seed, e, self.night)
+            for e in self.world.family_items("mall", family)
+        )
+        items = [e for e in shown if e is not None]
         chunk, has_next = _chunk(items, page_no, MALL_PAGE_SIZE)
         label = html_mall.FAMILIES.get(family, family)
         title = f"共找到 {len(items)} 件“{label}”相关商品"
@@ -153,8 +158,9 @@ class SandboxApp:
         return _html(html_mall.listing_page("清仓特卖", chunk, base, page_no, True))
 
     def _mall_item(self, query: dict[str, list[str]], item_id: str) -> Response:
-        item = self.world.find("mall", item_id)
-        if item is None:
+        found = self.world.find("mall", item_id)
+        item = None if found is None else as_shown(self.world.seed, found, self.night)
+        if item is None:  # never existed, or taken down by the seller (tiequan.sandbox.takedown)
             return _html(html_common.not_found_page("商品"), 404)
         item = priced(item, self.night)
         shop = self.world.shops["mall"][item.shop_id]

@@ -17,9 +17,10 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
+from tiequan.leads.followup import build_plan, write_plan
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.connect import open_database, resolve_home
-from tiequan.storage.store import Store, new_run_id
+from tiequan.storage.store import LEADS, Store, new_run_id
 from tiequan.sweep.report import build_report
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,12 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     with _database(options) as (db, uri):
         LeadQueue(db).ensure_indexes()
         settings = crawl_settings(options, run_id, uri)
+        plan = build_plan(db[LEADS], [p.name for p in profiles])
+        if plan:
+            plan_path = resolve_home(options.home) / "runs" / f"{run_id}.followup.json"
+            write_plan(plan_path, plan)
+            settings.set("TIEQUAN_FOLLOWUP_FILE", str(plan_path), priority="cmdline")
+            logger.info("takedown follow-up: %d listing(s) to re-check", len(plan))
         # Scrapy's own loggers follow --log-level.
         process = CrawlerProcess(settings)
         for name in ("scrapy", "scrapy-playwright", "py.warnings"):
