@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawlers.extract import absolute_urls, parse_number
-from crawlers.items import Licence, Listing
+from crawlers.items import Licence, Listing, RawCapture
 
 if TYPE_CHECKING:
     from scrapy.http import Response
+    from scrapy.http.headers import Headers
+    from scrapy.settings import BaseSettings
 
     from crawlers.profiles import SiteProfile
 
@@ -33,6 +35,54 @@ LISTING_FIELDS: dict[str, str] = {
 }
 LICENCE_FIELDS: tuple[str, ...] = ("credit_code", "name", "address")
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "title")
+# Spiders keep the raw exchange on items only when this stage will consume (and clear) it.
+EVIDENCE_PIPELINE = "pipelines.evidence.EvidencePipeline"
+
+
+def keeps_raw(settings: BaseSettings) -> bool:
+    """Whether the evidence stage runs, so items should carry their raw HTTP exchange."""
+    for component, order in settings.getwithbase("ITEM_PIPELINES").items():
+        path = (
+            component
+            if isinstance(component, str)
+            else (
+                f"{getattr(component, '__module__', '')}.{getattr(component, '__qualname__', '')}"
+            )
+        )
+        if path == EVIDENCE_PIPELINE and order is not None:
+            return True
+    return False
+
+
+def _header_pairs(headers: Headers | None) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    if headers is None:
+        return pairs
+    for name, values in headers.items():
+        for value in values:
+            pairs.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
+    return pairs
+
+
+def raw_capture(response: Response, *, dom: bytes | None = None) -> RawCapture:
+    """The exchange that produced ``response``; ``dom`` is the page after scripts, if rendered."""
+    request = response.request
+    rendered = "playwright" in response.flags or dom is not None
+    return RawCapture(
+        request_url=request.url if request is not None else response.url,
+        method=request.method if request is not None else "GET",
+        request_headers=_header_pairs(request.headers if request is not None else None),
+        response_url=response.url,
+        status=response.status,
+        response_headers=_header_pairs(response.headers),
+        body=response.body,
+        fetched_at=utc_now(),
+        rendered=rendered,
+        dom=dom if dom is not None and dom != response.body else None,
+        redirect_urls=[str(u) for u in response.meta.get("redirect_urls", [])]
+        if request is not None
+        else [],
+    )
 
 
 @dataclass(frozen=True)
@@ -43,11 +93,12 @@ class PageInfo:
     final_url: str
     status: int
     body: bytes
+    raw: RawCapture | None = None  # set on items only when the evidence stage runs
 
     @classmethod
-    def of(cls, response: Response) -> PageInfo:
+    def of(cls, response: Response, raw: RawCapture | None = None) -> PageInfo:
         request_url = response.request.url if response.request is not None else response.url
-        return cls(request_url, response.url, response.status, response.body)
+        return cls(request_url, response.url, response.status, response.body, raw)
 
     @property
     def sha256(self) -> str:
@@ -120,6 +171,7 @@ def make_listing(
         status=page.status,
         body_sha256=page.sha256,
         extra={k: v for k, v in fields.items() if k not in LISTING_FIELDS},
+        raw=page.raw,
     )
 
 

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 KINDS = ("product", "post", "property")
+# Fields that live only while the item travels through the pipelines: never stored or hashed.
+TRANSIENT_FIELDS = ("raw",)
+
+
+@dataclass(repr=False, eq=False)
+class RawCapture:
+    """The HTTP exchange an item came from, kept for the evidence stage (固证).
+
+    Scrapy has already decompressed ``body``. ``dom`` is the page's DOM after scripts ran,
+    for browser-rendered pages when it differs from ``body``. ``images`` maps an image URL
+    to the bytes the image stage downloaded. Items from one list page share these objects.
+    """
+
+    request_url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    response_url: str
+    status: int
+    response_headers: list[tuple[str, str]]
+    body: bytes
+    fetched_at: str  # UTC, ISO 8601
+    rendered: bool = False
+    dom: bytes | None = None
+    images: dict[str, bytes] = field(default_factory=dict)
+    redirect_urls: list[str] = field(default_factory=list)  # earlier hops, first = requested
+
+    @property
+    def requested_url(self) -> str:
+        return self.redirect_urls[0] if self.redirect_urls else self.request_url
 
 
 @dataclass
@@ -49,9 +78,17 @@ class Listing:
     image_texts: list[dict[str, Any]] = field(default_factory=list)
     # Filled by the detection pipeline: Finding.to_json() dicts plus "matched" and "severity".
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # Set by the evidence stage: the evidence set fixed for this sighting ("EV…").
+    evidence_id: str | None = None
+    # Transient: the raw exchange, cleared by the evidence stage (see TRANSIENT_FIELDS).
+    raw: RawCapture | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The stored form: every field but the transient ones (the raw bytes are not copied)."""
+        record = asdict(replace(self, raw=None))
+        for name in TRANSIENT_FIELDS:
+            del record[name]
+        return record
 
     @property
     def key(self) -> str:

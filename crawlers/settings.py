@@ -38,21 +38,29 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
 }
-# Gaps leave room for later stages (evidence fixing at 300).
+# Evidence fixing (450) sits after detection, which decides what is flagged, and before
+# the store stage, so the raw page bytes it clears never reach the database.
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.images.ImageTextPipeline": 350,
     "pipelines.detect.DetectPipeline": 400,
+    "pipelines.evidence.EvidencePipeline": 450,
     "pipelines.store.StorePipeline": 500,
     "pipelines.refer.ReferPipeline": 600,
+    "pipelines.followup.FollowupPipeline": 650,  # only when the runner wrote a plan
 }
 EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
 # tiequan's own settings (parsed by pipelines.config.PipelineConfig):
 # TIEQUAN_MONGO_URI, TIEQUAN_HOME, TIEQUAN_RUN_ID, TIEQUAN_BATCH_SIZE, TIEQUAN_MIN_SCORE,
 # TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off); image OCR (stage 350,
 # pipelines.images.OcrConfig): TIEQUAN_OCR_ENABLED, TIEQUAN_OCR_MAX_IMAGES,
-# TIEQUAN_OCR_CACHE_DIR, TIEQUAN_OCR_THREADS, TIEQUAN_OCR_MIN_CONFIDENCE, TIEQUAN_OCR_MAX_BYTES.
+# TIEQUAN_OCR_CACHE_DIR, TIEQUAN_OCR_THREADS, TIEQUAN_OCR_MIN_CONFIDENCE, TIEQUAN_OCR_MAX_BYTES;
+# evidence (stage 450, pipelines.config.EvidenceConfig): TIEQUAN_EVIDENCE_DIR,
+# TIEQUAN_EVIDENCE_SCREENSHOTS, TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY,
+# TIEQUAN_EVIDENCE_SCREENSHOT_WAIT; price history (stage 400): TIEQUAN_PRICE_HISTORY,
+# TIEQUAN_PRICE_HISTORY_DAYS, TIEQUAN_PRICE_HISTORY_MAX_LISTINGS; takedown follow-up (stage
+# 650): TIEQUAN_FOLLOWUP_FILE, written by the sweep runner.
 TIEQUAN_PROGRESS_INTERVAL = 0
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

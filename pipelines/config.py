@@ -8,6 +8,8 @@ from pathlib import Path
 
 from scrapy.settings import BaseSettings
 
+from tiequan.storage.connect import resolve_home
+
 logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000
@@ -93,4 +95,61 @@ class PipelineConfig:
             price_history=price_history,
             price_history_days=days,
             price_history_max_listings=max_listings,
+        )
+
+
+_MAX_SCREENSHOT_CONCURRENCY = 16
+_SCREENSHOT_OPTIONS = (
+    "TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY",
+    "TIEQUAN_EVIDENCE_SCREENSHOT_WAIT",
+)
+_SCREENSHOT_WAITS = ("load", "domcontentloaded", "networkidle")
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    """Settings of the evidence stage (pipelines.evidence)."""
+
+    root: Path  # the content-addressed artefact directory
+    screenshots: bool
+    screenshot_concurrency: int
+    screenshot_wait: str  # Playwright's wait_until before the screenshot
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> EvidenceConfig:
+        raw_root = settings.get("TIEQUAN_EVIDENCE_DIR") or None
+        if raw_root:
+            root = Path(raw_root)
+        else:
+            # Evidence files always live under the data directory, whichever database is used.
+            home = settings.get("TIEQUAN_HOME") or None
+            root = resolve_home(Path(home) if home else None) / "evidence"
+        try:
+            screenshots = settings.getbool("TIEQUAN_EVIDENCE_SCREENSHOTS", True)
+        except ValueError as exc:
+            raise ValueError(
+                "TIEQUAN_EVIDENCE_SCREENSHOTS must be true or false, "
+                f"got {settings.get('TIEQUAN_EVIDENCE_SCREENSHOTS')!r}"
+            ) from exc
+        concurrency = settings.getint("TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY", 2)
+        if not 1 <= concurrency <= _MAX_SCREENSHOT_CONCURRENCY:
+            raise ValueError(
+                "TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY must be between 1 and "
+                f"{_MAX_SCREENSHOT_CONCURRENCY}, got {concurrency}"
+            )
+        wait = str(settings.get("TIEQUAN_EVIDENCE_SCREENSHOT_WAIT") or "load")
+        if wait not in _SCREENSHOT_WAITS:
+            raise ValueError(
+                f"TIEQUAN_EVIDENCE_SCREENSHOT_WAIT must be one of {', '.join(_SCREENSHOT_WAITS)}, "
+                f"got {wait!r}"
+            )
+        if not screenshots:
+            for name in _SCREENSHOT_OPTIONS:
+                if settings.get(name) is not None:
+                    logger.warning("%s is ignored because screenshots are off", name)
+        return cls(
+            root=root,
+            screenshots=screenshots,
+            screenshot_concurrency=concurrency,
+            screenshot_wait=wait,
         )

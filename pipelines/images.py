@@ -5,6 +5,8 @@ the downloader stats apply to them as to pages. OCR runs in a small worker pool 
 reactor thread, shared by every crawler in the process (one OCR engine per worker
 thread), and is cached by image hash in memory and under ``TIEQUAN_OCR_CACHE_DIR``.
 A failed image is counted and skipped; it never fails the listing or the crawl.
+When the evidence stage runs, the bytes of each image read are kept on ``item.raw.images``
+so the images that carried findings can be fixed as evidence without a second download.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
+from crawlers.assemble import keeps_raw
 from crawlers.items import Listing
 from detectors.ocr import ImageError, ImageText, ImageTextReader
 from tiequan.storage.connect import resolve_home
@@ -33,6 +37,8 @@ logger = logging.getLogger(__name__)
 _MAX_IMAGES_LIMIT = 50
 _MAX_THREADS = 16
 _MAX_URLS = 50_000
+# Recent image bytes kept for the evidence stage; older ones are downloaded again there.
+_KEPT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,9 @@ class ImageTextPipeline:
         self.pool: _Pool | None = None
         # URL -> task: a URL shared by several listings is downloaded and read once.
         self.by_url: dict[str, asyncio.Future[ImageText | None]] = {}
+        self.keep_bytes = keeps_raw(crawler.settings)
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._body_bytes = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImageTextPipeline:
@@ -159,6 +168,8 @@ class ImageTextPipeline:
             release_pool(self.config)
             self.pool = None
         self.by_url.clear()
+        self.bodies.clear()
+        self._body_bytes = 0
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, Listing) or not item.image_urls:
@@ -179,7 +190,21 @@ class ImageTextPipeline:
             for url, r in zip(urls, results, strict=True)
             if r is not None and r.text
         ]
+        if item.raw is not None:
+            for url in urls:
+                body = self.bodies.get(url)
+                if body is not None:
+                    item.raw.images[url] = body
         return item
+
+    def _keep(self, url: str, body: bytes) -> None:
+        if not self.keep_bytes or url in self.bodies or len(body) > _KEPT_BYTES:
+            return
+        self.bodies[url] = body
+        self._body_bytes += len(body)
+        while self._body_bytes > _KEPT_BYTES:
+            _, old = self.bodies.popitem(last=False)
+            self._body_bytes -= len(old)
 
     def _forget_old_urls(self) -> None:
         """Bound the URL memory: drop the oldest finished entries (hashes stay cached)."""
@@ -192,6 +217,7 @@ class ImageTextPipeline:
         body = await self._download(url)
         if body is None:
             return None
+        self._keep(url, body)
         assert self.pool is not None, "open_spider was not called"
         reader = self.pool.reader
         seconds = 0.0

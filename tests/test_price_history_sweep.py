@@ -34,6 +34,7 @@ SETTINGS = [
     "RETRY_BACKOFF_BASE=0.05",
     "RETRY_BACKOFF_MAX=0.3",
     "TIEQUAN_OCR_ENABLED=False",  # prices are on the page; images add only minutes
+    "TIEQUAN_EVIDENCE_SCREENSHOTS=False",
 ]
 
 

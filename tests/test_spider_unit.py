@@ -253,6 +253,7 @@ class FakePage:
         self.closed = False
         self.fail_content = fail_content
         self.missing_selector = missing_selector
+        self.settled = 0
 
     async def wait_for_selector(self, selector: str, timeout: float) -> None:
         if self.missing_selector:
@@ -263,6 +264,9 @@ class FakePage:
 
     async def wait_for_timeout(self, ms: float) -> None:
         return None
+
+    async def wait_for_load_state(self, state: str, timeout: float) -> None:
+        self.settled += 1  # the spider waits for the feed's requests after each scroll
 
     async def content(self) -> str:
         if self.fail_content:
@@ -302,7 +306,7 @@ def test_browser_page_is_scrolled_until_it_stops_growing_and_closed(
     response = HtmlResponse(url=request.url, body=b"<html></html>", request=request)
     rendered = asyncio.run(spider.rendered(response, list_page=True))
     assert page.closed
-    assert page.mouse.wheels == SCROLL_PATIENCE
+    assert page.mouse.wheels == SCROLL_PATIENCE == page.settled
     assert rendered.css("article::text").get() == "帖"
     assert stat(spider, "tiequan/browser_wait_timeout") == 1
 

@@ -26,6 +26,8 @@ FAST = [
     "AUTOTHROTTLE_ENABLED=False",
     "RETRY_BACKOFF_BASE=0.05",
     "RETRY_BACKOFF_MAX=0.3",
+    # Screenshots roughly double a sweep; tests/test_evidence_crawl.py covers them.
+    "TIEQUAN_EVIDENCE_SCREENSHOTS=False",
 ]
 
 

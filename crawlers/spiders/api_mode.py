@@ -15,7 +15,7 @@ from crawlers.extract import dotted_get, json_fields
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
-    from crawlers.items import Listing
+    from crawlers.items import Listing, RawCapture
     from crawlers.profiles import ApiSpec, SiteProfile
 
 API_PAGE_META = "tiequan_api_page"
@@ -49,6 +49,9 @@ class ApiModeMixin:
         def inc_stat(self, key: str, count: int = 1) -> None: ...
         def emit(self, listings: list[Listing]) -> Iterator[Listing]: ...
         def incomplete(self, url: str, fields: dict[str, Any]) -> None: ...
+        def capture(
+            self, response: Response, rendered: Response | None = None
+        ) -> RawCapture | None: ...
         def with_licence(self, key: str, listing: Listing) -> Iterator[Any]: ...
         async def on_error(self, failure: Failure) -> None: ...
         @property
@@ -107,7 +110,7 @@ class ApiModeMixin:
 
     def api_listing(self, data: Any, response: Response) -> Iterator[Any]:
         fields = json_fields(data, self.api_spec().fields)
-        info = PageInfo.of(response)
+        info = PageInfo.of(response, self.capture(response))
         listing = make_listing(fields, profile=self.profile, page=info)
         if listing is None:
             self.incomplete(response.url, fields)

@@ -10,9 +10,10 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import scrapy
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.settings import BaseSettings
@@ -22,20 +23,26 @@ from crawlers.assemble import (
     LicenceCache,
     LicenceState,
     PageInfo,
+    keeps_raw,
     make_licence,
     make_listing,
     missing_required,
+    raw_capture,
+    utc_now,
 )
-from crawlers.browser import require_chromium
+from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
-from crawlers.items import Listing
+from crawlers.items import Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
+from tiequan.leads.followup import load_plan
 
 PAGE_META = "tiequan_page"
+FOLLOWUP_META = "tiequan_followup"
 LICENCE_META = "tiequan_licence_key"
 BROWSER_WAIT_TIMEOUT_MS = 15_000
 SCROLL_PATIENCE = 3  # scrolls without new content before we call the feed exhausted
+SETTLE_TIMEOUT_MS = 5_000
 _SCROLL_JS = "window.scrollTo(0, document.body.scrollHeight)"
 _SHAPE_JS = "document.body.scrollHeight + ':' + document.getElementsByTagName('*').length"
 
@@ -53,19 +60,48 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         host = urlparse(self.profile.base_url).hostname
         self.allowed_domains = [host] if host else []
         self.licences = LicenceCache()
+        self._keep_raw: bool | None = None
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
         profile = getattr(cls, "profile", None)
-        if profile is None or profile.render != "browser":
+        if profile is None:
             return
         options = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
-        if "executable_path" not in options:
+        if "executable_path" in options:
+            return
+        if profile.render == "browser":
             options["executable_path"] = str(require_chromium())
-            settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="spider")
+        elif keeps_raw(settings) and settings.getbool("TIEQUAN_EVIDENCE_SCREENSHOTS", True):
+            # Screenshots of flagged pages need the browser even on static sites; without
+            # one the evidence stage notes the failure and keeps the other artefacts.
+            try:
+                found = find_chromium()
+            except BrowserNotFound:
+                found = None
+            if found is None:
+                return
+            options["executable_path"] = str(found)
+        else:
+            return
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="spider")
 
     # ---- shared helpers -------------------------------------------------------------
+
+    def keep_raw(self) -> bool:
+        # a method, not a property: feed exports getattr() every spider attribute
+        if self._keep_raw is None:
+            crawler = getattr(self, "crawler", None)
+            self._keep_raw = crawler is not None and keeps_raw(crawler.settings)
+        return self._keep_raw
+
+    def capture(self, response: Response, rendered: Response | None = None) -> RawCapture | None:
+        """The raw exchange for the evidence stage (None when that stage is off)."""
+        if not self.keep_raw():
+            return None
+        dom = rendered.body if rendered is not None and rendered is not response else None
+        return raw_capture(response, dom=dom)
 
     def inc_stat(self, key: str, count: int = 1) -> None:
         if self.crawler.stats is not None:
@@ -133,6 +169,8 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
     # ---- static and browser rendering ---------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
+        for request in self.followup_requests():
+            yield request
         if self.profile.render == "api":
             for request in self.api_start():
                 yield request
@@ -190,6 +228,12 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             await page.mouse.wheel(0, 4000)
             await page.evaluate(_SCROLL_JS)
             await page.wait_for_timeout(browser.scroll_wait_ms)
+            # The feed's fetch may still be in flight on a busy machine: wait for the
+            # network to settle (bounded) before deciding the page stopped growing.
+            try:
+                await page.wait_for_load_state("networkidle", timeout=SETTLE_TIMEOUT_MS)
+            except PlaywrightTimeout:  # compare what we have
+                self.inc_stat("tiequan/scroll_settle_timeout")
             new_shape = await page.evaluate(_SHAPE_JS)
             unchanged = unchanged + 1 if new_shape == shape else 0
             shape = new_shape
@@ -197,6 +241,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
                 break
 
     async def parse_list(self, response: Response) -> AsyncIterator[Any]:
+        received = response
         response = await self.rendered(response, list_page=True)
         listing = self.profile.listing
         assert listing is not None
@@ -204,7 +249,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             self.logger.warning("list page %s is not HTML", response.url)
             return
         if listing.inline_items is not None:
-            for item in self.inline_items(response):
+            for item in self.inline_items(response, self.capture(received, response)):
                 yield item
         if listing.item_links is not None:
             links = evaluate(
@@ -233,10 +278,12 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return
         yield self.list_request(url, page + 1)
 
-    def inline_items(self, response: TextResponse) -> Iterator[Listing]:
+    def inline_items(
+        self, response: TextResponse, raw: RawCapture | None = None
+    ) -> Iterator[Listing]:
         inline = self.profile.listing.inline_items  # type: ignore[union-attr]
         assert inline is not None
-        info = PageInfo.of(response)
+        info = PageInfo.of(response, raw)
         for node in response.css(inline.container):
             fields = extract_fields(node, inline.fields, response.url)
             listing = make_listing(fields, profile=self.profile, page=info)
@@ -245,13 +292,56 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
                 continue
             yield from self.emit([listing])
 
+    def followup_requests(self) -> Iterator[scrapy.Request]:
+        """Pages of referred or admonished leads' listings, asked again (takedown follow-up).
+
+        Only sites with item pages: a feed or API site's listings are re-seen by the crawl
+        itself. A 404/410 answer is kept (it is the evidence of the takedown).
+        """
+        plan_file = self.settings.get("TIEQUAN_FOLLOWUP_FILE")
+        if not plan_file or self.profile.item is None or self.profile.render == "api":
+            return
+        for target in load_plan(plan_file, self.name).values():
+            parts = urlsplit(target.url)
+            # Re-based on this run's base_url: a sandbox (or mirror) may move between nights.
+            url = self.profile.url(parts.path + (f"?{parts.query}" if parts.query else ""))
+            meta = {
+                **self.browser_meta(),
+                FOLLOWUP_META: {"item_id": target.item_id, "title": target.title},
+                "handle_httpstatus_list": [404, 410],
+            }
+            self.inc_stat("tiequan/followup_requests")
+            yield scrapy.Request(url, callback=self.parse_item, errback=self.on_error, meta=meta)
+
+    def gone(self, response: Response, target: dict[str, str], raw: Any) -> Listing:
+        """A listing whose page is gone (404/410): kept as a marker for the follow-up."""
+        return Listing(
+            platform=self.profile.name,
+            platform_name=self.profile.platform,
+            kind=self.profile.kind,
+            url=response.url,
+            item_id=target["item_id"],
+            title=target["title"] or target["item_id"],
+            captured_at=utc_now(),
+            final_url=response.url,
+            status=response.status,
+            extra={"gone": True},
+            raw=raw,
+        )
+
     def item_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(
             url, callback=self.parse_item, errback=self.on_error, meta=self.browser_meta()
         )
 
     async def parse_item(self, response: Response) -> AsyncIterator[Any]:
+        received = response
         response = await self.rendered(response, list_page=False)
+        target = response.meta.get(FOLLOWUP_META)
+        if target is not None and response.status in (404, 410):
+            self.inc_stat("tiequan/followup_gone")
+            yield self.gone(response, target, self.capture(received, response))
+            return
         spec = self.profile.item
         assert spec is not None
         if not isinstance(response, TextResponse):
@@ -261,7 +351,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         listing = make_listing(
             fields,
             profile=self.profile,
-            page=PageInfo.of(response),
+            page=PageInfo.of(response, self.capture(received, response)),
         )
         if listing is None:
             self.incomplete(response.url, fields)

@@ -22,6 +22,10 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sandbox seed")
     p.add_argument("--scale", type=float, default=1.0, help="sandbox size multiplier")
     p.add_argument("--progress", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--export-top", type=int, default=20, metavar="N",
+        help="为分值最高的 N 条线索导出移送单和提取笔录（默认 20，0 为全部）",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -75,4 +79,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"沙箱评分（批次 {run_id}）")
     truth = build_truth(seed=args.seed, scale=args.scale)
     print(format_score(score_leads(leads, truth), category_names()))
+    if run_id:
+        print()
+        export_documents(run_id, args.export_top)
     return 0
+
+
+def export_documents(run_id: str, top: int) -> None:
+    """Write the run's referral forms, extraction records and ledger; say where they are."""
+    from tiequan.documents.export import export_run
+    from tiequan.evidence.artefacts import ArtefactStore
+    from tiequan.storage.connect import open_database, resolve_home
+
+    out_dir = resolve_home() / "exports" / run_id
+    with open_database() as db:
+        done = export_run(db, run_id, out_dir, store=ArtefactStore(), top=top or None)
+    print(
+        f"文书已导出到 {out_dir.resolve()}：{len(done.forms.lead_ids)} 条线索的"
+        f"案件线索移送单和电子数据提取笔录（共 {len(done.forms.files)} 份），"
+        f"线索台账 {done.ledger.name}（{done.ledger_rows} 条）"
+    )

@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 from detectors.base import CATEGORY_IDS
+from tiequan.cli.leads_export_cmd import register_export
+from tiequan.cli.leads_import_cmd import register_import
 from tiequan.leads.format import render_detail, render_history, render_table, to_jsonable
 from tiequan.leads.lifecycle import ACTIONS, TransitionError
 from tiequan.leads.queue import LeadNotFound, LeadQueue, normalise_lead_id
@@ -61,6 +63,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("overdue", help="列出超期未办的线索")
     p.add_argument("--limit", type=int, default=200, help="最多显示条数（默认 200）")
     p.set_defaults(func=_overdue)
+
+    register_export(sub)
+    register_import(sub)
 
 
 def _fail(message: str, code: int = 1) -> int:

@@ -13,6 +13,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.sweep_cmd",
     "tiequan.cli.detect_cmd",
     "tiequan.cli.leads_cmd",
+    "tiequan.cli.evidence_cmd",
     "tiequan.cli.sandbox_cmd",
     "tiequan.cli.demo_cmd",
 )

@@ -216,6 +216,18 @@ def _handling_lines(lead: dict[str, Any]) -> list[str]:
     return lines or [NONE_MARK]
 
 
+def _source_text(lead: dict[str, Any]) -> str:
+    """Where the lead came from; an imported one names its file and row (举报人 masked)."""
+    source = lead.get("source") or ""
+    text = SOURCE_NAMES.get(source, clean(source))
+    if lead.get("source_ref"):
+        text += f"（{clean(lead['source_ref'])}）"
+    imports = lead.get("imports") or []
+    if len(imports) > 1:
+        text += f"，共 {len(imports)} 次导入"
+    return text
+
+
 def _due(lead: dict[str, Any]) -> str:
     due = lead.get("due_at")
     if not isinstance(due, datetime):
@@ -238,7 +250,6 @@ def render_detail(lead: dict[str, Any]) -> str:
     claimed = clean(lead.get("claimed_by")) or NONE_MARK
     if lead.get("claimed_at"):
         claimed += f"（{local_time(lead['claimed_at'])} 认领）"
-    source = lead.get("source") or ""
     if is_price_fraud(lead):
         category = (
             f"{PRICE_FRAUD_NAME}（{PRICE_FRAUD}，按价格监管职责归口 {clean(lead.get('category'))}）"
@@ -262,7 +273,7 @@ def render_detail(lead: dict[str, Any]) -> str:
         ("属地管辖", _jurisdiction_lines(lead)),
         ("牵头单位", clean(lead.get("lead_unit"))),
         ("协办单位", "、".join(clean(u) for u in lead.get("co_units") or []) or "无"),
-        ("线索来源", SOURCE_NAMES.get(source, clean(source))),
+        ("线索来源", _source_text(lead)),
         ("认领人", claimed),
         ("办理时限", _due(lead)),
         ("处置情况", _handling_lines(lead)),

@@ -2,10 +2,10 @@
 
 After a lead is referred or the seller admonished, a later sweep re-checks the listing
 (takedown follow-up). To test that, a fixed share of the mall's violating listings react
-from night 1: about one in eight is taken down (its page answers 404 "商品已下架" and it
+from night 1: about one in eight is taken down (its page answers 404 and it
 leaves the search results), another one in eight is edited (title and text rewritten
-without the claim, product images dropped). The choice is a hash of the seed and the item
-id, so the server and the ground truth agree without sharing state.
+without the claim; the product images stay, as a hasty seller's would). The choice is a
+hash of the seed and the item id, so the server and the tests agree without sharing state.
 """
 
 from __future__ import annotations
@@ -39,5 +39,5 @@ def as_shown(seed: int, entry: Entry, night: int) -> Entry | None:
         return None
     if state == CHANGED:
         title = f"店铺商品 {entry.item_id[-4:]}（已按规范修改）"
-        return dataclasses.replace(entry, title=title, text=_CLEAN_TEXT, images=(), claim="")
+        return dataclasses.replace(entry, title=title, text=_CLEAN_TEXT, claim="")
     return entry

@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError
 
 DUPLICATE_KEY = 11000
 # Per-capture facts: they differ every night without the listing having changed.
-CAPTURE_FIELDS = ("captured_at", "url", "final_url", "status", "body_sha256")
+CAPTURE_FIELDS = ("captured_at", "url", "final_url", "status", "body_sha256", "evidence_id")
 _NOT_CONTENT = frozenset({"_id", "run_id", *CAPTURE_FIELDS})
 
 

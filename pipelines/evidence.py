@@ -1,0 +1,205 @@
+"""Stage 450: fix the evidence (固证) of every flagged listing, then drop the raw bytes.
+
+For a listing with findings: a full-page screenshot taken by Chromium (through Scrapy's
+engine and scrapy-playwright, at most TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY at once), a
+WARC of the page's HTTP exchange, the page itself and the product images that carried a
+finding go to the content-addressed artefact store (tiequan.evidence.artefacts) in a
+worker thread; the evidence document is written in batches (pipelines.batch). A failed
+screenshot or image is noted on the evidence set, never fatal. Every item leaves this
+stage with ``raw`` cleared, so no page bodies travel on to the store stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.statscollectors import StatsCollector
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy_playwright.page import PageMethod
+
+from crawlers.items import Listing
+from pipelines.batch import BatchWriter
+from pipelines.config import EvidenceConfig, PipelineConfig
+from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
+from tiequan.evidence.capture import Gathered, build_evidence_set, finding_image_urls
+from tiequan.leads.followup import Target, load_plan
+from tiequan.party import Jurisdictions, load_jurisdictions
+from tiequan.storage.listings import DUPLICATE_KEY
+from tiequan.storage.store import EVIDENCE
+
+logger = logging.getLogger(__name__)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EVIDENCE_META = "tiequan_evidence"
+_CONTEXT = "tiequan-evidence"  # screenshots get their own browser context
+_MAX_IMAGE_BYTES = 12_000_000
+
+
+def write_evidence(db: Database[Any], batch: list[dict[str, Any]]) -> None:
+    """Insert evidence sets; one already there for this listing and run is kept as it is."""
+    try:
+        db[EVIDENCE].insert_many(batch, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+class EvidencePipeline:
+    def __init__(
+        self,
+        crawler: Crawler,
+        config: PipelineConfig,
+        evidence: EvidenceConfig,
+        writer: BatchWriter[dict[str, Any]],
+    ) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.evidence = evidence
+        self.writer = writer
+        self.stats: StatsCollector = writer.stats
+        self.store = ArtefactStore(evidence.root)
+        self.executor: ThreadPoolExecutor | None = None
+        self.jurisdictions: Jurisdictions | None = None
+        self._shots: asyncio.Semaphore | None = None
+        self.no_browser = self._browser_missing(crawler)
+        # Listings under takedown follow-up get evidence whether or not they are flagged.
+        self.followups: dict[str, Target] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
+        assert crawler.stats is not None
+        config = PipelineConfig.from_settings(crawler.settings)
+        evidence = EvidenceConfig.from_settings(crawler.settings)
+        writer = BatchWriter("evidence", config, crawler.stats, write_evidence, lambda r: r)
+        return cls(crawler, config, evidence, writer)
+
+    @staticmethod
+    def _browser_missing(crawler: Crawler) -> str | None:
+        """Why screenshots cannot work in this crawl, if they cannot (checked once)."""
+        options = crawler.settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
+        if not options.get("executable_path"):
+            return "未找到 Chromium 浏览器（可设置 TIEQUAN_CHROMIUM）"
+        handlers = crawler.settings.getwithbase("DOWNLOAD_HANDLERS")
+        if "scrapy_playwright" not in str(handlers.get("http", "")):
+            return "浏览器下载处理器未启用（DOWNLOAD_HANDLERS）"
+        return None
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        plan_file = self.crawler.settings.get("TIEQUAN_FOLLOWUP_FILE")
+        spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
+        if plan_file and spider is not None:
+            self.followups = load_plan(plan_file, spider.name)
+        self.jurisdictions = load_jurisdictions(self.config.config_dir)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-evidence")
+        self._shots = asyncio.Semaphore(self.evidence.screenshot_concurrency)
+        self.writer.open()
+
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+        await maybe_deferred_to_future(self.writer.close())
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, Listing):
+            return item
+        raw, item.raw = item.raw, None
+        followup = self.followups.get(item.item_id)
+        if not item.findings and followup is None:
+            return item
+        purpose = "detection" if item.findings else "followup"
+        gathered = Gathered(item.to_dict(), self.config.run_id, purpose=purpose, raw=raw)
+        for url in finding_image_urls(item.findings):
+            data = raw.images.get(url) if raw is not None else None
+            if data is None:
+                data = await self._download_image(url, gathered.notes)
+            if data is not None:
+                gathered.images[url] = data
+        if self.evidence.screenshots:
+            gathered.screenshot = await self._screenshot(item.url, gathered.notes)
+        assert self.executor is not None, "open_spider was not called"
+        future = self.executor.submit(
+            build_evidence_set, gathered, self.store, jurisdictions=self.jurisdictions
+        )
+        try:
+            doc = await asyncio.wrap_future(future)
+        except (ArtefactError, OSError) as exc:
+            # The item still goes on to the store and refer stages; the failure is loud.
+            self.stats.inc_value("evidence/errors")
+            logger.error("evidence of %s could not be fixed: %s", item.key, exc)
+            return item
+        if followup is not None:
+            doc["lead_ids"] = sorted({*doc.get("lead_ids", []), *followup.lead_ids})
+        item.evidence_id = str(doc["_id"])
+        self.writer.add(doc)
+        self.stats.inc_value("evidence/sets")
+        self.stats.inc_value("evidence/artefacts", len(doc["artefacts"]))
+        self.stats.inc_value("evidence/bytes", sum(int(a["size"]) for a in doc["artefacts"]))
+        return item
+
+    async def _screenshot(self, url: str, notes: list[str]) -> bytes | None:
+        if self.no_browser is not None:
+            return self._shot_failed(url, notes, self.no_browser)
+        method = PageMethod("screenshot", full_page=True, type="png")
+        request = Request(
+            url,
+            meta={
+                "playwright": True,
+                "playwright_context": _CONTEXT,
+                "playwright_page_methods": [method],
+                "playwright_page_goto_kwargs": {"wait_until": self.evidence.screenshot_wait},
+                EVIDENCE_META: True,
+            },
+            dont_filter=True,
+        )
+        engine = self.crawler.engine
+        assert engine is not None and self._shots is not None
+        async with self._shots:
+            try:
+                response = await engine.download_async(request)
+            except IgnoreRequest as exc:  # e.g. robots.txt forbids the page
+                return self._shot_failed(url, notes, f"请求被忽略（{_short(exc)}）")
+            except Exception as exc:  # browser or network failure: note it, keep the rest
+                return self._shot_failed(url, notes, _short(exc))
+        data = method.result
+        if not isinstance(data, bytes) or not data.startswith(PNG_MAGIC):
+            return self._shot_failed(url, notes, "浏览器未返回 PNG 图像")
+        if response.status >= 400:
+            notes.append(f"截图时页面返回 HTTP {response.status}")
+        self.stats.inc_value("evidence/screenshots")
+        return data
+
+    def _shot_failed(self, url: str, notes: list[str], reason: str) -> bytes | None:
+        self.stats.inc_value("evidence/screenshot_failed")
+        logger.warning("screenshot of %s failed: %s", url, reason)
+        notes.append(f"截图失败：{reason}")
+        return None
+
+    async def _download_image(self, url: str, notes: list[str]) -> bytes | None:
+        """An image the image stage no longer holds, fetched again through the engine."""
+        engine = self.crawler.engine
+        assert engine is not None
+        request = Request(url, meta={"download_maxsize": _MAX_IMAGE_BYTES}, dont_filter=True)
+        try:
+            response = await engine.download_async(request)
+        except Exception as exc:  # any download failure only costs this one artefact
+            notes.append(f"商品图片未能保存：{url}（{_short(exc)}）")
+            return None
+        if response.status != 200 or not response.body:
+            notes.append(f"商品图片未能保存：{url}（HTTP {response.status}）")
+            return None
+        return response.body

@@ -1,0 +1,88 @@
+"""Stage 650: takedown follow-up of listings whose leads were referred or admonished.
+
+The sweep runner writes a plan (``TIEQUAN_FOLLOWUP_FILE``, see tiequan.leads.followup)
+and the spider requests those pages again. Here each re-checked listing is classified
+(removed, changed, unchanged) and, when the spider closes, listings of the plan that the
+crawl never reached are recorded as not seen. Switched off when there is no plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.database import Database
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
+
+from crawlers.items import Listing
+from pipelines.batch import BatchWriter
+from pipelines.config import PipelineConfig
+from tiequan.leads.followup import NOT_SEEN, Outcome, Target, classify, load_plan, record_followups
+from tiequan.storage.store import LEADS
+
+
+def _encode(outcome: Outcome) -> dict[str, Any]:
+    return {**asdict(outcome), "at": outcome.at.isoformat()}
+
+
+class FollowupPipeline:
+    def __init__(self, crawler: Crawler, plan_file: str, writer: BatchWriter[Outcome]) -> None:
+        self.crawler = crawler
+        self.plan_file = plan_file
+        self.writer = writer
+        self.targets: dict[str, Target] = {}
+        self.seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FollowupPipeline:
+        plan_file = crawler.settings.get("TIEQUAN_FOLLOWUP_FILE")
+        if not plan_file:
+            raise NotConfigured("no takedown follow-up plan (TIEQUAN_FOLLOWUP_FILE)")
+        assert crawler.stats is not None
+        config = PipelineConfig.from_settings(crawler.settings)
+        stats = crawler.stats
+
+        def write(db: Database[Any], batch: list[Outcome]) -> None:
+            stats.inc_value("followup/leads_updated", record_followups(db[LEADS], batch))
+
+        # One batch at the close: follow-ups are few, and each lead is read-modify-written.
+        writer = BatchWriter("followup", config, crawler.stats, write, _encode)
+        return cls(crawler, plan_file, writer)
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
+        assert spider is not None
+        self.targets = load_plan(self.plan_file, spider.name)
+        self.writer.open()
+
+    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+        target = self.targets.get(item.item_id)
+        if target is None or item.item_id in self.seen:
+            return item
+        self.seen.add(item.item_id)
+        gone = bool(item.extra.get("gone"))
+        state = classify(target, gone=gone, findings=item.findings)
+        self.writer.stats.inc_value(f"followup/{state}")
+        self.writer.add(
+            Outcome(
+                target=target,
+                state=state,
+                run_id=self.writer.config.run_id,
+                at=datetime.now(UTC),
+                evidence_id=item.evidence_id,
+                detail={"status": item.status, "url": item.final_url or item.url},
+            )
+        )
+        return item
+
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        now = datetime.now(UTC)
+        for item_id, target in self.targets.items():
+            if item_id not in self.seen:
+                self.writer.stats.inc_value(f"followup/{NOT_SEEN}")
+                self.writer.add(Outcome(target, NOT_SEEN, self.writer.config.run_id, now))
+        await maybe_deferred_to_future(self.writer.close())

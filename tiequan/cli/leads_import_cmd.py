@@ -1,0 +1,81 @@
+"""`tiequan leads import FILE --source tip|higher-bureau`: tips and leads sent down.
+
+Registered by tiequan.cli.leads_cmd, whose helpers are imported when the command runs.
+Exit codes: 0 every row imported, 3 some rows rejected (listed, and saved as
+``<name>.rejected.csv`` next to the file), 1 the file cannot be read at all, 2 the
+database or configuration is unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from detectors import ConfigError
+from tiequan.leads.importer import IMPORT_SOURCES, Importer
+from tiequan.leads.importer_read import ImportFileError, read_table
+from tiequan.leads.importer_report import EXIT_FAILED, render_summary, write_rejected
+from tiequan.leads.importer_rows import looks_like_header
+from tiequan.leads.queue import LeadQueue
+
+log = logging.getLogger(__name__)
+
+
+def register_import(sub: Any) -> None:
+    """Add ``import`` to the ``leads`` sub-parsers."""
+    p = sub.add_parser(
+        "import",
+        help="导入投诉举报或上级交办线索（CSV、XLSX、JSON、JSONL）",
+        description="逐行检测并登记线索；有误的行按行号报告，并另存为 <文件名>.rejected.csv。",
+    )
+    p.add_argument("file", metavar="FILE", type=Path, help="CSV、XLSX、JSON 或 JSONL 文件")
+    p.add_argument(
+        "--source",
+        required=True,
+        choices=IMPORT_SOURCES,
+        help="tip=投诉举报，higher-bureau=上级交办",
+    )
+    p.add_argument("--sheet", help="XLSX 的工作表名称（默认第一个）")
+    p.add_argument("--by", help="导入人员（姓名或单位）")
+    p.add_argument(
+        "--min-score", type=float, default=0.5, help="检测分值门槛（默认 0.5，同网络监测）"
+    )
+    p.add_argument("--json", action="store_true", help="以 JSON 输出导入结果")
+    p.set_defaults(func=_import)
+
+
+def _import(args: argparse.Namespace) -> int:
+    # Imported here: tiequan.cli.leads_cmd imports this module to register the command.
+    from tiequan.cli.leads_cmd import _fail, _print_json, _run
+
+    try:
+        table = read_table(args.file, sheet=args.sheet, is_header=looks_like_header)
+    except ImportFileError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    # Loaded once per import (the cached model, trained from the corpus on first use).
+    from detectors.combine import ListingDetector
+
+    try:
+        detector = ListingDetector.from_config()
+    except ConfigError as exc:
+        return _fail(f"检测配置有误：{exc}", 2)
+
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        importer = Importer(queue, detector, source=a.source, by=a.by, min_score=a.min_score)
+        try:
+            report = importer.run(table)
+        except ImportFileError as exc:
+            return _fail(str(exc), EXIT_FAILED)
+        try:
+            write_rejected(report, Path(a.file))
+        except OSError as exc:
+            log.error("cannot write the rejected rows next to %s: %s", a.file, exc)
+        if a.json:
+            _print_json(report.to_dict())
+        else:
+            print(render_summary(report))
+        return report.exit_code
+
+    return _run(args, action)

@@ -1,0 +1,255 @@
+"""What the referral form, the extraction record and the ledger share: the Chinese wording
+of a lead's fields, dates in Asia/Shanghai, and the Word helpers (fonts, tables, signatures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from docx.document import Document as DocxDocument
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
+from docx.shared import Pt
+from docx.table import Table
+
+from tiequan.evidence.capture import parse_utc
+from tiequan.evidence.manifest import KIND_LABELS
+from tiequan.leads.format import (
+    LISTING_STATES,
+    NONE_MARK,
+    SOURCE_NAMES,
+    as_utc,
+    category_label,
+    clean,
+    shanghai,
+)
+from tiequan.leads.lifecycle import STATUS_POLICE
+
+BODY_FONT = "仿宋"  # official documents are set in FangSong; Latin falls back to Times
+TITLE_FONT = "宋体"
+HASH_FONT = "Consolas"
+UNRESOLVED = "未能确定管辖"
+POLICE = "移送公安机关"
+FOLLOWUP_STATES = {"unchanged": "仍在售", "changed": "已修改", "removed": "已下架"}
+
+
+# -- the wording of a lead's fields ------------------------------------------------------
+
+
+def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time as officers read it (Asia/Shanghai), or "—"."""
+    if not isinstance(value, datetime):
+        return clean(value) if value else NONE_MARK
+    return as_utc(value).astimezone(shanghai()).strftime(fmt)
+
+
+def local_naive(value: Any) -> datetime | None:
+    """Asia/Shanghai wall-clock time without tzinfo, as Excel stores dates."""
+    if not isinstance(value, datetime):
+        return None
+    return as_utc(value).astimezone(shanghai()).replace(tzinfo=None, microsecond=0)
+
+
+def capture_time(evidence: dict[str, Any]) -> datetime:
+    """An evidence set's capture time for sorting (sets without one sort first)."""
+    return parse_utc(evidence.get("captured_at")) or datetime.min.replace(tzinfo=UTC)
+
+
+def doc_number(lead_id: str, now: datetime) -> str:
+    """The form's number in the style of an official 文号."""
+    return f"铁拳线索〔{as_utc(now).astimezone(shanghai()).year}〕{lead_id}号"
+
+
+def source_name(lead: dict[str, Any]) -> str:
+    source = lead.get("source") or "crawler"
+    name = SOURCE_NAMES.get(source, clean(source))
+    ref = clean(lead.get("source_ref"))
+    return f"{name}（{ref}）" if ref else name
+
+
+def party_name(lead: dict[str, Any]) -> str:
+    party = lead.get("party") or {}
+    return clean(party.get("name")) or clean(party.get("label")) or "未识别主体"
+
+
+def credit_code_valid(party: dict[str, Any]) -> bool | None:
+    """Whether the shown credit code passed its check digit; None when none was shown."""
+    if not party.get("credit_code"):
+        return None
+    if "credit_code_valid" in party:
+        return bool(party["credit_code_valid"])
+    check = party.get("credit_code_check") or {}
+    return bool(check.get("valid", party.get("identified")))
+
+
+def credit_code_text(lead: dict[str, Any]) -> str:
+    party = lead.get("party") or {}
+    valid = credit_code_valid(party)
+    if valid is None:
+        return "未公示"
+    return f"{clean(party['credit_code'])}（{'校验通过' if valid else '校验未通过'}）"
+
+
+def jurisdiction_name(lead: dict[str, Any]) -> str:
+    jurisdiction = lead.get("jurisdiction") or {}
+    return clean(jurisdiction.get("label") or jurisdiction.get("bureau_name")) or UNRESOLVED
+
+
+def jurisdiction_text(lead: dict[str, Any]) -> str:
+    basis = clean((lead.get("jurisdiction") or {}).get("basis"))
+    name = jurisdiction_name(lead)
+    return f"{name}（依据：{basis}）" if basis and basis != name else name
+
+
+def receivers(lead: dict[str, Any]) -> str:
+    """接收单位: the police for 移送公安 leads, else the lead unit and the county bureau."""
+    if lead.get("status") == STATUS_POLICE:
+        return POLICE
+    jurisdiction = lead.get("jurisdiction") or {}
+    bureau = clean(jurisdiction.get("bureau_name")) or f"属地待定（{UNRESOLVED}）"
+    unit = clean(lead.get("lead_unit"))
+    return f"{unit}；{bureau}" if unit else bureau
+
+
+def characterisation(lead: dict[str, Any]) -> str:
+    explanation = clean(lead.get("explanation"))
+    name = category_label(lead)
+    return f"{name}：{explanation}" if explanation else name
+
+
+def quoted(matched: Iterable[Any] | None) -> str:
+    return "、".join(f"“{clean(m)}”" for m in matched or [] if clean(m)) or NONE_MARK
+
+
+def decision_text(lead: dict[str, Any]) -> str:
+    decision = lead.get("decision") or {}
+    if not decision:
+        return ""
+    text = clean(decision.get("action"))
+    reason = clean(decision.get("reason"))
+    return f"{text}（理由：{reason}）" if reason else text
+
+
+def latest_followup(lead: dict[str, Any]) -> dict[str, Any] | None:
+    followups = [f for f in lead.get("followups") or [] if isinstance(f, dict)]
+    if not followups:
+        return None
+    return max(followups, key=lambda f: local_naive(f.get("at")) or datetime.min)
+
+
+def followup_text(lead: dict[str, Any]) -> str:
+    """下架复查: the latest follow-up's state and date, e.g. "已下架（2026-03-02）"."""
+    followup = latest_followup(lead)
+    if followup is None:
+        return ""
+    state = FOLLOWUP_STATES.get(followup.get("state") or "", clean(followup.get("state")))
+    return f"{state}（{local(followup.get('at'), '%Y-%m-%d')}）"
+
+
+def listing_state(entry: dict[str, Any]) -> str:
+    return LISTING_STATES.get(entry.get("state") or "", clean(entry.get("state")))
+
+
+def kind_label(kind: Any) -> str:
+    return KIND_LABELS.get(str(kind), clean(kind))
+
+
+def human_size(size: Any) -> str:
+    try:
+        n = int(size)
+    except (TypeError, ValueError):
+        return NONE_MARK
+    if n < 1024:
+        return f"{n} 字节"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB（{n} 字节）"
+    return f"{n / 1024 / 1024:.1f} MB（{n} 字节）"
+
+
+def sorted_listings(lead: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's listings, strongest finding first."""
+    entries = [e for e in lead.get("listings") or [] if isinstance(e, dict)]
+    return sorted(entries, key=lambda e: (-float(e.get("score") or 0), str(e.get("item_id"))))
+
+
+# -- Word helpers --------------------------------------------------------------------------
+
+
+def set_fonts(document: DocxDocument) -> None:
+    """Chinese fonts for the body (Word needs the east-Asian font set separately)."""
+    style: Any = document.styles["Normal"]
+    style.font.name = "Times New Roman"
+    style.font.size = Pt(12)
+    style.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), BODY_FONT)
+
+
+def _east_asian(run: Any, font: str) -> None:
+    run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), font)
+
+
+def add_title(document: DocxDocument, issuer: str, title: str, number: str | None) -> None:
+    for text, size, bold in ((issuer, 16, False), (title, 22, True)):
+        p = document.add_paragraph()
+        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        run = p.add_run(text)
+        run.bold = bold
+        run.font.size = Pt(size)
+        _east_asian(run, TITLE_FONT)
+    if number:
+        p = document.add_paragraph()
+        p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        p.add_run(number)
+
+
+def add_heading(document: DocxDocument, text: str) -> None:
+    p = document.add_paragraph()
+    run = p.add_run(text)
+    run.bold = True
+    run.font.size = Pt(14)
+    _east_asian(run, "黑体")
+
+
+def add_field_table(document: DocxDocument, rows: Sequence[tuple[str, str]]) -> Table:
+    """A two-column table of label and value."""
+    table = document.add_table(rows=0, cols=2)
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for label, value in rows:
+        cells = table.add_row().cells
+        cells[0].text = label
+        cells[0].paragraphs[0].runs[0].bold = True
+        cells[1].text = value or NONE_MARK
+    return table
+
+
+def add_grid(
+    document: DocxDocument,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    hash_columns: Sequence[int] = (),
+) -> Table:
+    """A table with a bold header row; hash columns set small and monospaced."""
+    table = document.add_table(rows=1, cols=len(headers))
+    table.style = "Table Grid"
+    for cell, header in zip(table.rows[0].cells, headers, strict=True):
+        cell.text = header
+        cell.paragraphs[0].runs[0].bold = True
+    for row in rows:
+        cells = table.add_row().cells
+        for i, (cell, value) in enumerate(zip(cells, row, strict=True)):
+            cell.text = value or NONE_MARK
+            if i in hash_columns:
+                for run in cell.paragraphs[0].runs:
+                    run.font.name = HASH_FONT
+                    run.font.size = Pt(7)
+    return table
+
+
+def add_signatures(document: DocxDocument, roles: Sequence[str]) -> None:
+    document.add_paragraph()
+    for role in roles:
+        document.add_paragraph(f"{role}（签名）：＿＿＿＿＿＿＿＿　　日期：＿＿＿＿年＿＿月＿＿日")

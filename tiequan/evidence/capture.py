@@ -1,0 +1,153 @@
+"""Building one evidence set (证据集) from a flagged listing: artefacts stored, document made.
+
+Runs in a worker thread (file writes, hashing, gzip). The document goes to the ``evidence``
+collection, append-only; only ``lead_ids`` is ever added to later (by the refer stage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from crawlers.items import RawCapture
+from tiequan.evidence.artefacts import Artefact, ArtefactStore
+from tiequan.evidence.warc import WARC_MEDIA_TYPE, WarcImage, build_warc, sniff_image_type
+from tiequan.party import Jurisdictions, party_from_listing
+
+SCHEMA_VERSION = 2
+PURPOSES = ("detection", "followup")
+# China has had no daylight saving time since 1991: a fixed offset is exact and needs no tzdata.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def evidence_id(platform: str, item_id: str, run_id: str) -> str:
+    """``EV`` + 16 hex of sha256(platform|item_id|run_id): the refer stage can compute it too."""
+    digest = hashlib.sha256(f"{platform}|{item_id}|{run_id}".encode()).hexdigest()
+    return "EV" + digest[:16].upper()
+
+
+def parse_utc(value: Any) -> datetime | None:
+    """A timezone-aware UTC datetime from a datetime or an ISO 8601 string."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def shanghai_time(value: Any) -> str:
+    """A capture time as officers read it: ``2024-06-01 10:15:00（北京时间）``."""
+    when = parse_utc(value)
+    if when is None:
+        return "时间不详"
+    return f"{when.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}（北京时间）"
+
+
+def finding_image_urls(findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The product images that carried a finding, in finding order, each once."""
+    urls: list[str] = []
+    for finding in findings:
+        image = finding.get("image")
+        url = image.get("url") if isinstance(image, Mapping) else finding.get("image_url")
+        if isinstance(url, str) and url and url not in urls:
+            urls.append(url)
+    return urls
+
+
+@dataclass
+class Gathered:
+    """What the reactor side collected for one evidence set before the thread takes over."""
+
+    listing: dict[str, Any]  # Listing.to_dict()
+    run_id: str
+    purpose: str = "detection"
+    raw: RawCapture | None = None
+    screenshot: bytes | None = None
+    images: dict[str, bytes] = field(default_factory=dict)  # finding images only
+    notes: list[str] = field(default_factory=list)
+
+
+def build_evidence_set(
+    gathered: Gathered, store: ArtefactStore, *, jurisdictions: Jurisdictions | None = None
+) -> dict[str, Any]:
+    """Store the artefacts of one evidence set and return its ``evidence`` document."""
+    listing = gathered.listing
+    if gathered.purpose not in PURPOSES:
+        raise ValueError(f"unknown evidence purpose {gathered.purpose!r}")
+    platform, item_id = str(listing["platform"]), str(listing["item_id"])
+    ev_id = evidence_id(platform, item_id, gathered.run_id)
+    raw = gathered.raw
+    notes = list(gathered.notes)
+    artefacts: list[Artefact] = []
+    images = [WarcImage(url, data, sniff_image_type(data)) for url, data in gathered.images.items()]
+    if raw is not None:
+        warc = build_warc(raw, run_id=gathered.run_id, evidence_id=ev_id, images=images)
+        artefacts.append(
+            store.put(
+                warc, kind="warc", media_type=WARC_MEDIA_TYPE, name=f"{ev_id}.warc.gz",
+                source_url=raw.response_url,
+            )
+        )  # fmt: skip
+        page = raw.dom if raw.dom is not None else raw.body
+        artefacts.append(
+            store.put(
+                page, kind="html", media_type=_page_type(raw), name="page.html",
+                source_url=raw.response_url,
+            )
+        )  # fmt: skip
+    else:
+        notes.append("未保存原始网络交互：采集时未保留页面原始数据")
+    if gathered.screenshot is not None:
+        artefacts.append(
+            store.put(
+                gathered.screenshot, kind="screenshot", media_type="image/png",
+                name="screenshot.png", source_url=str(listing.get("url") or ""),
+            )
+        )  # fmt: skip
+    for n, image in enumerate(images, start=1):
+        suffix = image.media_type.rsplit("/", 1)[-1].split("+")[0]
+        artefacts.append(
+            store.put(
+                image.data, kind="image", media_type=image.media_type,
+                name=f"image-{n}.{suffix}", source_url=image.url,
+            )
+        )  # fmt: skip
+    findings = list(listing.get("findings") or [])
+    party = party_from_listing(listing, jurisdictions=jurisdictions)
+    captured = parse_utc(raw.fetched_at if raw is not None else listing.get("captured_at"))
+    return {
+        "_id": ev_id,
+        "lead_ids": [],
+        "platform": platform,
+        "item_id": item_id,
+        "run_id": gathered.run_id,
+        "purpose": gathered.purpose,
+        "captured_at": captured or datetime.now(UTC),
+        "requested_url": raw.requested_url if raw is not None else listing.get("url"),
+        "final_url": raw.response_url if raw is not None else listing.get("final_url"),
+        "status": raw.status if raw is not None else listing.get("status"),
+        "rendered": bool(raw.rendered) if raw is not None else False,
+        "title": listing.get("title"),
+        "url": listing.get("url"),
+        "findings": findings,
+        "categories": sorted({str(f["category"]) for f in findings if f.get("category")}),
+        "party_key": party.key,
+        "party": party.to_doc(),
+        "artefacts": [a.to_doc() for a in artefacts],
+        "notes": notes,
+        "schema": SCHEMA_VERSION,
+    }
+
+
+def _page_type(raw: RawCapture) -> str:
+    for name, value in raw.response_headers:
+        if name.lower() == "content-type" and value:
+            return value if raw.dom is None else "text/html; charset=utf-8"
+    return "text/html"

@@ -1,0 +1,219 @@
+"""A lead's evidence: finding its evidence sets, the manifest (证据清单), re-hashing artefacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pymongo.database import Database
+
+from tiequan.evidence.artefacts import Artefact, ArtefactStore
+from tiequan.evidence.capture import shanghai_time
+from tiequan.storage.store import EVIDENCE, LEADS
+
+MANIFEST_FORMAT = "tiequan-evidence-manifest/1"
+KIND_LABELS = {
+    "warc": "网页存档（WARC）",
+    "screenshot": "网页截图",
+    "image": "商品图片",
+    "html": "网页源码",
+    "manifest": "证据清单",
+}
+STATE_LABELS = {"changed": "已被改动（哈希值不符）", "missing": "文件缺失"}
+
+
+class LeadNotFound(LookupError):
+    """No lead has this id."""
+
+
+def normalise_lead_id(lead_id: str) -> str:
+    return lead_id.strip().upper()
+
+
+def find_lead(db: Database[Any], lead_id: str) -> dict[str, Any]:
+    lead = db[LEADS].find_one({"_id": normalise_lead_id(lead_id)})
+    if lead is None:
+        raise LeadNotFound(normalise_lead_id(lead_id))
+    return lead
+
+
+def lead_evidence_query(lead: dict[str, Any]) -> dict[str, Any]:
+    """The evidence sets of a case: its party's sets in its category, plus any linked to it."""
+    linked: dict[str, Any] = {"lead_ids": lead["_id"]}
+    if lead.get("party_key"):
+        case = {"party_key": lead["party_key"], "categories": lead.get("category")}
+    elif lead.get("platform") and lead.get("item_id"):  # a per-listing lead (schema 1)
+        case = {
+            "platform": lead["platform"],
+            "item_id": lead["item_id"],
+            "categories": lead.get("category"),
+        }
+    else:
+        return linked
+    return {"$or": [case, linked]}
+
+
+def evidence_sets(db: Database[Any], lead: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lead's evidence sets, oldest capture first."""
+    return list(db[EVIDENCE].find(lead_evidence_query(lead)).sort([("captured_at", 1), ("_id", 1)]))
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat(timespec="seconds")
+    return None if value is None else str(value)
+
+
+def build_manifest(
+    lead: dict[str, Any], sets: list[dict[str, Any]], *, generated_at: datetime
+) -> dict[str, Any]:
+    """The JSON manifest of a lead's evidence: every set and every artefact's hash."""
+    party = lead.get("party") or {}
+    return {
+        "format": MANIFEST_FORMAT,
+        "lead_id": lead["_id"],
+        "category": lead.get("category"),
+        "category_name": lead.get("category_name"),
+        "party_key": lead.get("party_key"),
+        "party": {
+            k: party.get(k)
+            for k in ("label", "name", "credit_code", "address", "shop_name", "shop_url")
+        },
+        "generated_at": _iso(generated_at),
+        "generated_at_local": shanghai_time(generated_at),
+        "evidence_sets": [
+            {
+                "evidence_id": doc["_id"],
+                "purpose": doc.get("purpose"),
+                "platform": doc.get("platform"),
+                "item_id": doc.get("item_id"),
+                "run_id": doc.get("run_id"),
+                "captured_at": _iso(doc.get("captured_at")),
+                "captured_at_local": shanghai_time(doc.get("captured_at")),
+                "requested_url": doc.get("requested_url"),
+                "final_url": doc.get("final_url"),
+                "status": doc.get("status"),
+                "categories": doc.get("categories", []),
+                "notes": doc.get("notes", []),
+                "artefacts": [
+                    {k: a.get(k) for k in ("kind", "name", "sha256", "size", "media_type")}
+                    | {"source_url": a.get("source_url")}
+                    for a in doc.get("artefacts", [])
+                ],
+            }
+            for doc in sets
+        ],
+    }
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_manifest(
+    db: Database[Any], store: ArtefactStore, lead_id: str, *, now: datetime | None = None
+) -> tuple[dict[str, Any], Artefact]:
+    """Build the lead's manifest, store it as an artefact and record its hash on the lead."""
+    lead = find_lead(db, lead_id)
+    now = now or datetime.now(UTC)
+    manifest = build_manifest(lead, evidence_sets(db, lead), generated_at=now)
+    artefact = store.put(
+        manifest_bytes(manifest),
+        kind="manifest",
+        media_type="application/json",
+        name=f"{lead['_id']}-manifest.json",
+    )
+    record = {"sha256": artefact.sha256, "path": str(store.path(artefact.sha256)), "at": now}
+    db[LEADS].update_one({"_id": lead["_id"]}, {"$set": {"manifest": record}})
+    return manifest, artefact
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An artefact whose file changed or went missing."""
+
+    lead_ids: tuple[str, ...]
+    evidence_id: str | None  # None for a lead's manifest
+    kind: str
+    name: str
+    sha256: str
+    path: Path
+    state: str  # "changed" | "missing"
+
+    def describe(self) -> str:
+        leads = "、".join(self.lead_ids) or "（尚未关联线索）"
+        where = f"证据集 {self.evidence_id}" if self.evidence_id else "证据清单"
+        kind = KIND_LABELS.get(self.kind, self.kind)
+        return (
+            f"线索 {leads} {where} {kind}“{self.name}”{STATE_LABELS.get(self.state, self.state)}："
+            f"{self.path}（应为 sha256 {self.sha256}）"
+        )
+
+
+@dataclass
+class Verification:
+    checked: int  # artefact references checked
+    files: int  # distinct files re-hashed
+    sets: int
+    problems: list[Problem]
+
+
+def _targets(
+    db: Database[Any], lead: dict[str, Any] | None
+) -> Iterator[tuple[tuple[str, ...], str | None, dict[str, Any]]]:
+    query = lead_evidence_query(lead) if lead is not None else {}
+    projection = {"artefacts": 1, "lead_ids": 1}
+    for doc in db[EVIDENCE].find(query, projection).sort("_id", 1):
+        lead_ids = tuple(doc.get("lead_ids") or ())
+        if lead is not None and lead["_id"] not in lead_ids:
+            lead_ids = (lead["_id"], *lead_ids)
+        for artefact in doc.get("artefacts", []):
+            yield lead_ids, str(doc["_id"]), artefact
+    if lead is not None and (lead.get("manifest") or {}).get("sha256"):
+        name = f"{lead['_id']}-manifest.json"
+        yield (
+            (lead["_id"],),
+            None,
+            {"kind": "manifest", "name": name, "sha256": lead["manifest"]["sha256"]},
+        )
+
+
+def verify(db: Database[Any], store: ArtefactStore, lead_id: str | None = None) -> Verification:
+    """Re-hash every artefact of one lead's evidence sets (or of all sets); list the bad ones."""
+    lead = find_lead(db, lead_id) if lead_id else None
+    states: dict[str, str] = {}
+    result = Verification(0, 0, 0, [])
+    seen_sets: set[str | None] = set()
+    for lead_ids, ev_id, artefact in _targets(db, lead):
+        sha = str(artefact.get("sha256") or "")
+        if ev_id is not None:
+            seen_sets.add(ev_id)
+        if sha not in states:
+            try:
+                states[sha] = store.check(sha)
+            except ValueError:  # not even a hash: the record itself was altered
+                states[sha] = "changed"
+        result.checked += 1
+        state = states[sha]
+        if state != "ok":
+            result.problems.append(
+                Problem(
+                    lead_ids, ev_id, str(artefact.get("kind")), str(artefact.get("name") or ""),
+                    sha, _path_or_root(store, sha), state,
+                )
+            )  # fmt: skip
+    result.files = len(states)
+    result.sets = len(seen_sets)
+    return result
+
+
+def _path_or_root(store: ArtefactStore, sha: str) -> Path:
+    try:
+        return store.path(sha)
+    except ValueError:
+        return store.root
