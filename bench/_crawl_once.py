@@ -34,6 +34,8 @@ def main() -> int:
         "TIEQUAN_PROGRESS_INTERVAL": 0,
         # Image OCR downloads and reads images, a cost of its own: bench/ocr.py measures it.
         "TIEQUAN_OCR_ENABLED": False,
+        # Screenshots of flagged pages are browser work of their own, like OCR.
+        "TIEQUAN_EVIDENCE_SCREENSHOTS": False,
     }
     if args.bare:
         overrides["ITEM_PIPELINES"] = {}

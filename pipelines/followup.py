@@ -3,7 +3,8 @@
 The sweep runner writes a plan (``TIEQUAN_FOLLOWUP_FILE``, see tiequan.leads.followup)
 and the spider requests those pages again. Here each re-checked listing is classified
 (removed, changed, unchanged) and, when the spider closes, listings of the plan that the
-crawl never reached are recorded as not seen. Switched off when there is no plan.
+crawl never reached are recorded as not seen. Without a plan (most crawls: nothing was
+referred yet, or a plain ``scrapy crawl``) the stage passes items through.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from pymongo.database import Database
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawlers.items import Listing
@@ -30,7 +30,9 @@ def _encode(outcome: Outcome) -> dict[str, Any]:
 
 
 class FollowupPipeline:
-    def __init__(self, crawler: Crawler, plan_file: str, writer: BatchWriter[Outcome]) -> None:
+    def __init__(
+        self, crawler: Crawler, plan_file: str | None, writer: BatchWriter[Outcome]
+    ) -> None:
         self.crawler = crawler
         self.plan_file = plan_file
         self.writer = writer
@@ -39,9 +41,7 @@ class FollowupPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FollowupPipeline:
-        plan_file = crawler.settings.get("TIEQUAN_FOLLOWUP_FILE")
-        if not plan_file:
-            raise NotConfigured("no takedown follow-up plan (TIEQUAN_FOLLOWUP_FILE)")
+        plan_file = crawler.settings.get("TIEQUAN_FOLLOWUP_FILE") or None
         assert crawler.stats is not None
         config = PipelineConfig.from_settings(crawler.settings)
         stats = crawler.stats
@@ -49,15 +49,18 @@ class FollowupPipeline:
         def write(db: Database[Any], batch: list[Outcome]) -> None:
             stats.inc_value("followup/leads_updated", record_followups(db[LEADS], batch))
 
-        # One batch at the close: follow-ups are few, and each lead is read-modify-written.
+        # Written at the close: follow-ups are few, and each lead is read-modify-written.
         writer = BatchWriter("followup", config, crawler.stats, write, _encode)
         return cls(crawler, plan_file, writer)
 
     def open_spider(self, spider: Spider | None = None) -> None:
+        if self.plan_file is None:
+            return
         spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
         assert spider is not None
         self.targets = load_plan(self.plan_file, spider.name)
-        self.writer.open()
+        if self.targets:
+            self.writer.open()
 
     def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         target = self.targets.get(item.item_id)
@@ -80,6 +83,8 @@ class FollowupPipeline:
         return item
 
     async def close_spider(self, spider: Spider | None = None) -> None:
+        if not self.targets:
+            return
         now = datetime.now(UTC)
         for item_id, target in self.targets.items():
             if item_id not in self.seen:

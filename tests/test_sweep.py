@@ -17,6 +17,7 @@ from pymongo.database import Database
 
 from detectors.base import CORE_CATEGORIES
 from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
+from tiequan.evidence.manifest import evidence_sets
 from tiequan.referral.categories import load_categories
 from tiequan.sandbox.server import SandboxServer
 
@@ -134,3 +135,19 @@ def test_sandbox_score_reads_the_run_from_the_database(
     assert score["micro"]["tp"] > 0
     for category in CORE_CATEGORIES:
         assert score[category]["tp"] > 0, category
+
+
+def test_a_listing_seen_on_two_nights_is_one_lead_with_two_evidence_sets(
+    sweeps: list[dict[str, Any]], sweep_db: Database[Any]
+) -> None:
+    runs = {sweeps[0]["run_id"], sweeps[1]["run_id"]}
+    lead = sweep_db.leads.find_one({"night_count": 2, "listing_count": 1})
+    assert lead is not None
+    entry = lead["listings"][0]
+    assert set(entry["run_ids"]) == runs and entry["seen_count"] == 2
+    same = {"listings.platform": entry["platform"], "listings.item_id": entry["item_id"]}
+    assert sweep_db.leads.count_documents({**same, "category": lead["category"]}) == 1
+    sets = evidence_sets(sweep_db, lead)
+    assert {s["run_id"] for s in sets} == runs and len(sets) == 2
+    assert all(s["artefacts"] and s["item_id"] == entry["item_id"] for s in sets)
+    assert lead["evidence_count"] == 2
