@@ -95,13 +95,15 @@ def main() -> int:
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()},"
         f" Python {platform.python_version()}; sandbox served from a separate process,"
         " embedded SecantusDB; AutoThrottle off, 16 concurrent requests in both variants;"
-        " image OCR (stage 350) off in both, measured by bench/ocr.py.",
+        " image OCR (stage 350) off in both, measured by bench/ocr.py; evidence screenshots"
+        " off too (browser work of their own), the evidence WARCs on.",
         "",
         "| variant | pages (last round) | median pages/s |",
         "|---|---|---|",
         f"| bare Scrapy (same spider, no item pipelines) | {bare[-1]['pages']:.0f} |"
         f" {bare_rate:.1f} |",
-        f"| full sweep (validate, dedup, detect, store, refer) | {full[-1]['pages']:.0f} |"
+        f"| full sweep (validate, dedup, detect, evidence, store, refer, follow-up) "
+        f"| {full[-1]['pages']:.0f} |"
         f" {full_rate:.1f} |",
         "",
         f"Ratio full / bare: **{ratio:.2f}** ({verdict} the 0.80 target).",
