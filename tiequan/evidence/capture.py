@@ -9,18 +9,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from crawlers.items import RawCapture
 from tiequan.evidence.artefacts import Artefact, ArtefactStore
 from tiequan.evidence.warc import WARC_MEDIA_TYPE, WarcImage, build_warc, sniff_image_type
+from tiequan.leads.format import shanghai
 from tiequan.party import Jurisdictions, party_from_listing
 
 SCHEMA_VERSION = 2
 PURPOSES = ("detection", "followup")
 # China has had no daylight saving time since 1991: a fixed offset is exact and needs no tzdata.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 def evidence_id(platform: str, item_id: str, run_id: str) -> str:
@@ -47,7 +47,7 @@ def shanghai_time(value: Any) -> str:
     when = parse_utc(value)
     if when is None:
         return "时间不详"
-    return f"{when.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}（北京时间）"
+    return f"{when.astimezone(shanghai()):%Y-%m-%d %H:%M:%S}（北京时间）"
 
 
 def finding_image_urls(findings: Sequence[Mapping[str, Any]]) -> list[str]:

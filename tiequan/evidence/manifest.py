@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from tiequan.evidence.artefacts import Artefact, ArtefactStore
 from tiequan.evidence.capture import shanghai_time
+from tiequan.leads.queue import LeadNotFound, normalise_lead_id
 from tiequan.storage.store import EVIDENCE, LEADS
 
 MANIFEST_FORMAT = "tiequan-evidence-manifest/1"
@@ -26,14 +27,6 @@ KIND_LABELS = {
 STATE_LABELS = {"changed": "已被改动（哈希值不符）", "missing": "文件缺失"}
 
 
-class LeadNotFound(LookupError):
-    """No lead has this id."""
-
-
-def normalise_lead_id(lead_id: str) -> str:
-    return lead_id.strip().upper()
-
-
 def find_lead(db: Database[Any], lead_id: str) -> dict[str, Any]:
     lead = db[LEADS].find_one({"_id": normalise_lead_id(lead_id)})
     if lead is None:
@@ -44,16 +37,9 @@ def find_lead(db: Database[Any], lead_id: str) -> dict[str, Any]:
 def lead_evidence_query(lead: dict[str, Any]) -> dict[str, Any]:
     """The evidence sets of a case: its party's sets in its category, plus any linked to it."""
     linked: dict[str, Any] = {"lead_ids": lead["_id"]}
-    if lead.get("party_key"):
-        case = {"party_key": lead["party_key"], "categories": lead.get("category")}
-    elif lead.get("platform") and lead.get("item_id"):  # a per-listing lead (schema 1)
-        case = {
-            "platform": lead["platform"],
-            "item_id": lead["item_id"],
-            "categories": lead.get("category"),
-        }
-    else:
+    if not lead.get("party_key"):
         return linked
+    case = {"party_key": lead["party_key"], "categories": lead.get("category")}
     return {"$or": [case, linked]}
 
 

@@ -13,8 +13,8 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from tiequan.leads.format import shanghai
 from tiequan.referral import Categories
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -47,7 +47,6 @@ REPORTER_OTHER = ("身份证", "身份证号", "身份证号码", "证件号码"
                   "邮箱", "电子邮箱", "email", "id_card")  # fmt: skip
 _REPORTER_HINTS = ("举报人", "投诉人", "reporter", "complainant")
 
-_TZ = ZoneInfo("Asia/Shanghai")
 _UNIT_SUFFIX = re.compile(r"[（(][^（）()]*[）)]$")
 _DATE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
@@ -185,7 +184,7 @@ def parse_time(column: str, value: Any) -> datetime | None:
             found = datetime.fromisoformat(text)
         except ValueError:
             found = _parse_loose(column, value, text)
-    return found if found.tzinfo else found.replace(tzinfo=_TZ)
+    return found if found.tzinfo else found.replace(tzinfo=shanghai())
 
 
 def _parse_loose(column: str, value: Any, text: str) -> datetime:
