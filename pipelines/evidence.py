@@ -32,7 +32,7 @@ from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
 from tiequan.evidence.capture import Gathered, build_evidence_set, finding_image_urls
 from tiequan.leads.followup import Target, load_plan
 from tiequan.party import Jurisdictions, load_jurisdictions
-from tiequan.storage.listings import DUPLICATE_KEY
+from tiequan.storage.bulk import DUPLICATE_KEY
 from tiequan.storage.store import EVIDENCE
 
 logger = logging.getLogger(__name__)

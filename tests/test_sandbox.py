@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from tiequan.cli.main import main as cli_main
-from tiequan.sandbox.creditcode import is_valid_uscc, make_uscc, uscc_check_digit
+from tiequan.party.creditcode import check_digit, is_valid
+from tiequan.sandbox.creditcode import make_uscc
 from tiequan.sandbox.evasion import ALL_VARIANTS, disguise, plain, to_chinese_number
 from tiequan.sandbox.routes import SandboxApp
 from tiequan.sandbox.server import SandboxServer
@@ -211,19 +212,19 @@ def test_credit_code_check_digit() -> None:
     import random
 
     # The worked example printed in GB 32100-2015.
-    assert is_valid_uscc("91350100M000100Y43")
-    assert not is_valid_uscc("91350100M000100Y44")
-    assert not is_valid_uscc("91350100M000100Y4")
+    assert is_valid("91350100M000100Y43")
+    assert not is_valid("91350100M000100Y44")
+    assert not is_valid("91350100M000100Y4")
     code = make_uscc(random.Random(5), "159921")
-    assert is_valid_uscc(code) and code.startswith("91159921")
-    assert uscc_check_digit(code[:17]) == code[17]
+    assert is_valid(code) and code.startswith("91159921")
+    assert check_digit(code[:17]) == code[17]
 
 
 def test_all_shop_codes_valid_and_licence_page(sandbox: SandboxServer) -> None:
     world = sandbox.world
     shown = [s for shops in world.shops.values() for s in shops.values() if s.licence.credit_code]
     assert len(shown) > 20
-    assert all(is_valid_uscc(s.licence.credit_code) for s in shown)
+    assert all(is_valid(s.licence.credit_code) for s in shown)
     counties = Counter(s.licence.county for s in shown)
     assert len(counties) >= 6
     shop = next(s for s in world.shops["mall"].values() if s.licence.credit_code)

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient, UpdateOne
+from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
-from tiequan.storage.bulk import bulk_upsert
 from tiequan.storage.connect import StorageError, open_database, redact_uri
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
 from tiequan.storage.listings import ListingWrite, write_listings
@@ -225,44 +224,3 @@ def test_runs_saved_and_listed_newest_first(db: Database[dict[str, Any]]) -> Non
     assert runs[0]["pages"] == 6 and runs[0]["finished"] is True
     assert all(r["run_id"] == r["_id"] for r in runs)
     assert store.get_run(first) is not None and store.get_run("nope") is None
-
-
-class _RacedOnce:
-    """Wraps a collection; the first bulk_write behaves as if another writer won op 1's key."""
-
-    def __init__(self, coll: Any) -> None:
-        self.coll, self.calls = coll, 0
-
-    def bulk_write(self, ops: list[UpdateOne], ordered: bool = True) -> Any:
-        self.calls += 1
-        if self.calls > 1:
-            return self.coll.bulk_write(ops, ordered=ordered)
-        first = self.coll.bulk_write(ops[:1], ordered=ordered)
-        self.coll.insert_one({"k": ops[1]._filter["k"], "n": 1})  # the rival's insert
-        raise BulkWriteError(
-            {
-                "nMatched": 0,
-                "upserted": [{"index": 0, "_id": first.upserted_ids[0]}],
-                "writeErrors": [
-                    {"index": 1, "code": 11000, "keyPattern": {"k": 1}, "errmsg": "E11000"},
-                    {"index": 2, "code": 11000, "keyPattern": {"_id": 1}, "errmsg": "E11000"},
-                ],
-                "writeConcernErrors": [],
-            }
-        )
-
-
-def test_bulk_upsert_retries_lost_races_and_reports_id_conflicts(
-    db: Database[dict[str, Any]],
-) -> None:
-    db.things.create_index("k", unique=True, name="k_unique")
-    ops = [
-        UpdateOne({"k": k}, {"$inc": {"n": 1}, "$setOnInsert": {"_id": f"id{k}"}}, upsert=True)
-        for k in ("a", "b", "c")
-    ]
-    raced = _RacedOnce(db.things)
-    outcome = bulk_upsert(raced, ops)  # type: ignore[arg-type]
-    assert raced.calls == 2
-    assert outcome.upserted == {0: "ida"} and outcome.matched == 1
-    assert outcome.id_conflicts == [2]
-    assert db.things.find_one({"k": "b"}, {"_id": 0}) == {"k": "b", "n": 2}

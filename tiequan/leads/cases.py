@@ -27,7 +27,7 @@ from pymongo.errors import BulkWriteError
 from tiequan.leads.lifecycle import STATUS_PENDING, Lifecycle
 from tiequan.party import Party, party_from_listing
 from tiequan.referral import Categories
-from tiequan.storage.bulk import DUPLICATE_KEY
+from tiequan.storage.bulk import DUPLICATE_KEY, is_id_conflict
 from tiequan.storage.store import SCHEMA_VERSION, utcnow
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class CaseRecorder:
                 if i not in failed:
                     result.new_ids.append(docs[i]["_id"])
                     result.case_ids.append(docs[i]["_id"])
-                elif _is_id_conflict(failed[i]):
+                elif is_id_conflict(failed[i]):
                     taken_ids.append(key)  # maybe an id collision: lengthen and retry
                 else:
                     raced.append(key)  # the same case, inserted by another writer
@@ -325,13 +325,6 @@ class CaseRecorder:
                 result.case_ids.append(stored[key]["_id"])
                 result.seen_again += len(cases[key].sightings)
         return lost
-
-
-def _is_id_conflict(error: Mapping[str, Any]) -> bool:
-    pattern = error.get("keyPattern")
-    if isinstance(pattern, dict):
-        return list(pattern) == ["_id"]
-    return "index: _id_ " in str(error.get("errmsg", ""))
 
 
 def _listing_entry(

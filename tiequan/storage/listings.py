@@ -19,7 +19,8 @@ from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-DUPLICATE_KEY = 11000
+from tiequan.storage.bulk import DUPLICATE_KEY
+
 # Per-capture facts: they differ every night without the listing having changed.
 CAPTURE_FIELDS = ("captured_at", "url", "final_url", "status", "body_sha256", "evidence_id")
 _NOT_CONTENT = frozenset({"_id", "run_id", *CAPTURE_FIELDS})
