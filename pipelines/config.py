@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def _path_of(component: object) -> str:
     if isinstance(component, str):
         return component
     return f"{getattr(component, '__module__', '')}.{getattr(component, '__qualname__', '')}"
+
+
+def warn_ignored(settings: BaseSettings, names: Sequence[str], because: str) -> None:
+    """Warn about each of ``names`` that is set although ``because`` makes it moot."""
+    for name in names:
+        if settings.get(name) is not None:
+            logger.warning("%s is ignored because %s", name, because)
 
 
 def _price_history_enabled(settings: BaseSettings) -> bool:
@@ -82,9 +90,7 @@ class PipelineConfig:
                 f"{_MAX_HISTORY_LISTINGS}, got {max_listings}"
             )
         if not price_history:
-            for name in _HISTORY_OPTIONS:
-                if settings.get(name) is not None:
-                    logger.warning("%s is ignored because the price history is off", name)
+            warn_ignored(settings, _HISTORY_OPTIONS, "the price history is off")
         return cls(
             mongo_uri=uri,
             home=Path(home) if home else None,
@@ -144,9 +150,7 @@ class EvidenceConfig:
                 f"got {wait!r}"
             )
         if not screenshots:
-            for name in _SCREENSHOT_OPTIONS:
-                if settings.get(name) is not None:
-                    logger.warning("%s is ignored because screenshots are off", name)
+            warn_ignored(settings, _SCREENSHOT_OPTIONS, "screenshots are off")
         return cls(
             root=root,
             screenshots=screenshots,
