@@ -107,6 +107,7 @@ class SiteProfile:
     politeness: Politeness
     schedule: Schedule
     source: Path
+    category_hints: tuple[str, ...] = ()
 
     def with_base_url(self, url: str) -> SiteProfile:
         """The same profile aimed at another host (a sandbox, a mirror)."""

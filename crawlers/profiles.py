@@ -175,6 +175,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
         if render != "browser" and "browser" in data:
             _warn_ignored(path, "browser", data["browser"], f"render is {render}")
     politeness = Politeness(**data.get("politeness", {}))
+    hints = tuple(data.get("category_hints", ()))  # the schema holds the category ids
     return SiteProfile(
         name=name,
         platform=data["platform"],
@@ -190,6 +191,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
         politeness=politeness,
         schedule=Schedule(**data.get("schedule", {})),
         source=path,
+        category_hints=hints,
     )
 
 

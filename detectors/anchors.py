@@ -62,14 +62,16 @@ def _finite_seq(seq: Any) -> list[str] | None:
     return strings
 
 
-def _covered_seq(seq: Any, anchors: tuple[str, ...]) -> bool:
+def _covered_seq(seq: Any, anchors: tuple[str, ...], prefixes: tuple[str, ...] = ("",)) -> bool:
     """True if every match of the sequence contains one of ``anchors``.
 
     Runs of items with few possible strings (literals, small classes, alternations
     of literals: the parser turns 冰(?:乙|醋)酸 into three items) are expanded, and
-    the run counts if each of its strings contains an anchor.
+    the run counts if each of its strings contains an anchor. ``prefixes`` are the
+    strings that may precede the sequence: the parser pulls a common prefix out of an
+    alternation (一针…|一支… becomes 一(?:针…|支…)), and an anchor may straddle it.
     """
-    run = [""]
+    run = list(prefixes)
     for op, av in [*list(seq), (None, None)]:
         options = None if op is None else _finite(op, av)
         if options is not None and len(run) * len(options) <= _MAX_STRINGS:
@@ -77,17 +79,20 @@ def _covered_seq(seq: Any, anchors: tuple[str, ...]) -> bool:
             continue
         if run != [""] and all(any(a in s for a in anchors) for s in run):
             return True
-        run = [""] if options is None else options
-        if op is not None and options is None and _covered_item(op, av, anchors):
+        before, run = run, [""] if options is None else options
+        if op is not None and options is None and _covered_item(op, av, anchors, before):
             return True
     return False
 
 
-def _covered_item(op: Any, av: Any, anchors: tuple[str, ...]) -> bool:
+def _covered_item(op: Any, av: Any, anchors: tuple[str, ...], before: list[str]) -> bool:
+    # Only the tail of what precedes can form an anchor with what follows.
+    width = max((len(a) for a in anchors), default=1) - 1
+    tails = tuple(dict.fromkeys(s[len(s) - width :] if width else "" for s in before)) or ("",)
     if op is sre.SUBPATTERN:
-        return _covered_seq(av[-1], anchors)
+        return _covered_seq(av[-1], anchors, tails)
     if op is sre.BRANCH:
-        return all(_covered_seq(branch, anchors) for branch in av[1])
+        return all(_covered_seq(branch, anchors, tails) for branch in av[1])
     if _is_repeat(op):
         return bool(av[0] >= 1 and _covered_seq(av[2], anchors))
     return False
@@ -139,3 +144,75 @@ def derive_anchors(pattern: str) -> list[str]:
     found = _required(sre.parse(pattern)) or set()
     # An anchor that contains another one adds nothing.
     return sorted(a for a in found if not any(b != a and b in a for b in found))
+
+
+_DIGITISH = frozenset("0123456789.,")
+_UNBOUNDED_DIGITS = 24  # a run of digits longer than this is no claim anybody reads
+
+
+def _width(seq: Any) -> tuple[int, int] | None:
+    """(max match width, max lookaround reach) of a parsed sequence; None if unbounded."""
+    width = reach = 0
+    for op, av in seq:
+        if op in (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY, sre.CATEGORY):
+            width += 1
+        elif op is sre.AT:
+            continue
+        elif op is sre.SUBPATTERN:
+            inner = _width(av[-1])
+            if inner is None:
+                return None
+            width, reach = width + inner[0], max(reach, inner[1])
+        elif op is sre.BRANCH:
+            parts = [_width(b) for b in av[1]]
+            if any(p is None for p in parts):
+                return None
+            width += max(p[0] for p in parts if p is not None)
+            reach = max([reach, *(p[1] for p in parts if p is not None)])
+        elif _is_repeat(op):
+            _lo, hi, item = av
+            inner = _width(item)
+            if inner is None:
+                return None
+            if hi == sre.MAXREPEAT:
+                if not _digitish(item):
+                    return None
+                hi = _UNBOUNDED_DIGITS
+            width, reach = width + hi * inner[0], max(reach, inner[1])
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            inner = _width(av[1])
+            if inner is None:
+                return None
+            reach = max(reach, inner[0] + inner[1])
+        else:
+            return None  # back-references and the like: no window
+    return width, reach
+
+
+def _digitish(item: Any) -> bool:
+    """True for one character of \\d or a class of digits and separators."""
+    if len(item) != 1:
+        return False
+    op, av = item[0]
+    if op is sre.IN:
+        for kind, value in av:
+            if kind is sre.CATEGORY and value is sre.CATEGORY_DIGIT:
+                continue
+            if kind is sre.LITERAL and chr(value) in _DIGITISH:
+                continue
+            if kind is sre.RANGE and all(chr(v) in _DIGITISH for v in value):
+                continue
+            return False
+        return True
+    return op is sre.LITERAL and chr(av) in _DIGITISH
+
+
+def match_reach(pattern: str) -> int | None:
+    """How far from one of its anchors a match (with its lookarounds) can reach, or None.
+
+    Every match contains an anchor, so it lies within this many characters of the
+    anchor's occurrence: the engine searches windows around anchors instead of the
+    whole text. None when the pattern can match arbitrarily long text.
+    """
+    found = _width(sre.parse(pattern))
+    return None if found is None else found[0] + found[1]

@@ -36,6 +36,71 @@ CORE_CATEGORIES: tuple[str, ...] = (
 )
 
 
+SITE_KINDS: tuple[str, ...] = (
+    "mall",
+    "social",
+    "live",
+    "property",
+    "video",
+    "forum",
+    "news",
+    "gov",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class ListingContext:
+    """What surrounds a text on its page, read beside the text itself.
+
+    ``site_kind`` is one of ``SITE_KINDS``; ``category`` the platform's own category path
+    (e.g. 房产/新房, 食品/酒类); ``shop`` the shop or account name; ``hints`` category ids
+    that the site profile declares for the site or its section (a property portal:
+    ``("real_estate",)``). A claim that needs its product domain (a travel time needs a
+    property) finds that domain in the text, in this context, or in a hint.
+    """
+
+    site_kind: str = ""
+    category: str = ""
+    shop: str = ""
+    hints: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.site_kind and self.site_kind not in SITE_KINDS:
+            raise ValueError(f"site_kind: {self.site_kind!r} is not one of {', '.join(SITE_KINDS)}")
+        unknown = [h for h in self.hints if h not in CATEGORY_IDS]
+        if unknown:
+            raise ValueError(f"hints: {unknown[0]!r} is not a category id")
+
+    @property
+    def surroundings(self) -> str:
+        """The page words around the text: its category path and shop."""
+        return "\n".join(p for p in (self.category, self.shop) if p)
+
+    def __bool__(self) -> bool:
+        return bool(self.site_kind or self.category or self.shop or self.hints)
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """The category ids the context vouches for: its hints and its site kind's."""
+        return frozenset((*self.hints, *SITE_KIND_HINTS.get(self.site_kind, ())))
+
+
+# A site kind that tells the product domain by itself.
+SITE_KIND_HINTS: dict[str, tuple[str, ...]] = {"property": ("real_estate",)}
+NO_CONTEXT = ListingContext()
+
+
+def join_title(title: str, text: str) -> tuple[str, int]:
+    """The text the detectors read for a titled listing, and where ``text`` starts in it.
+
+    The title comes first so that a claim split between title and text joins up.
+    """
+    if not title:
+        return text, 0
+    return f"{title}\n{text}", len(title) + 1
+
+
 @dataclass
 class Finding:
     """One category's evidence in one text.
@@ -57,6 +122,9 @@ class Finding:
     # Set when the claim was read from a product image (OCR): which image and what it said.
     image_url: str | None = None
     image_text: str | None = None
+    # The weight of the strongest single claim the seller makes itself (not quoted by a
+    # warning or a report): one clear claim weighs more than several weak words.
+    strongest: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {

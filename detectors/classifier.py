@@ -42,6 +42,7 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
         categories: Sequence[str] = CATEGORY_IDS,
         random_state: int = 0,
         user_words: Sequence[str] = (),
+        class_weight: str | None = None,
     ) -> None:
         self.C = C
         self.char_ngram_range = char_ngram_range
@@ -50,6 +51,7 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
         self.categories = categories
         self.random_state = random_state
         self.user_words = user_words
+        self.class_weight = class_weight
 
     def _pipeline(self) -> Pipeline:
         words = TfidfVectorizer(
@@ -66,7 +68,7 @@ class ClaimClassifier(ClassifierMixin, BaseEstimator):
             sublinear_tf=True,
             min_df=self.min_df,
         )
-        svm = LinearSVC(C=self.C, random_state=self.random_state)
+        svm = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         calibrated = CalibratedClassifierCV(
             svm, method="sigmoid", cv=self.calibration_cv, ensemble=False
         )

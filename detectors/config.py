@@ -9,7 +9,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from detectors.variants import VariantConfig, variant_config
 
 SEVERITIES: tuple[str, ...] = ("提醒告诫", "立案", "移送公安")
 CONTEXT_FILE = "_context.yaml"
+CUES_GLOB = "_cues_*.yaml"
 VARIANTS_FILE = "_variants.yaml"
 PRICE_FLOORS_FILE = "price_floors.yaml"
+VOCAB_FILE = "_vocab.yaml"
 DEFAULT_MIN_SCORE = 0.5
 
 
@@ -190,38 +192,93 @@ def load_lexicon(path: Path, schema: dict[str, Any]) -> Lexicon:
     return Lexicon(category, data["explanation"], tuple(terms), exceptions, str(path), crime)
 
 
-def load_rules(path: Path, schema: dict[str, Any]) -> list[Rule]:
+Vocabulary = dict[str, tuple[str, ...]]
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z_]*)\}")
+
+
+def load_vocabulary(path: Path, schema: dict[str, Any], shared: Vocabulary) -> Vocabulary:
+    """The file's word classes on top of ``shared``; every word must be in normalised form."""
     data = _read(path, schema)
+    vocab = dict(shared)
+    for name, words in data.get("vocab", {}).items():
+        for j, word in enumerate(words):
+            if normalize(word).text != word:
+                raise ConfigError(
+                    path,
+                    f"vocab.{name}[{j}]",
+                    word,
+                    f"write it as the normalised text has it: {normalize(word).text!r}",
+                )
+        vocab[name] = tuple(words)
+    return vocab
+
+
+def expand_pattern(pattern: str, vocab: Vocabulary, path: Path, field: str) -> str:
+    """``{name}`` → a non-capturing alternation of the class's words, longest first."""
+
+    def alternation(match: re.Match[str]) -> str:
+        words = vocab.get(match.group(1))
+        if words is None:
+            raise ConfigError(path, field, match.group(0), "unknown vocabulary class")
+        ordered = sorted(words, key=len, reverse=True)
+        return "(?:" + "|".join(re.escape(w) for w in ordered) + ")"
+
+    return _PLACEHOLDER.sub(alternation, pattern)
+
+
+def expand_phrases(
+    phrases: Iterable[str], vocab: Vocabulary, path: Path, field: str
+) -> tuple[str, ...]:
+    """Phrases with each whole-entry ``{name}`` replaced by the class's words."""
+    out: list[str] = []
+    for j, phrase in enumerate(phrases):
+        match = _PLACEHOLDER.fullmatch(phrase)
+        if match is None:
+            _check_norm(path, f"{field}[{j}]", phrase)
+            out.append(phrase)
+            continue
+        words = vocab.get(match.group(1))
+        if words is None:
+            raise ConfigError(path, f"{field}[{j}]", phrase, "unknown vocabulary class")
+        out.extend(words)
+    return tuple(dict.fromkeys(out))
+
+
+def load_rules(
+    path: Path, schema: dict[str, Any], shared_vocab: Vocabulary | None = None
+) -> list[Rule]:
+    data = _read(path, schema)
+    vocab = load_vocabulary(path, schema, shared_vocab or {})
     rules: list[Rule] = []
-    for i, entry in enumerate(data["rules"]):
+    for i, entry in enumerate(data.get("rules", ())):
         if entry["category"] not in CATEGORY_IDS:
             raise ConfigError(path, f"rules[{i}].category", entry["category"], "unknown category")
+        pattern = expand_pattern(entry["pattern"], vocab, path, f"rules[{i}].pattern")
         try:
-            re.compile(entry["pattern"])
+            re.compile(pattern)
         except re.error as exc:
             raise ConfigError(
                 path, f"rules[{i}].pattern", entry["pattern"], f"bad regex: {exc}"
             ) from exc
         _check_template(path, f"rules[{i}].explanation", entry["explanation"], match="", article="")
-        for j, phrase in enumerate(entry.get("context_any", ())):
-            _check_norm(path, f"rules[{i}].context_any[{j}]", phrase)
-        anchors = tuple(entry["anchors"])
-        for j, phrase in enumerate(anchors):
-            _check_norm(path, f"rules[{i}].anchors[{j}]", phrase)
-        problem = anchor_problem(entry["pattern"], anchors)
+        context_any = expand_phrases(
+            entry.get("context_any", ()), vocab, path, f"rules[{i}].context_any"
+        )
+        anchors = expand_phrases(entry["anchors"], vocab, path, f"rules[{i}].anchors")
+        problem = anchor_problem(pattern, anchors)
         if problem:
-            raise ConfigError(path, f"rules[{i}].anchors", list(anchors), problem)
+            raise ConfigError(path, f"rules[{i}].anchors", list(entry["anchors"]), problem)
         rules.append(
             Rule(
                 id=entry["id"],
                 category=entry["category"],
-                pattern=entry["pattern"],
+                pattern=pattern,
                 weight=float(entry["weight"]),
                 article=entry["article"],
                 severity=entry["severity"],
                 explanation=entry["explanation"],
                 price_below=entry.get("price_below"),
-                context_any=tuple(entry.get("context_any", ())),
+                context_any=context_any,
                 note=entry.get("note", ""),
                 source=str(path),
                 anchors=anchors,
@@ -243,6 +300,26 @@ def load_context(path: Path, schema: dict[str, Any]) -> Context:
         float(data.get("min_score", DEFAULT_MIN_SCORE)),
         int(data.get("document_cues", 2)),
     )
+
+
+def load_cues(path: Path, schema: dict[str, Any]) -> tuple[Cue, ...]:
+    """More context cues, kept apart by subject (``_cues_<subject>.yaml``: a cues list)."""
+    cue_schema = {
+        "$schema": schema.get("$schema"),
+        "$defs": schema["$defs"],
+        "type": "object",
+        "required": ["cues"],
+        "additionalProperties": False,
+        "properties": {
+            "description": {"type": "string"},
+            "cues": {"$ref": "#/$defs/context/properties/cues"},
+        },
+    }
+    data = _read(path, cue_schema)
+    cues = tuple(Cue(c["cue"], c["scope"]) for c in data["cues"])
+    for i, cue in enumerate(cues):
+        _check_norm(path, f"cues[{i}].cue", cue.cue)
+    return cues
 
 
 def load_variants(config_dir: Path) -> VariantConfig:
@@ -275,10 +352,13 @@ def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
     ]
     rules: list[Rule] = []
     ids: dict[str, str] = {}
+    vocab_path = rules_dir / VOCAB_FILE
+    shared = load_vocabulary(vocab_path, rules_schema, {}) if vocab_path.is_file() else {}
     for path in sorted(rules_dir.glob("*.yaml")):
-        if path.name == PRICE_FLOORS_FILE:  # data for detectors.price, not regex rules
+        # price_floors.yaml is data for detectors.price; _vocab.yaml holds shared classes
+        if path.name == PRICE_FLOORS_FILE or path.name.startswith("_"):
             continue
-        for i, rule in enumerate(load_rules(path, rules_schema)):
+        for i, rule in enumerate(load_rules(path, rules_schema, shared)):
             if rule.id in ids:
                 raise ConfigError(
                     path, f"rules[{i}].id", rule.id, f"duplicate id, also in {ids[rule.id]}"
@@ -287,4 +367,9 @@ def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
             rules.append(rule)
     context_path = lexicon_dir / CONTEXT_FILE
     context = load_context(context_path, lexicon_schema) if context_path.is_file() else Context()
+    extra = [c for p in sorted(lexicon_dir.glob(CUES_GLOB)) for c in load_cues(p, lexicon_schema)]
+    if extra:
+        known = {c.cue for c in context.cues}
+        added = tuple(c for c in dict.fromkeys(extra) if c.cue not in known)
+        context = replace(context, cues=context.cues + added)
     return lexicons, rules, context

@@ -16,6 +16,7 @@ Scopes are computed on the original text because normalisation drops some marks.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -25,13 +26,22 @@ SENTENCE_ENDS = frozenset("。！？!?；;\n")
 CLAUSE_ENDS = SENTENCE_ENDS | frozenset("，,：:")  # 、 lists items of one clause
 
 
+# The marks as regexes, so that a 2 KB listing is scanned in C. A colon or comma between
+# digits (1:1, 1,299) joins a number, not two clauses.
+_SENTENCE_RE = re.compile("[" + re.escape("".join(sorted(SENTENCE_ENDS))) + "]")
+_CLAUSE_RE = re.compile(
+    "[" + re.escape("".join(sorted(CLAUSE_ENDS - set(":：,")))) + "]"
+    r"|(?<!\d)[:：,]|[:：,](?!\d)"
+)
+
+
 class Scopes:
     """Index of the sentence and the clause each original character belongs to."""
 
     def __init__(self, text: str) -> None:
         self._ends = {
-            "sentence": [i for i, c in enumerate(text) if c in SENTENCE_ENDS],
-            "clause": [i for i, c in enumerate(text) if c in CLAUSE_ENDS],
+            "sentence": [m.start() for m in _SENTENCE_RE.finditer(text)],
+            "clause": [m.start() for m in _CLAUSE_RE.finditer(text)],
         }
 
     def scope_of(self, position: int, scope: str) -> int:

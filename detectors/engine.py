@@ -8,9 +8,10 @@ scores without a threshold, for models that combine rule evidence with their own
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from detectors.base import CATEGORY_IDS, Finding
+from detectors.base import CATEGORY_IDS, NO_CONTEXT, Finding, ListingContext
 from detectors.config import (
     SEVERITIES,
     Context,
@@ -33,6 +34,19 @@ _MAX_CLAIMS = 3
 _MAX_ARTICLES = 3
 _ORDER = {c: i for i, c in enumerate(CATEGORY_IDS)}
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+@dataclass
+class Analysis:
+    """What ``Detector.analyse`` found in one text.
+
+    ``quoted`` is 0 when the text holds no warning, news, regulation or negation cue, 0.5
+    when some of it does, 1 when it reads as a report or a rule as a whole: a classifier
+    that sees a claim's words cannot tell a seller from a reporter quoting one.
+    """
+
+    findings: list[Finding]
+    quoted: float
 
 
 class Detector:
@@ -91,23 +105,41 @@ class Detector:
         return matcher if matcher is not None else self.compile().matcher_
 
     def detect(
-        self, text: str, *, price: float | None = None, min_score: float | None = None
+        self,
+        text: str,
+        *,
+        price: float | None = None,
+        min_score: float | None = None,
+        context: ListingContext = NO_CONTEXT,
     ) -> list[Finding]:
         """Findings for ``text`` (spans in its own character offsets), in category order.
 
         ``price`` is the listing price, used by rules that combine a claim with a
         low price (e.g. 100%羊绒 far below the cost of cashmere). ``min_score``
         overrides the threshold for this call (0.0: every category with evidence).
+        ``context`` is what surrounds the text on its page (see ``ListingContext``).
         """
+        return self.analyse(text, price=price, min_score=min_score, context=context).findings
+
+    def analyse(
+        self,
+        text: str,
+        *,
+        price: float | None = None,
+        min_score: float | None = None,
+        context: ListingContext = NO_CONTEXT,
+    ) -> Analysis:
+        """``detect``'s findings, and how far the text reads as quoting claims (``quoted``)."""
         threshold = self.min_score_ if min_score is None else min_score
         norm = normalize(text)
-        grouped = self._grouped(norm, text, price)
+        grouped = self._grouped(norm, text, price, context)
         floor = below_floor_finding(text, price, self.price_floors, norm)
+        quoted = 0.0 if grouped is None else grouped[2]
         if grouped is None and floor is None:
-            return []
+            return Analysis([], quoted)
         findings: dict[str, Finding] = {}
         if grouped is not None:
-            norm, by_category = grouped
+            norm, by_category, _ = grouped
             compiled = self._get_compiled()
             for category, hits in by_category.items():
                 score = self._score(hits)
@@ -115,20 +147,19 @@ class Detector:
                     findings[category] = self._finding(category, score, hits, norm, text, compiled)
         if floor is not None:
             findings[floor.category] = _with_floor(findings.get(floor.category), floor, text)
-        return [
-            findings[c]
-            for c in sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
-            if findings[c].score >= threshold
-        ]
+        ordered = sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
+        return Analysis([findings[c] for c in ordered if findings[c].score >= threshold], quoted)
 
-    def evidence(self, text: str, *, price: float | None = None) -> dict[str, float]:
+    def evidence(
+        self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
+    ) -> dict[str, float]:
         """Per-category rule evidence in [0, 1] (context applied, no threshold).
 
         Categories without any hit are absent. Cheaper than ``detect``: no spans,
         explanations or findings are built.
         """
         norm = normalize(text)
-        grouped = self._grouped(norm, text, price)
+        grouped = self._grouped(norm, text, price, context)
         scores = {} if grouped is None else {c: self._score(h) for c, h in grouped[1].items()}
         floor = below_floor_finding(text, price, self.price_floors, norm)
         if floor is not None:
@@ -137,24 +168,30 @@ class Detector:
         return scores
 
     def _grouped(
-        self, norm: Normalized, text: str, price: float | None
-    ) -> tuple[Normalized, dict[str, list[Hit]]] | None:
+        self, norm: Normalized, text: str, price: float | None, context: ListingContext
+    ) -> tuple[Normalized, dict[str, list[Hit]], float] | None:
         if not norm.text:
             return None
-        result = scan(self._get_compiled(), norm.text, price)
+        result = scan(
+            self._get_compiled(),
+            norm.text,
+            price,
+            context_text=normalize(context.surroundings).text if context.surroundings else "",
+            hints=context.categories,
+        )
         if result is None:
             return None
         hits = result.hits
         if result.excepted:
             hits = [h for h in hits if not inside(h, result.excepted.get(h.category, ()))]
-            if not hits:
-                return None
+        quoted = 0.0
         if result.cues:
+            quoted = 1.0 if is_report(result.cues, self.context_) else 0.5
             self._mark_cued(hits, result.cues, norm, text)
         by_category: dict[str, list[Hit]] = {}
         for hit in hits:
             by_category.setdefault(hit.category, []).append(hit)
-        return norm, by_category
+        return norm, by_category, quoted
 
     def _mark_cued(
         self, hits: list[Hit], cues: list[tuple[Cue, int]], norm: Normalized, text: str
@@ -243,6 +280,7 @@ class Detector:
             explanation=explanation,
             matched=[text[s:e] for s, e in spans],
             severity=severity,
+            strongest=max((h.weight for h in ranked if not h.cued), default=0.0),
         )
 
 
@@ -266,4 +304,5 @@ def _with_floor(finding: Finding | None, floor: Finding, text: str) -> Finding:
         explanation=stronger.explanation,
         matched=[text[s:e] for s, e in spans],
         severity=max(finding.severity, floor.severity, key=lambda s: _RANK.get(s, -1)),
+        strongest=max(finding.strongest, floor.score),
     )

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import ahocorasick_rs
 
+from detectors.anchors import match_reach
 from detectors.config import Context, Cue, Lexicon, Rule, Term
 from detectors.normalize import normalize
 from detectors.variants import INITIALS, VariantConfig, term_variants
 
 _ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _SHORT = 4  # latin runs up to this long must stand alone as a word
+GATE_MIN_WEIGHT = 0.4  # a hit this strong opens its category's context-gated rules
 
 
 @dataclass(slots=True)
@@ -69,6 +71,7 @@ class Compiled:
     # per automaton pattern: term matches must not start / end inside a latin word
     edges: list[tuple[bool, bool]]
     rules: list[tuple[Rule, re.Pattern[str]]]
+    reaches: list[int | None]  # per rule: anchors.match_reach of its pattern
     templates: dict[str, str] = field(default_factory=dict)
     crime_templates: dict[str, str] = field(default_factory=dict)
     patterns: list[str] = field(default_factory=list)  # the automaton's, in id order
@@ -157,6 +160,7 @@ def compile_matcher(
         payloads=[tuple(p) for p in payloads],
         edges=edges,
         rules=[(rule, re.compile(rule.pattern)) for rule in rules],
+        reaches=[match_reach(rule.pattern) for rule in rules],
         templates={lexicon.category: lexicon.explanation for lexicon in lexicons},
         crime_templates={
             lexicon.category: lexicon.crime_explanation
@@ -167,8 +171,22 @@ def compile_matcher(
     )
 
 
-def scan(compiled: Compiled, text: str, price: float | None) -> Scan | None:
-    """Lexicon, exception, cue and rule matches in normalised ``text``; None if nothing."""
+def scan(
+    compiled: Compiled,
+    text: str,
+    price: float | None,
+    *,
+    context_text: str = "",
+    hints: frozenset[str] = frozenset(),
+) -> Scan | None:
+    """Lexicon, exception, cue and rule matches in normalised ``text``; None if none.
+
+    A rule with ``context_any`` fires when one of those phrases occurs in ``text`` or in
+    ``context_text`` (the listing's normalised category path and shop), when ``hints``
+    name its category, or when ``text`` holds another hit of its category that needs no
+    context and weighs at least ``GATE_MIN_WEIGHT``: a travel time beside a promised
+    return is a property ad.
+    """
     if compiled.automaton is None:
         return None
     matches = compiled.automaton.find_matches_as_indexes(text, overlapping=True)
@@ -177,7 +195,7 @@ def scan(compiled: Compiled, text: str, price: float | None) -> Scan | None:
     hits: list[Hit] = []
     excepted: dict[str, list[tuple[int, int]]] = {}
     cues: list[tuple[Cue, int]] = []
-    anchored: set[int] = set()
+    anchored: dict[int, list[tuple[int, int]]] = {}
     contexted: set[int] = set()
     edges, payloads, last = compiled.edges, compiled.payloads, len(text)
     for pid, start, end in matches:
@@ -206,48 +224,121 @@ def scan(compiled: Compiled, text: str, price: float | None) -> Scan | None:
                         )
                     )
             elif type(payload) is _Gate:
-                (contexted if payload.context else anchored).add(payload.rule)
+                if payload.context:
+                    contexted.add(payload.rule)
+                else:
+                    anchored.setdefault(payload.rule, []).append((start, end))
             elif type(payload) is _ExceptionRef:
                 excepted.setdefault(payload.category, []).append((start, end))
             else:
                 cues.append((payload, start))  # type: ignore[arg-type]
     if anchored:
-        hits.extend(_rule_hits(compiled, text, price, anchored, contexted))
-    if not hits:
+        if context_text:
+            contexted |= _context_gates(compiled, context_text)
+        # An allow-listed phrase (延时发货) vouches for no domain either.
+        vouching = [h for h in hits if not inside(h, excepted.get(h.category, ()))]
+        hits.extend(_rule_hits(compiled, text, price, anchored, contexted, hints, vouching))
+    if not hits and not cues:
         return None
     return Scan(hits, excepted, cues)
 
 
+def _context_gates(compiled: Compiled, context_text: str) -> set[int]:
+    assert compiled.automaton is not None
+    found: set[int] = set()
+    for pid, _start, _end in compiled.automaton.find_matches_as_indexes(
+        context_text, overlapping=True
+    ):
+        for payload in compiled.payloads[pid]:
+            if type(payload) is _Gate and payload.context:
+                found.add(payload.rule)
+    return found
+
+
 def _rule_hits(
-    compiled: Compiled, text: str, price: float | None, anchored: set[int], contexted: set[int]
+    compiled: Compiled,
+    text: str,
+    price: float | None,
+    anchored: dict[int, list[tuple[int, int]]],
+    contexted: set[int],
+    hints: frozenset[str],
+    term_hits: Sequence[Hit],
 ) -> list[Hit]:
     hits: list[Hit] = []
+    pending: list[int] = []
     for i in sorted(anchored):
         rule, regex = compiled.rules[i]
-        if rule.context_any and i not in contexted:
+        if rule.context_any and i not in contexted and rule.category not in hints:
+            pending.append(i)
             continue
-        for m in regex.finditer(text):
-            if m.end() == m.start():
+        hits.extend(_matches(rule, regex, text, price, _windows(compiled, i, anchored[i], text)))
+    if pending:
+        # A weak word (玻尿酸 in a warning, 学区 in the news) does not vouch for the domain.
+        present = {h.category for h in [*term_hits, *hits] if h.weight >= GATE_MIN_WEIGHT}
+        for i in pending:
+            rule, regex = compiled.rules[i]
+            if rule.category in present:
+                windows = _windows(compiled, i, anchored[i], text)
+                hits.extend(_matches(rule, regex, text, price, windows))
+    return hits
+
+
+_WINDOW_MARGIN = 8  # beyond a match's reach, so that lookaheads see what follows
+
+
+def _windows(
+    compiled: Compiled, rule: int, anchors: list[tuple[int, int]], text: str
+) -> list[tuple[int, int]]:
+    """Stretches of ``text`` that hold every match of ``rule`` (merged, in order).
+
+    Each match contains an anchor, so it lies within the pattern's reach of one: on a
+    long listing the regex reads a few dozen characters around each anchor instead of
+    all of it. A pattern of unbounded reach reads the whole text.
+    """
+    reach = compiled.reaches[rule]
+    if reach is None:
+        return [(0, len(text))]
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(anchors):
+        lo, hi = max(0, start - reach), min(len(text), end + reach + _WINDOW_MARGIN)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _matches(
+    rule: Rule,
+    regex: re.Pattern[str],
+    text: str,
+    price: float | None,
+    windows: list[tuple[int, int]],
+) -> list[Hit]:
+    hits: list[Hit] = []
+    matches = (m for lo, hi in windows for m in regex.finditer(text, lo, hi))
+    for m in matches:
+        if m.end() == m.start():
+            continue
+        if rule.price_below is not None:
+            found = m.groupdict().get("price")
+            value = float(found) if found else price
+            if value is None or value >= rule.price_below:
                 continue
-            if rule.price_below is not None:
-                found = m.groupdict().get("price")
-                value = float(found) if found else price
-                if value is None or value >= rule.price_below:
-                    continue
-            hits.append(
-                Hit(
-                    category=rule.category,
-                    start=m.start(),
-                    end=m.end(),
-                    weight=rule.weight,
-                    article=rule.article,
-                    severity=rule.severity,
-                    key=f"rule:{rule.id}",
-                    claim=m.group(0),
-                    rule_template=rule.explanation,
-                    kind="rule",
-                )
+        hits.append(
+            Hit(
+                category=rule.category,
+                start=m.start(),
+                end=m.end(),
+                weight=rule.weight,
+                article=rule.article,
+                severity=rule.severity,
+                key=f"rule:{rule.id}",
+                claim=m.group(0),
+                rule_template=rule.explanation,
+                kind="rule",
             )
+        )
     return hits
 
 

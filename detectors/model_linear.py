@@ -24,7 +24,7 @@ from detectors.tokenize import JiebaWords
 
 _WHITESPACE = re.compile(r"\s\s+")
 _WORD_KEY = "\x00"
-_MIN_KEYWORD_DOCS = 2
+_MIN_KEYWORD_DOCS = 5
 _KEYWORD_PRECISION = 0.85
 
 

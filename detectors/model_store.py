@@ -21,6 +21,7 @@ import yaml
 
 from detectors.classifier import ClaimClassifier
 from detectors.config import default_config_dir
+from detectors.dataset import Example, read_examples
 from detectors.engine import Detector
 from detectors.model_linear import LinearScorer
 from detectors.tokenize import lexicon_terms
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when training, features or the stacker change, so old caches are not reused.
-MODEL_VERSION = "4"
+MODEL_VERSION = "7"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -40,29 +41,35 @@ def corpus_dir(config_dir: Path) -> Path:
     return own if (own / "train.jsonl").is_file() else REPO_CONFIG / "corpus"
 
 
-def read_jsonl(path: Path) -> tuple[list[str], list[list[str]]]:
-    texts, labels = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            texts.append(str(record["text"]))
-            labels.append([str(c) for c in record["labels"]])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: bad corpus record ({exc})") from exc
-    return texts, labels
+def reference_dir(config_dir: Path) -> Path:
+    own = config_dir / "reference"
+    return own if (own / "train.jsonl").is_file() else REPO_CONFIG / "reference"
+
+
+def training_files(config_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(fitting files, development files): the synthetic corpus and the reference set.
+
+    The reference set's test split is never among them.
+    """
+    corpus, reference = corpus_dir(config_dir), reference_dir(config_dir)
+    fit = [corpus / "train.jsonl", reference / "train.jsonl"]
+    dev = [corpus / "valid.jsonl", reference / "dev.jsonl"]
+    return [p for p in fit if p.is_file()], [p for p in dev if p.is_file()]
+
+
+def read_all(paths: list[Path]) -> list[Example]:
+    return [example for path in paths for example in read_examples(path)]
 
 
 def cache_key(config_dir: Path, extra: str = "") -> str:
     """Hash of what the fitted model depends on; ``extra``: the detector's own settings."""
     digest = hashlib.sha256(f"{MODEL_VERSION}|{ClaimClassifier().get_params()}|{extra}".encode())
-    corpus = corpus_dir(config_dir)
-    files = [corpus / "train.jsonl", corpus / "valid.jsonl"]
+    fit, dev = training_files(config_dir)
+    files = [*fit, *dev]
     for sub in ("lexicons", "rules"):
         files += sorted((config_dir / sub).glob("*.yaml"))
     for path in files:
-        digest.update(path.name.encode())
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
 
@@ -123,10 +130,8 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
             return detector
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("model cache %s unusable (%s); retraining", target, exc)
-    corpus = corpus_dir(config_dir)
-    texts, labels = read_jsonl(corpus / "train.jsonl")
-    valid_texts, valid_labels = read_jsonl(corpus / "valid.jsonl")
-    detector.fit(texts, labels, valid_texts=valid_texts, valid_labels=valid_labels)
+    fit, dev = training_files(config_dir)
+    detector.fit(read_all(fit), read_all(dev))
     _save(detector, target)
     return detector
 

@@ -168,6 +168,11 @@ def char_table() -> dict[int, int]:
     # folding them would send most texts through the slow translate path.
     for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)):
         table[code] = code - 0xFEE0
+    # Circled single digits (③⓪分钟): sellers use them to slip numbers past filters.
+    for first in (0x2460, 0x2776, 0x2780, 0x24F5):
+        for i in range(9):
+            table[first + i] = ord("1") + i
+    table[0x24EA] = table[0x24FF] = ord("0")
     table[0xFF05] = ord("%")
     table[0xFFE5] = 0xA5  # one yuan sign for price rules
     for code in list(table):

@@ -14,9 +14,10 @@ _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
 _DIGITS.update({"六": 6, "七": 7, "八": 8, "九": 9})
 _MULTIPLIERS = {"十": 10, "百": 100, "千": 1000}
 _NUMERAL_CHARS = "".join(_DIGITS) + "十百千万"
+_AFTER_NUMBER = frozenset("0123456789.")
 _UNITS = (
     "天|日|周|星期|个|月|年|岁|斤|公斤|克|次|倍|成|折|分钟|秒|小时|元|块|平|米|层|站|期|"
-    "疗程|盒|粒|瓶|袋|箱|件|位|名|度|号线|公里|千米|码|cm|kg|%"
+    "疗程|盒|粒|瓶|袋|箱|件|位|名|度|号线|公里|千米|码|升|吨|亩|cm|kg|%"
 )
 
 
@@ -35,8 +36,11 @@ def chinese_to_int(numeral: str) -> int | None:
     if len(numeral) > 1 and all(c in _DIGITS for c in numeral):
         return int("".join(str(_DIGITS[c]) for c in numeral))  # digit by digit: 二〇二三
     total = section = digit = 0
+    previous = ""
     for char in numeral:
         if char in _DIGITS:
+            if previous in _DIGITS and previous not in "零〇":
+                return None  # 十八一 (十八 + 一斤): two numbers, not one
             digit = _DIGITS[char]
         elif char in _MULTIPLIERS:
             section += (digit or 1) * _MULTIPLIERS[char]
@@ -46,6 +50,7 @@ def chinese_to_int(numeral: str) -> int | None:
             section = digit = 0
         else:
             return None
+        previous = char
     return total + section + digit
 
 
@@ -99,6 +104,9 @@ def numeral_replacements(text: str) -> tuple[str, list[Replacement]]:
         start, end = candidate.span()
         if start < pos:
             continue
+        before = text[start - 1] if start else ""
+        if before and (before in _AFTER_NUMBER or before in "几数"):
+            continue  # 18一斤 (18 yuan a jin), 几十块 (tens of yuan): not one number
         if text[end - 1] in single:
             # The common case (七天, 三次): the run itself is the numeral, no second match.
             numeral, percent, stop = text[start : end - 1], False, end - 1

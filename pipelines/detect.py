@@ -32,6 +32,7 @@ from scrapy.statscollectors import StatsCollector
 
 from crawlers.items import Listing
 from detectors import CATEGORY_IDS, Finding
+from detectors.base import ListingContext
 from detectors.combine import ListingDetector
 from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY, price_fraud_finding
 from pipelines.config import PipelineConfig
@@ -56,6 +57,21 @@ def listing_text(item: Listing) -> str:
     parts = [item.title, item.text]
     parts.extend(str(v) for v in item.extra.values() if isinstance(v, str) and v)
     return "\n".join(p for p in parts if p)
+
+
+# The item kinds a profile declares, as the detectors' site kinds.
+_SITE_KIND = {"product": "mall", "post": "social", "property": "property"}
+
+
+def listing_context(item: Listing, hints: tuple[str, ...] = ()) -> ListingContext:
+    """The page around the listing's text: site kind, category path, shop, profile hints."""
+    category = item.extra.get("category")
+    return ListingContext(
+        site_kind=_SITE_KIND.get(item.kind, ""),
+        category=category if isinstance(category, str) else "",
+        shop=item.shop_name or "",
+        hints=hints,
+    )
 
 
 def finding_record(finding: Finding, text: str) -> dict[str, Any]:
@@ -170,11 +186,10 @@ class DetectPipeline:
         self.stats.inc_value("price_history/load_ms", round((time.perf_counter() - started) * 1000))
         return history
 
-    def _detect(self, text: str, price: float | None) -> list[Finding]:
+    def _detect(self, text: str, price: float | None, context: ListingContext) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"
-        return [
-            f for f in self.detector.detect(text, price=price) if f.score >= self.config.min_score
-        ]
+        found = self.detector.detect(text, price=price, context=context)
+        return [f for f in found if f.score >= self.config.min_score]
 
     async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         # Rules plus classifier cost about a millisecond per claim-bearing listing
@@ -185,7 +200,9 @@ class DetectPipeline:
         history = None
         if self.history_pool is not None and item.original_price is not None:
             history = await asyncio.wrap_future(self.price_history(item.platform))
-        future = self.executor.submit(self.detect_item, item, history)
+        spider = spider or (self.crawler.spider if self.crawler else None)
+        hints = tuple(getattr(getattr(spider, "profile", None), "category_hints", ()))
+        future = self.executor.submit(self.detect_item, item, history, hints)
         return await asyncio.wrap_future(future)
 
     def price_fraud(self, item: Listing, history: PriceHistory | None) -> Finding | None:
@@ -208,16 +225,19 @@ class DetectPipeline:
         finding.matched = [f"划线原价 {item.original_price:g} 元", f"现价 {item.price:g} 元"]
         return finding
 
-    def detect_item(self, item: Listing, history: PriceHistory | None = None) -> Listing:
+    def detect_item(
+        self, item: Listing, history: PriceHistory | None = None, hints: tuple[str, ...] = ()
+    ) -> Listing:
         started = time.perf_counter()
         text = listing_text(item)
-        in_text = [(f, text) for f in self._detect(text, item.price)]
+        context = listing_context(item, hints)
+        in_text = [(f, text) for f in self._detect(text, item.price, context)]
         in_images: list[tuple[Finding, str]] = []
         for image in item.image_texts:
             image_text = str(image.get("text") or "")
             if not image_text:
                 continue
-            for f in self._detect(image_text, item.price):
+            for f in self._detect(image_text, item.price, context):
                 in_images.append((as_image_finding(f, str(image["url"]), image_text), image_text))
         kept = merge_findings(in_text, in_images)
         item.findings = [finding_record(f, source) for f, source in kept]

@@ -1,8 +1,11 @@
 """`tiequan detect`: run the detectors over a JSON-lines file of texts.
 
 Input lines are ``{"id": ..., "text": "...", "price": 12.5, "original_price": 99}``
-(price and original_price optional); output lines are
-``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input order. A crossed-out
+(price and original_price optional), and optionally the listing's ``title`` and its
+``context``: ``{"site_kind": "property", "category": "房产/新房", "shop": "…",
+"hints": ["real_estate"]}`` (a plain string is taken as the category path). Output lines
+are ``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input order; spans index
+into ``text``, and a claim found in the title has ``title_spans`` instead. A crossed-out
 original price far above the price adds a ``"type": "price_fraud"`` finding. With
 ``--explain`` the findings are printed as readable Chinese text instead. A bad input
 line is reported on stderr with its file and line number and skipped; the command
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from detectors import ConfigError, Detector, Finding
+from detectors.base import NO_CONTEXT, SITE_KINDS, ListingContext, join_title
 from detectors.combine import ListingDetector
 from detectors.explain import format_record
 from detectors.price import price_fraud_finding
@@ -62,12 +66,24 @@ def register(subparsers: Any) -> None:
 class Record:
     """One valid input line."""
 
-    __slots__ = ("original_price", "price", "rid", "text")
+    __slots__ = ("context", "original_price", "price", "rid", "text", "title")
 
     def __init__(
-        self, rid: str | int, text: str, price: float | None, original_price: float | None
+        self,
+        rid: str | int,
+        text: str,
+        price: float | None,
+        original_price: float | None,
+        title: str = "",
+        context: ListingContext = NO_CONTEXT,
     ) -> None:
         self.rid, self.text, self.price, self.original_price = rid, text, price, original_price
+        self.title, self.context = title, context
+
+    @property
+    def joined(self) -> tuple[str, int]:
+        """The text the detectors read (title first) and where ``text`` starts in it."""
+        return join_title(self.title, self.text)
 
 
 def _number(record: dict[str, Any], key: str) -> float | None:
@@ -94,7 +110,54 @@ def parse_record(line: str) -> Record:
         raise BadLine(f"字段 id 应为字符串或整数，实际为 {rid!r}")
     if not isinstance(text, str):
         raise BadLine(f"字段 text 应为字符串，实际为 {type(text).__name__}")
-    return Record(rid, text, _number(record, "price"), _number(record, "original_price"))
+    title = record.get("title") or ""
+    if not isinstance(title, str):
+        raise BadLine(f"字段 title 应为字符串，实际为 {title!r}")
+    return Record(
+        rid,
+        text,
+        _number(record, "price"),
+        _number(record, "original_price"),
+        title,
+        parse_context(record.get("context")),
+    )
+
+
+def parse_context(raw: Any) -> ListingContext:
+    """The optional ``context`` field: an object, or a string holding the category path."""
+    if raw is None:
+        return NO_CONTEXT
+    if isinstance(raw, str):
+        return ListingContext(category=raw)
+    if not isinstance(raw, dict):
+        raise BadLine(f"字段 context 应为对象或字符串，实际为 {raw!r}")
+    for key, value in raw.items():
+        if key not in ("site_kind", "category", "shop", "hints"):
+            raise BadLine(f"字段 context.{key} 不认识（可用 site_kind、category、shop、hints）")
+        if key != "hints" and not isinstance(value, str):
+            raise BadLine(f"字段 context.{key} 应为字符串，实际为 {value!r}")
+    kind = raw.get("site_kind", "")
+    if kind and kind not in SITE_KINDS:
+        raise BadLine(f"字段 context.site_kind 应为 {'、'.join(SITE_KINDS)} 之一，实际为 {kind!r}")
+    hints = raw.get("hints", [])
+    if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
+        raise BadLine(f"字段 context.hints 应为类别编号的列表，实际为 {hints!r}")
+    try:
+        return ListingContext(kind, raw.get("category", ""), raw.get("shop", ""), tuple(hints))
+    except ValueError as exc:
+        raise BadLine(f"字段 context.{exc}") from exc
+
+
+def finding_json(finding: Finding, offset: int) -> dict[str, Any]:
+    """``Finding.to_json`` with spans into the record's text; title spans apart."""
+    record = finding.to_json()
+    if offset and finding.image_url is None:
+        spans = [[s - offset, e - offset] for s, e in finding.spans if s >= offset]
+        title = [[s, min(e, offset - 1)] for s, e in finding.spans if s < offset]
+        record["spans"] = spans
+        if title:
+            record["title_spans"] = title
+    return record
 
 
 def category_names() -> dict[str, str]:
@@ -112,13 +175,14 @@ def findings_for(
     detector: Detector | ListingDetector, record: Record, min_score: float | None = None
 ) -> list[Finding]:
     """Text findings, plus a price-fraud finding when the original price looks made up."""
-    findings = detector.detect(record.text, price=record.price)
+    text, _offset = record.joined
+    findings = detector.detect(text, price=record.price, context=record.context)
     if min_score is not None:
         findings = [f for f in findings if f.score >= min_score]
     if record.original_price is not None:
         rules = detector.rules if isinstance(detector, ListingDetector) else detector
         evidence = {f.category: f.score for f in findings} or rules.evidence(
-            record.text, price=record.price
+            text, price=record.price, context=record.context
         )
         fraud = price_fraud_finding(record.price, record.original_price, None, evidence=evidence)
         if fraud is not None:
@@ -162,15 +226,13 @@ def run(args: argparse.Namespace) -> int:
                 findings = findings_for(
                     detector, record, None if args.rules_only else args.min_score
                 )
+                text, offset = record.joined
                 if args.explain:
-                    out.write(format_record(record.rid, record.text, findings, names) + "\n\n")
+                    out.write(format_record(record.rid, text, findings, names) + "\n\n")
                 else:
+                    rows = [finding_json(f, offset) for f in findings]
                     out.write(
-                        json.dumps(
-                            {"id": record.rid, "findings": [f.to_json() for f in findings]},
-                            ensure_ascii=False,
-                        )
-                        + "\n"
+                        json.dumps({"id": record.rid, "findings": rows}, ensure_ascii=False) + "\n"
                     )
                 done += 1
                 flagged += bool(findings)

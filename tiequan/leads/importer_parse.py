@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from detectors import Finding
+from detectors import CATEGORY_IDS, Finding
+from detectors.base import ListingContext
 from tiequan.leads.importer_read import ImportFileError, ImportTable, RawRow
 from tiequan.leads.importer_rows import (
     RowError,
@@ -45,7 +46,9 @@ EMPTY_ROW = "缺少内容：标题、内容和链接均为空"
 
 
 class TextDetector(Protocol):
-    def detect(self, text: str, *, price: float | None = None) -> list[Finding]: ...
+    def detect(
+        self, text: str, *, price: float | None = None, context: ListingContext = ...
+    ) -> list[Finding]: ...
 
 
 @dataclass
@@ -203,7 +206,10 @@ class RowParser:
     def _findings(
         self, text: str, price: float | None, named: Sequence[str]
     ) -> tuple[list[dict[str, Any]], bool]:
-        hits = [f for f in self.detector.detect(text, price=price) if f.score >= self.min_score]
+        # A category the tip names is the tip's context: claims that need their domain count.
+        context = ListingContext(hints=tuple(c for c in named if c in CATEGORY_IDS))
+        found_all = self.detector.detect(text, price=price, context=context)
+        hits = [f for f in found_all if f.score >= self.min_score]
         records = [finding_record(f, text) for f in hits]
         flagged = bool(records)
         found = {r["category"] for r in records}
