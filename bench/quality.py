@@ -1,6 +1,6 @@
 """Detection quality: the real-world reference set first, the synthetic corpus second.
 
-Usage: .venv/bin/python bench/quality.py [--no-write] [--errors DIR] [--split dev]
+Usage: .venv/bin/python bench/quality.py [--no-write] [--errors DIR] [--split dev [--ids RE]]
 In one run, three systems on two test sets: the combined ListingDetector (rules + trained
 classifier), the rule engine alone and a plain-keyword baseline (a finding whenever a
 lexicon term occurs verbatim). The headline is the reference set's sealed test split
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import sys
 import time
 from collections import Counter
@@ -280,9 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--errors", type=Path, help="write the dev split's errors here")
     parser.add_argument("--split", choices=["test", "dev"], default="test")
+    parser.add_argument(
+        "--ids", type=re.compile, help="with --split dev: only entries whose id matches"
+    )
     args = parser.parse_args(argv)
+    if args.ids and args.split == "test":
+        parser.error("--ids selects development entries; the test split is reported whole")
     config = default_config_dir()
     real_test = read_examples(reference_dir(config) / f"{args.split}.jsonl")
+    if args.ids:
+        real_test = [e for e in real_test if args.ids.search(e.id)]
     synthetic_test = read_examples(corpus_dir(config) / "test.jsonl")
     predictors, load_s = systems()
     sandbox_test = sandbox_examples()
@@ -296,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(body)  # CLI output
     if args.errors:
         dev = read_examples(reference_dir(config) / "dev.jsonl")
+        if args.ids:
+            dev = [e for e in dev if args.ids.search(e.id)]
         first = next(iter(predictors.values()))
         path = write_errors(args.errors, "dev", evaluate(first, dev))
         print(f"\ndev-split errors: {path}")  # CLI output
