@@ -2,14 +2,16 @@
 
 ``ListingDetector.detect`` runs the rule engine (all evidence, ``min_score=0``), then
 scores with the classifier windows of the listing around trigger hits (lexicon terms
-plus the classifier's strongest words) and rule spans, normalised together and capped
+plus the classifier's most precise words) and rule spans, normalised together and capped
 at ``max_chars``; a short text without triggers (a title, a one-line post) is scored
 whole, a long clean listing never reaches jieba. The listing's context (category path,
-shop) is read by the classifier beside the windows. Per category a small
-logistic-regression stacker, fitted on the development split, turns (rule score, model
-probability, their product, whether the context vouches for the category) into one
-calibrated probability; a finding is emitted at or above the category threshold tuned
-on the same split. Where rule and model disagree, that fit decides.
+shop) is read by the classifier beside the windows. A logistic-regression stacker, fitted
+on the development data across all categories at once with one bias per category, turns
+each category's features (``FEATURES``: rule score, model probability, whether the context
+vouches for the category, the seller's strongest single claim, and how far the text reads
+as a quoted warning, report or rule) into one calibrated probability; a finding is
+emitted at or above the category's threshold tuned on the same data. Where rule and model
+disagree, that fit decides.
 """
 
 from __future__ import annotations
@@ -39,11 +41,25 @@ _THRESHOLDS = np.round(np.arange(0.5, 0.81, 0.05), 2)
 _OWN_THRESHOLD_POSITIVES = 12  # fewer development positives: the pooled threshold
 _DEFAULT_THRESHOLD = 0.5
 _STACKER_C = 1.0
+UNSEEN_WEIGHT = 0.5  # how much the rules-unseen copy of a development row counts
 _MODEL_ONLY = (
     "文本中{words}等表述符合{name}类违法宣称的特征（模型综合评分{score:.2f}），涉嫌违反{article}"
 )
 # What the stacker reads per listing and category, in this order.
-FEATURES = ("rule", "model", "rule_x_model", "hinted", "strongest", "quoted_x_model", "quoted")
+FEATURES = (
+    "rule",
+    "model",
+    "rule_x_model",
+    "hinted",
+    "strongest",
+    "quoted_x_model",
+    "quoted",
+)
+
+
+# Multiplies a feature row to hide what the rules saw in it.
+_RULES_UNSEEN = np.array([0.0 if name in ("rule", "rule_x_model", "strongest") else 1.0
+                          for name in FEATURES])  # fmt: skip
 
 
 def stack_features(
@@ -112,11 +128,13 @@ def fit_stacker(
     features: np.ndarray,
     truth: np.ndarray,
     seen: np.ndarray,
+    row_weights: np.ndarray | None = None,
 ) -> Stacker:
     """Fit the pooled stacker on ``features`` (listings × classes × FEATURES).
 
     ``truth`` and ``seen`` are listings × classes: the gold labels, and whether the
-    category had any evidence (detect() never reports one without).
+    category had any evidence (detect() never reports one without); ``row_weights``, one
+    per listing, how much it counts.
     """
     n, k, width = features.shape
     onehot = np.tile(np.eye(k), (n, 1))
@@ -124,7 +142,10 @@ def fit_stacker(
     y, mask = truth.reshape(-1), seen.reshape(-1)
     if y[mask].min(initial=1) == y[mask].max(initial=0):
         raise ValueError("the development data needs positive and negative examples")
-    model = LogisticRegression(C=_STACKER_C, max_iter=5000).fit(rows[mask], y[mask])
+    weight = np.repeat(np.ones(n) if row_weights is None else np.asarray(row_weights), k)
+    model = LogisticRegression(C=_STACKER_C, max_iter=5000).fit(
+        rows[mask], y[mask], sample_weight=weight[mask]
+    )
     coef = model.coef_[0]
     proba = np.where(mask, model.predict_proba(rows)[:, 1], 0.0).reshape(n, k)
     pooled = _best_threshold(proba.reshape(-1), y)
@@ -132,9 +153,9 @@ def fit_stacker(
     for column, category in enumerate(classes):
         weights[category] = [float(x) for x in coef[:width]]
         bias[category] = float(model.intercept_[0] + coef[width + column])
-        own = truth[:, column]
-        enough = own.sum() >= _OWN_THRESHOLD_POSITIVES
-        thresholds[category] = _best_threshold(proba[:, column], own) if enough else pooled
+        gold = truth[:, column]
+        enough = gold.sum() >= _OWN_THRESHOLD_POSITIVES
+        thresholds[category] = _best_threshold(proba[:, column], gold) if enough else pooled
     return Stacker(weights, bias, thresholds)
 
 
@@ -144,6 +165,7 @@ class _Evidence:
     proba: np.ndarray | None  # the classifier's, None when it did not run
     windows: str  # what it read
     quoted: float  # Analysis.quoted
+    shut: frozenset[str]  # Analysis.shut
 
 
 class ListingDetector:
@@ -195,11 +217,28 @@ class ListingDetector:
         rows, truth, seen = [], [], []
         for example in dev:
             features, rule, model = self._features(example.text, None, example.context)[1:]
+            gold = [c in example.labels for c in classes]
             rows.append(features)
-            truth.append([c in example.labels for c in classes])
+            truth.append(gold)
             seen.append((rule > 0.0) | (model > 0.0))
+            # The same listing as the rules would meet it in wording they were not written
+            # from: lexicons and rules are written against the training and dev splits, so
+            # there they look nearly perfect, and a stacker fitted on that alone learns to
+            # ignore the classifier. On sources nobody wrote rules from, the rules missed
+            # about half the violations (round-2 dev, measured before reading it); each dev
+            # row therefore also counts, at UNSEEN_WEIGHT, with its rule evidence unseen.
+            # (Dev in two folds, core micro-F1: 0.934 without the copy, 0.942 at 0.5, 0.938
+            # at 1; without it no classifier-only finding survives at all.)
+            rows.append(features * _RULES_UNSEEN)
+            truth.append(gold)
+            seen.append(model > 0.0)
+        weights = np.tile([1.0, UNSEEN_WEIGHT], len(dev))
         self.stacker_ = fit_stacker(
-            classes, np.array(rows), np.array(truth, dtype=int), np.array(seen, dtype=bool)
+            classes,
+            np.array(rows),
+            np.array(truth, dtype=int),
+            np.array(seen, dtype=bool),
+            weights,
         )
         return self
 
@@ -218,10 +257,11 @@ class ListingDetector:
         if not windows and len(text) <= self.short_text:
             windows = normalize(text).text  # a title or a one-line post: read it whole
         if not windows:  # a long clean listing: the classifier never runs
-            return _Evidence(analysis.findings, None, "", analysis.quoted)
+            return _Evidence(analysis.findings, None, "", analysis.quoted, analysis.shut)
         around = context.surroundings
         read = f"{windows}。{normalize(around).text}" if around else windows
-        return _Evidence(analysis.findings, self.scorer_.proba(read), windows, analysis.quoted)
+        proba = self.scorer_.proba(read)
+        return _Evidence(analysis.findings, proba, windows, analysis.quoted, analysis.shut)
 
     def _windows(self, text: str, findings: Sequence[Finding]) -> str:
         """Normalised text around trigger words and rule spans, clauses joined by '。'.
@@ -268,7 +308,8 @@ class ListingDetector:
         model = evidence.proba if evidence.proba is not None else np.zeros(len(classes))
         hinted = np.array([float(c in context.categories) for c in classes])
         quoted = np.full(len(classes), evidence.quoted)
-        return evidence, stack_features(rule, model, hinted, strongest, quoted), rule, model
+        features = stack_features(rule, model, hinted, strongest, quoted)
+        return evidence, features, rule, model
 
     def detect(
         self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
@@ -280,6 +321,13 @@ class ListingDetector:
         classes = self.scorer_.classes
         stacked = self.stacker_.scores(classes, features, rule)
         keep = (stacked >= self.stacker_.arrays(classes)[3]) & ((rule > 0.0) | (model > 0.0))
+        # A claim that is illegal only in its own trade (a travel time in a property ad)
+        # needs that trade: when the rules found the claim but not the domain, the
+        # classifier, which reads words and not whose listing it is, cannot supply it.
+        # (The development data holds almost no such listings from other trades, so the
+        # stacker cannot learn this. On the dev split it vetoes 2 of 410 findings, both
+        # true: bare travel times that the page made a property ad.)
+        keep &= ~((rule == 0.0) & np.array([c in evidence.shut for c in classes]))
         by_category = {f.category: f for f in evidence.findings}
         out: list[Finding] = []
         for i in np.flatnonzero(keep).tolist():

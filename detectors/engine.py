@@ -47,6 +47,9 @@ class Analysis:
 
     findings: list[Finding]
     quoted: float
+    # Categories with a claim that needs its product domain and did not find it
+    # (matcher.Scan.shut): a travel time in a restaurant's post.
+    shut: frozenset[str] = frozenset()
 
 
 class Detector:
@@ -134,12 +137,12 @@ class Detector:
         norm = normalize(text)
         grouped = self._grouped(norm, text, price, context)
         floor = below_floor_finding(text, price, self.price_floors, norm)
-        quoted = 0.0 if grouped is None else grouped[2]
+        quoted, shut = (0.0, frozenset[str]()) if grouped is None else grouped[2:]
         if grouped is None and floor is None:
-            return Analysis([], quoted)
+            return Analysis([], quoted, shut)
         findings: dict[str, Finding] = {}
         if grouped is not None:
-            norm, by_category, _ = grouped
+            norm, by_category = grouped[:2]
             compiled = self._get_compiled()
             for category, hits in by_category.items():
                 score = self._score(hits)
@@ -148,7 +151,8 @@ class Detector:
         if floor is not None:
             findings[floor.category] = _with_floor(findings.get(floor.category), floor, text)
         ordered = sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
-        return Analysis([findings[c] for c in ordered if findings[c].score >= threshold], quoted)
+        kept = [findings[c] for c in ordered if findings[c].score >= threshold]
+        return Analysis(kept, quoted, shut)
 
     def evidence(
         self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
@@ -169,7 +173,7 @@ class Detector:
 
     def _grouped(
         self, norm: Normalized, text: str, price: float | None, context: ListingContext
-    ) -> tuple[Normalized, dict[str, list[Hit]], float] | None:
+    ) -> tuple[Normalized, dict[str, list[Hit]], float, frozenset[str]] | None:
         if not norm.text:
             return None
         result = scan(
@@ -191,7 +195,7 @@ class Detector:
         by_category: dict[str, list[Hit]] = {}
         for hit in hits:
             by_category.setdefault(hit.category, []).append(hit)
-        return norm, by_category, quoted
+        return norm, by_category, quoted, frozenset(result.shut)
 
     def _mark_cued(
         self, hits: list[Hit], cues: list[tuple[Cue, int]], norm: Normalized, text: str

@@ -82,6 +82,9 @@ class Scan:
     hits: list[Hit]
     excepted: dict[str, list[tuple[int, int]]]
     cues: list[tuple[Cue, int]]
+    # Categories with a claim that needs its product domain, which neither the text, its
+    # context nor another claim supplied (a travel time in a restaurant's post).
+    shut: set[str] = field(default_factory=set)
 
 
 def _ascii_run(text: str, reverse: bool = False) -> int:
@@ -232,15 +235,17 @@ def scan(
                 excepted.setdefault(payload.category, []).append((start, end))
             else:
                 cues.append((payload, start))  # type: ignore[arg-type]
+    shut: set[str] = set()
     if anchored:
         if context_text:
             contexted |= _context_gates(compiled, context_text)
         # An allow-listed phrase (延时发货) vouches for no domain either.
         vouching = [h for h in hits if not inside(h, excepted.get(h.category, ()))]
-        hits.extend(_rule_hits(compiled, text, price, anchored, contexted, hints, vouching))
-    if not hits and not cues:
+        found, shut = _rule_hits(compiled, text, price, anchored, contexted, hints, vouching)
+        hits.extend(found)
+    if not hits and not cues and not shut:
         return None
-    return Scan(hits, excepted, cues)
+    return Scan(hits, excepted, cues, shut)
 
 
 def _context_gates(compiled: Compiled, context_text: str) -> set[int]:
@@ -263,7 +268,8 @@ def _rule_hits(
     contexted: set[int],
     hints: frozenset[str],
     term_hits: Sequence[Hit],
-) -> list[Hit]:
+) -> tuple[list[Hit], set[str]]:
+    """The rule hits, and the categories whose context-gated claims stayed shut."""
     hits: list[Hit] = []
     pending: list[int] = []
     for i in sorted(anchored):
@@ -272,15 +278,18 @@ def _rule_hits(
             pending.append(i)
             continue
         hits.extend(_matches(rule, regex, text, price, _windows(compiled, i, anchored[i], text)))
+    shut: set[str] = set()
     if pending:
         # A weak word (玻尿酸 in a warning, 学区 in the news) does not vouch for the domain.
         present = {h.category for h in [*term_hits, *hits] if h.weight >= GATE_MIN_WEIGHT}
         for i in pending:
             rule, regex = compiled.rules[i]
+            found = _matches(rule, regex, text, price, _windows(compiled, i, anchored[i], text))
             if rule.category in present:
-                windows = _windows(compiled, i, anchored[i], text)
-                hits.extend(_matches(rule, regex, text, price, windows))
-    return hits
+                hits.extend(found)
+            elif found:
+                shut.add(rule.category)
+    return hits, shut
 
 
 _WINDOW_MARGIN = 8  # beyond a match's reach, so that lookaheads see what follows

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when training, features or the stacker change, so old caches are not reused.
-MODEL_VERSION = "7"
+MODEL_VERSION = "13"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -47,14 +47,20 @@ def reference_dir(config_dir: Path) -> Path:
 
 
 def training_files(config_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(fitting files, development files): the synthetic corpus and the reference set.
+    """(fitting files, development files); the reference set's test split is never one.
 
-    The reference set's test split is never among them.
+    The classifier is fitted on the reference set's and the synthetic corpus's training
+    splits. The stacker is fitted on the reference set's dev split alone: on synthetic
+    text the classifier is nearly always right (it learned the generator's phrasing), so
+    fitting there teaches the stacker to trust it far more than real wording warrants
+    (on the dev split, two folds, core micro-F1 0.918 with it and 0.934 without; on the
+    sandbox's texts 0.893 and 0.934). Without a reference set, the corpus's validation
+    split stands in.
     """
     corpus, reference = corpus_dir(config_dir), reference_dir(config_dir)
-    fit = [corpus / "train.jsonl", reference / "train.jsonl"]
-    dev = [corpus / "valid.jsonl", reference / "dev.jsonl"]
-    return [p for p in fit if p.is_file()], [p for p in dev if p.is_file()]
+    fit = [p for p in (corpus / "train.jsonl", reference / "train.jsonl") if p.is_file()]
+    dev = reference / "dev.jsonl"
+    return fit, [dev if dev.is_file() else corpus / "valid.jsonl"]
 
 
 def read_all(paths: list[Path]) -> list[Example]:
@@ -116,7 +122,9 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
     config_dir = config_dir or default_config_dir()
     detector = build(cls, config_dir)
     # The stacker is fitted on the windows the detector cuts: their settings are in the key.
-    settings = f"{detector.window}|{detector.trigger_words}|{detector.max_chars}"
+    settings = (
+        f"{detector.window}|{detector.trigger_words}|{detector.max_chars}|{detector.short_text}"
+    )
     target = cache_root() / cache_key(config_dir, settings)
     if (target / "stacker.json").is_file():
         try:

@@ -11,14 +11,13 @@ import pytest
 from detectors.base import CATEGORY_IDS
 from tiequan.corpus import negatives_more
 from tiequan.corpus.build import (
-    COUNTS_BEGIN,
-    COUNTS_END,
     SPLITS,
     VARIANTS,
     counts_markdown,
     generate,
     read_split,
 )
+from tiequan.corpus.datasheet import COUNTS_BEGIN, COUNTS_END
 from tiequan.sandbox.world import SITES, get_world
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"

@@ -10,6 +10,7 @@ import pytest
 
 from detectors.dataset import read_examples
 from detectors.model_store import training_files
+from tiequan.corpus.datasheet import COUNTS_BEGIN, COUNTS_END
 from tiequan.corpus.reference import (
     ONLINE_CATEGORIES,
     REFERENCE_DIR,
@@ -17,6 +18,7 @@ from tiequan.corpus.reference import (
     ReferenceEntry,
     ReferenceError,
     assign_splits,
+    counts_markdown,
     load,
     parse_entry,
     read_file,
@@ -56,6 +58,11 @@ def test_split_files_are_derived_from_the_entries(entries: list[ReferenceEntry])
         on_disk = (REFERENCE_DIR / f"{split}.jsonl").read_text(encoding="utf-8")
         stale = f"{split}.jsonl is stale: python -m tiequan.corpus.reference build"
         assert on_disk == content, stale
+
+
+def test_datasheet_counts_are_current(entries: list[ReferenceEntry]) -> None:
+    sheet = (REFERENCE_DIR / "DATASHEET.md").read_text(encoding="utf-8")
+    assert f"{COUNTS_BEGIN}\n{counts_markdown(entries)}{COUNTS_END}" in sheet
 
 
 def test_coverage_of_every_online_category(entries: list[ReferenceEntry]) -> None:

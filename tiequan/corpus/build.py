@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from tiequan.corpus import negatives as neg
 from tiequan.corpus import negatives_more as more
+from tiequan.corpus.datasheet import write_counts
 from tiequan.corpus.evasion import EVASIONS, split_claim
 from tiequan.corpus.fragments_core import CORE_POOLS, Pool
 from tiequan.corpus.fragments_more import MORE_POOLS
@@ -28,7 +28,6 @@ SEED = 20220315
 SPLITS = ("train", "valid", "test")
 SHARES = (0.6, 0.2, 0.2)
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "config" / "corpus"
-COUNTS_BEGIN, COUNTS_END = "<!-- counts:begin -->", "<!-- counts:end -->"
 VARIANTS = ("plain", *EVASIONS, "split")
 
 # Everyday texts that contain a flagged word in a harmless sense (lexicon exceptions).
@@ -256,12 +255,7 @@ def write(corpus_dir: Path = CORPUS_DIR, seed: int = SEED) -> dict[str, list[dic
     for split, records in splits.items():
         lines = [json.dumps({k: r[k] for k in keys}, ensure_ascii=False) for r in records]
         (corpus_dir / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    sheet = corpus_dir / "DATASHEET.md"
-    if sheet.is_file():
-        text = sheet.read_text(encoding="utf-8")
-        block = f"{COUNTS_BEGIN}\n{counts_markdown(splits)}{COUNTS_END}"
-        pattern = re.compile(re.escape(COUNTS_BEGIN) + ".*?" + re.escape(COUNTS_END), re.S)
-        sheet.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    write_counts(corpus_dir / "DATASHEET.md", counts_markdown(splits))
     return splits
 
 

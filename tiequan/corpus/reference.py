@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.base import CATEGORY_IDS, NO_CONTEXT, SITE_KINDS, ListingContext
+from tiequan.corpus.datasheet import write_counts
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "config" / "reference"
 SPLITS = ("train", "dev", "test")
@@ -375,9 +376,6 @@ def split_lines(entries: Iterable[ReferenceEntry]) -> dict[str, str]:
     return {s: "\n".join(rows) + "\n" if rows else "" for s, rows in lines.items()}
 
 
-COUNTS_BEGIN, COUNTS_END = "<!-- counts:begin -->", "<!-- counts:end -->"
-
-
 def counts_markdown(entries: Sequence[ReferenceEntry]) -> str:
     """The datasheet's tables: entries per category or kind and split, sources per split."""
     table = counts(entries)
@@ -401,12 +399,7 @@ def build(directory: Path) -> list[ReferenceEntry]:
     entries = [replace(e, split=split_of(e, sealed)) for e in entries]
     for split, content in split_lines(entries).items():
         (directory / f"{split}.jsonl").write_text(content, encoding="utf-8")
-    sheet = directory / "DATASHEET.md"
-    if sheet.is_file():
-        text = sheet.read_text(encoding="utf-8")
-        block = f"{COUNTS_BEGIN}\n{counts_markdown(entries)}{COUNTS_END}"
-        pattern = re.compile(re.escape(COUNTS_BEGIN) + ".*?" + re.escape(COUNTS_END), re.S)
-        sheet.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
+    write_counts(directory / "DATASHEET.md", counts_markdown(entries))
     return entries
 
 
