@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import ahocorasick_rs as ac
@@ -165,7 +165,7 @@ class _Evidence:
     proba: np.ndarray | None  # the classifier's, None when it did not run
     windows: str  # what it read
     quoted: float  # Analysis.quoted
-    shut: frozenset[str]  # Analysis.shut
+    needs_domain: Callable[[str], bool]  # Analysis.needs_domain
 
 
 class ListingDetector:
@@ -257,11 +257,11 @@ class ListingDetector:
         if not windows and len(text) <= self.short_text:
             windows = normalize(text).text  # a title or a one-line post: read it whole
         if not windows:  # a long clean listing: the classifier never runs
-            return _Evidence(analysis.findings, None, "", analysis.quoted, analysis.shut)
+            return _Evidence(analysis.findings, None, "", analysis.quoted, analysis.needs_domain)
         around = context.surroundings
         read = f"{windows}。{normalize(around).text}" if around else windows
         proba = self.scorer_.proba(read)
-        return _Evidence(analysis.findings, proba, windows, analysis.quoted, analysis.shut)
+        return _Evidence(analysis.findings, proba, windows, analysis.quoted, analysis.needs_domain)
 
     def _windows(self, text: str, findings: Sequence[Finding]) -> str:
         """Normalised text around trigger words and rule spans, clauses joined by '。'.
@@ -327,7 +327,8 @@ class ListingDetector:
         # (The development data holds almost no such listings from other trades, so the
         # stacker cannot learn this. On the dev split it vetoes 2 of 410 findings, both
         # true: bare travel times that the page made a property ad.)
-        keep &= ~((rule == 0.0) & np.array([c in evidence.shut for c in classes]))
+        for i in np.flatnonzero(keep & (rule == 0.0)).tolist():
+            keep[i] = not evidence.needs_domain(classes[i])
         by_category = {f.category: f for f in evidence.findings}
         out: list[Finding] = []
         for i in np.flatnonzero(keep).tolist():

@@ -7,8 +7,8 @@ scores without a threshold, for models that combine rule evidence with their own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.base import CATEGORY_IDS, NO_CONTEXT, Finding, ListingContext
@@ -23,7 +23,16 @@ from detectors.config import (
     load_variants,
 )
 from detectors.context import cued_positions, is_report
-from detectors.matcher import Compiled, Hit, compile_matcher, inside, merge_spans, scan
+from detectors.matcher import (
+    Compiled,
+    Gated,
+    Hit,
+    compile_matcher,
+    gated_claim,
+    inside,
+    merge_spans,
+    scan,
+)
 from detectors.normalize import Normalized, normalize
 from detectors.price import PriceFloor, below_floor_finding, load_price_floors
 from detectors.variants import VariantConfig
@@ -47,9 +56,12 @@ class Analysis:
 
     findings: list[Finding]
     quoted: float
-    # Categories with a claim that needs its product domain and did not find it
-    # (matcher.Scan.shut): a travel time in a restaurant's post.
-    shut: frozenset[str] = frozenset()
+    _needs_domain: Callable[[str], bool] = field(default=lambda _c: False, repr=False)
+
+    def needs_domain(self, category: str) -> bool:
+        """Does the text make a claim of ``category`` that is illegal only in its trade,
+        without that trade in sight (a travel time in a restaurant's post)?"""
+        return self._needs_domain(category)
 
 
 class Detector:
@@ -137,9 +149,10 @@ class Detector:
         norm = normalize(text)
         grouped = self._grouped(norm, text, price, context)
         floor = below_floor_finding(text, price, self.price_floors, norm)
-        quoted, shut = (0.0, frozenset[str]()) if grouped is None else grouped[2:]
+        quoted = 0.0 if grouped is None else grouped[2]
+        needs = self._domain_check(grouped[3] if grouped else {}, norm, price)
         if grouped is None and floor is None:
-            return Analysis([], quoted, shut)
+            return Analysis([], quoted, needs)
         findings: dict[str, Finding] = {}
         if grouped is not None:
             norm, by_category = grouped[:2]
@@ -152,7 +165,21 @@ class Detector:
             findings[floor.category] = _with_floor(findings.get(floor.category), floor, text)
         ordered = sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
         kept = [findings[c] for c in ordered if findings[c].score >= threshold]
-        return Analysis(kept, quoted, shut)
+        return Analysis(kept, quoted, needs)
+
+    def _domain_check(
+        self,
+        gated: dict[str, Gated],
+        norm: Normalized,
+        price: float | None,
+    ) -> Callable[[str], bool]:
+        compiled = self._get_compiled()
+
+        def needs(category: str) -> bool:
+            rules = gated.get(category)
+            return rules is not None and gated_claim(compiled, norm.text, price, rules)
+
+        return needs
 
     def evidence(
         self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
@@ -173,7 +200,7 @@ class Detector:
 
     def _grouped(
         self, norm: Normalized, text: str, price: float | None, context: ListingContext
-    ) -> tuple[Normalized, dict[str, list[Hit]], float, frozenset[str]] | None:
+    ) -> tuple[Normalized, dict[str, list[Hit]], float, dict[str, Gated]] | None:
         if not norm.text:
             return None
         result = scan(
@@ -195,7 +222,7 @@ class Detector:
         by_category: dict[str, list[Hit]] = {}
         for hit in hits:
             by_category.setdefault(hit.category, []).append(hit)
-        return norm, by_category, quoted, frozenset(result.shut)
+        return norm, by_category, quoted, result.gated
 
     def _mark_cued(
         self, hits: list[Hit], cues: list[tuple[Cue, int]], norm: Normalized, text: str

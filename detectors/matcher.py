@@ -61,6 +61,20 @@ class _Gate:
 
 
 _Payload = _TermRef | _ExceptionRef | Cue | _Gate
+# (terms, anchored rules, context-gated rules, excepted categories, cues) of one pattern
+SortedPayloads = tuple[
+    tuple[_TermRef, ...], tuple[int, ...], tuple[int, ...], tuple[str, ...], tuple[Cue, ...]
+]
+
+
+def _sorted(payloads: Sequence[_Payload]) -> SortedPayloads:
+    return (
+        tuple(p for p in payloads if isinstance(p, _TermRef)),
+        tuple(p.rule for p in payloads if isinstance(p, _Gate) and not p.context),
+        tuple(p.rule for p in payloads if isinstance(p, _Gate) and p.context),
+        tuple(p.category for p in payloads if isinstance(p, _ExceptionRef)),
+        tuple(p for p in payloads if isinstance(p, Cue)),
+    )
 
 
 @dataclass
@@ -75,6 +89,12 @@ class Compiled:
     templates: dict[str, str] = field(default_factory=dict)
     crime_templates: dict[str, str] = field(default_factory=dict)
     patterns: list[str] = field(default_factory=list)  # the automaton's, in id order
+    # per automaton pattern, its payloads sorted by kind for the scan loop
+    sorted_payloads: list[SortedPayloads] = field(default_factory=list)
+
+
+# Rules of one category left behind a shut gate: (rule index, its anchors' positions).
+Gated = list[tuple[int, list[tuple[int, int]]]]
 
 
 @dataclass(slots=True)
@@ -82,9 +102,10 @@ class Scan:
     hits: list[Hit]
     excepted: dict[str, list[tuple[int, int]]]
     cues: list[tuple[Cue, int]]
-    # Categories with a claim that needs its product domain, which neither the text, its
-    # context nor another claim supplied (a travel time in a restaurant's post).
-    shut: set[str] = field(default_factory=set)
+    # Per category: rules whose anchors occurred but whose gate stayed shut (their product
+    # domain was in neither the text, its context nor another claim); run only when asked
+    # (``gated_claim``), since most never are.
+    gated: dict[str, Gated] = field(default_factory=dict)
 
 
 def _ascii_run(text: str, reverse: bool = False) -> int:
@@ -171,6 +192,7 @@ def compile_matcher(
             if lexicon.crime_explanation
         },
         patterns=patterns,
+        sorted_payloads=[_sorted(p) for p in payloads],
     )
 
 
@@ -200,52 +222,60 @@ def scan(
     cues: list[tuple[Cue, int]] = []
     anchored: dict[int, list[tuple[int, int]]] = {}
     contexted: set[int] = set()
-    edges, payloads, last = compiled.edges, compiled.payloads, len(text)
+    edges, sorted_payloads, last = compiled.edges, compiled.sorted_payloads, len(text)
+    # A short text is searched whole (see _windows): its anchors' positions are not needed.
+    short = last <= _WHOLE_TEXT
+    seen: set[int] = set()
     for pid, start, end in matches:
+        terms, anchors, gates, exceptions, pattern_cues = sorted_payloads[pid]
+        if short:  # most matches are rule anchors: the cheap case first
+            seen.update(anchors)
+        else:
+            for rule in anchors:
+                anchored.setdefault(rule, []).append((start, end))
+        if gates:
+            contexted.update(gates)
+        if pattern_cues:
+            cues.extend((cue, start) for cue in pattern_cues)
+        for category in exceptions:
+            excepted.setdefault(category, []).append((start, end))
+        if not terms:
+            continue
         starts_ascii, ends_ascii = edges[pid]
         # Latin terms (pinyin, initials) must not sit inside a longer latin word.
-        bounded = not (
-            (starts_ascii and start > 0 and text[start - 1] in _ASCII_WORD)
-            or (ends_ascii and end < last and text[end] in _ASCII_WORD)
-        )
-        for payload in payloads[pid]:
-            if type(payload) is _TermRef:
-                if bounded:
-                    hits.append(
-                        Hit(
-                            payload.category,
-                            start,
-                            end,
-                            payload.weight,
-                            payload.term.article,
-                            payload.term.severity,
-                            payload.key,
-                            payload.term.label,
-                            None,
-                            False,
-                            payload.kind,
-                        )
-                    )
-            elif type(payload) is _Gate:
-                if payload.context:
-                    contexted.add(payload.rule)
-                else:
-                    anchored.setdefault(payload.rule, []).append((start, end))
-            elif type(payload) is _ExceptionRef:
-                excepted.setdefault(payload.category, []).append((start, end))
-            else:
-                cues.append((payload, start))  # type: ignore[arg-type]
-    shut: set[str] = set()
+        if (starts_ascii and start > 0 and text[start - 1] in _ASCII_WORD) or (
+            ends_ascii and end < last and text[end] in _ASCII_WORD
+        ):
+            continue
+        for ref in terms:
+            hits.append(
+                Hit(
+                    ref.category,
+                    start,
+                    end,
+                    ref.weight,
+                    ref.term.article,
+                    ref.term.severity,
+                    ref.key,
+                    ref.term.label,
+                    None,
+                    False,
+                    ref.kind,
+                )
+            )
+    if short:
+        anchored = dict.fromkeys(seen, _WHOLE)
+    gated: dict[str, Gated] = {}
     if anchored:
         if context_text:
             contexted |= _context_gates(compiled, context_text)
         # An allow-listed phrase (延时发货) vouches for no domain either.
         vouching = [h for h in hits if not inside(h, excepted.get(h.category, ()))]
-        found, shut = _rule_hits(compiled, text, price, anchored, contexted, hints, vouching)
+        found, gated = _rule_hits(compiled, text, price, anchored, contexted, hints, vouching)
         hits.extend(found)
-    if not hits and not cues and not shut:
+    if not hits and not cues and not gated:
         return None
-    return Scan(hits, excepted, cues, shut)
+    return Scan(hits, excepted, cues, gated)
 
 
 def _context_gates(compiled: Compiled, context_text: str) -> set[int]:
@@ -268,8 +298,8 @@ def _rule_hits(
     contexted: set[int],
     hints: frozenset[str],
     term_hits: Sequence[Hit],
-) -> tuple[list[Hit], set[str]]:
-    """The rule hits, and the categories whose context-gated claims stayed shut."""
+) -> tuple[list[Hit], dict[str, Gated]]:
+    """The rule hits, and per category the gated rules left shut (not yet run)."""
     hits: list[Hit] = []
     pending: list[int] = []
     for i in sorted(anchored):
@@ -278,21 +308,38 @@ def _rule_hits(
             pending.append(i)
             continue
         hits.extend(_matches(rule, regex, text, price, _windows(compiled, i, anchored[i], text)))
-    shut: set[str] = set()
+    gated: dict[str, Gated] = {}
     if pending:
         # A weak word (玻尿酸 in a warning, 学区 in the news) does not vouch for the domain.
         present = {h.category for h in [*term_hits, *hits] if h.weight >= GATE_MIN_WEIGHT}
         for i in pending:
             rule, regex = compiled.rules[i]
-            found = _matches(rule, regex, text, price, _windows(compiled, i, anchored[i], text))
             if rule.category in present:
-                hits.extend(found)
-            elif found:
-                shut.add(rule.category)
-    return hits, shut
+                windows = _windows(compiled, i, anchored[i], text)
+                hits.extend(_matches(rule, regex, text, price, windows))
+            else:
+                gated.setdefault(rule.category, []).append((i, anchored[i]))
+    return hits, gated
+
+
+def gated_claim(
+    compiled: Compiled,
+    text: str,
+    price: float | None,
+    rules: Gated,
+) -> bool:
+    """Whether one of ``rules`` (a ``Scan.gated`` entry) matches: the claim is there,
+    its product domain is not."""
+    for i, anchors in rules:
+        rule, regex = compiled.rules[i]
+        if _matches(rule, regex, text, price, _windows(compiled, i, anchors, text)):
+            return True
+    return False
 
 
 _WINDOW_MARGIN = 8  # beyond a match's reach, so that lookaheads see what follows
+_WHOLE_TEXT = 256  # a text this short is searched whole: windows would cost more
+_WHOLE: list[tuple[int, int]] = []  # the anchors of a short text: positions not kept
 
 
 def _windows(
@@ -305,7 +352,7 @@ def _windows(
     all of it. A pattern of unbounded reach reads the whole text.
     """
     reach = compiled.reaches[rule]
-    if reach is None:
+    if reach is None or len(text) <= _WHOLE_TEXT:
         return [(0, len(text))]
     out: list[tuple[int, int]] = []
     for start, end in sorted(anchors):
@@ -325,7 +372,10 @@ def _matches(
     windows: list[tuple[int, int]],
 ) -> list[Hit]:
     hits: list[Hit] = []
-    matches = (m for lo, hi in windows for m in regex.finditer(text, lo, hi))
+    if len(windows) == 1 and windows[0] == (0, len(text)):
+        matches: Iterable[re.Match[str]] = regex.finditer(text)
+    else:
+        matches = (m for lo, hi in windows for m in regex.finditer(text, lo, hi))
     for m in matches:
         if m.end() == m.start():
             continue
