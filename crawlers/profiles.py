@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cssselect import SelectorError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from parsel import Selector
 
 from crawlers.extract import SelectorSpec
 from crawlers.profile_model import (
@@ -99,6 +101,13 @@ def _schema_error(path: Path, error: ValidationError) -> ProfileError:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            path,
+            "",
+            MISSING,
+            f"the file is not UTF-8 (byte {exc.start + 1} is 0x{exc.object[exc.start]:02x})",
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}" if mark is not None else "unknown line"
@@ -113,7 +122,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _fields(raw: Mapping[str, Any], path: Path, where: str) -> Fields:
     out: Fields = {}
     for name, sel in raw.items():
-        spec = SelectorSpec.parse(sel)
+        spec = _selector(sel, path, f"{where}.{name}")
         if spec.regex is not None:
             try:
                 re.compile(spec.regex)
@@ -121,6 +130,27 @@ def _fields(raw: Mapping[str, Any], path: Path, where: str) -> Fields:
                 raise ProfileError(path, f"{where}.{name}.regex", spec.regex, str(exc)) from exc
         out[name] = spec
     return out
+
+
+def _selector(raw: str | Mapping[str, Any], path: Path, where: str) -> SelectorSpec:
+    """Parse a selector and compile its CSS and XPath now: a bad one would otherwise
+    fail on every page of the sweep and yield no item."""
+    spec = SelectorSpec.parse(raw)
+    bare = isinstance(raw, str)
+    probe = Selector(text="<html></html>")
+    for kind, expression in (("css", spec.css), ("xpath", spec.xpath)):
+        if expression is None:
+            continue
+        try:
+            if kind == "css":
+                probe.css(expression)
+            else:
+                probe.xpath(expression)
+        except (SelectorError, ValueError) as exc:
+            field = where if bare else f"{where}.{kind}"
+            problem = f"invalid {kind.upper()} selector: {exc}".splitlines()[0]
+            raise ProfileError(path, field, expression, problem) from exc
+    return spec
 
 
 def _require_id_title(names: Iterable[str], path: Path, where: str) -> None:
@@ -161,7 +191,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
         if raw_item is not None:
             item = ItemSpec(
                 fields=_fields(raw_item["fields"], path, "item.fields"),
-                licence_link=SelectorSpec.parse(raw_item["licence_link"])
+                licence_link=_selector(raw_item["licence_link"], path, "item.licence_link")
                 if "licence_link" in raw_item
                 else None,
             )
@@ -201,10 +231,15 @@ def _listing(raw: Mapping[str, Any], path: Path) -> ListingSpec:
     if inline is not None:
         inline_fields = _fields(inline["fields"], path, "listing.inline_items.fields")
         _require_id_title(inline_fields, path, "listing.inline_items.fields")
+        _selector(inline["container"], path, "listing.inline_items.container")
         inline_items = InlineItems(container=inline["container"], fields=inline_fields)
     return ListingSpec(
-        item_links=SelectorSpec.parse(raw["item_links"]) if "item_links" in raw else None,
-        next_page=SelectorSpec.parse(raw["next_page"]) if "next_page" in raw else None,
+        item_links=_selector(raw["item_links"], path, "listing.item_links")
+        if "item_links" in raw
+        else None,
+        next_page=_selector(raw["next_page"], path, "listing.next_page")
+        if "next_page" in raw
+        else None,
         max_pages=raw.get("max_pages", DEFAULT_MAX_PAGES),
         inline_items=inline_items,
     )

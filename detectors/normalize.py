@@ -155,6 +155,15 @@ def _t2s_pairs() -> dict[str, str]:
     return table
 
 
+# A lone surrogate (JSON "\ud800") cannot be encoded for the automaton: fold makes it U+FFFD.
+_SURROGATES = (0xD800, 0xDFFF)
+
+
+@lru_cache(maxsize=1)
+def _surrogate_re() -> re.Pattern[str]:
+    return re.compile(f"[{chr(_SURROGATES[0])}-{chr(_SURROGATES[1])}]")
+
+
 @lru_cache(maxsize=1)
 def char_table() -> dict[int, int]:
     """One translation table: full-width -> half-width, A-Z -> a-z, traditional -> simplified.
@@ -187,15 +196,17 @@ def char_table() -> dict[int, int]:
 @lru_cache(maxsize=1)
 def _fold_re() -> re.Pattern[str]:
     # A regex character class is a bitmap scan in C: far cheaper than a set test per char.
+    low, high = _SURROGATES
     keys = [chr(code) for code in char_table() if code < 0x10000]
-    return re.compile("[" + "".join(re.escape(k) for k in keys) + "\U00010000-\U0010ffff]")
+    ranges = f"{chr(low)}-{chr(high)}\U00010000-\U0010ffff"
+    return re.compile("[" + "".join(re.escape(k) for k in keys) + ranges + "]")
 
 
 def fold(text: str) -> str:
     """The per-character pass alone: case, width, traditional -> simplified."""
     low = text.lower()
     if len(low) != len(text):  # a few letters lower-case to two characters
-        return text.translate(char_table())
+        return _surrogate_re().sub("\ufffd", text.translate(char_table()))
     # Characters to fold are rare in real text: a C regex scan plus one call per hit
     # beats str.translate, which looks every character up in a dict.
     return _fold_re().sub(_fold_char, low)
@@ -208,7 +219,10 @@ def _fold_map() -> dict[str, str]:
 
 def _fold_char(match: re.Match[str]) -> str:
     char = match.group()
-    return _fold_map().get(char, char)
+    folded = _fold_map().get(char)
+    if folded is not None:
+        return folded
+    return "\ufffd" if _surrogate_re().match(char) else char
 
 
 @lru_cache(maxsize=1)

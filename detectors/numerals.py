@@ -15,6 +15,7 @@ _DIGITS.update({"六": 6, "七": 7, "八": 8, "九": 9})
 _MULTIPLIERS = {"十": 10, "百": 100, "千": 1000}
 _NUMERAL_CHARS = "".join(_DIGITS) + "十百千万"
 _AFTER_NUMBER = frozenset("0123456789.")
+_MAX_NUMERAL = 24  # a longer run of numeral characters is no number anybody claims
 _UNITS = (
     "天|日|周|星期|个|月|年|岁|斤|公斤|克|次|倍|成|折|分钟|秒|小时|元|块|平|米|层|站|期|"
     "疗程|盒|粒|瓶|袋|箱|件|位|名|度|号线|公里|千米|码|升|吨|亩|cm|kg|%"
@@ -29,6 +30,8 @@ def _numeral_re() -> re.Pattern[str]:
 
 def chinese_to_int(numeral: str) -> int | None:
     """Value of a Chinese numeral such as 十五, 一百零五, 两千, 二〇二三; None if not a number."""
+    if len(numeral) > _MAX_NUMERAL:
+        return None
     if numeral.isdigit() and numeral.isascii():
         return int(numeral)
     if not any(c in _DIGITS or c == "十" for c in numeral):
@@ -68,8 +71,11 @@ def _spread(start: int, length: int, count: int) -> list[int]:
 @lru_cache(maxsize=1)
 def _candidate_re() -> re.Pattern[str]:
     # A numeral run followed by the first character of a unit (or 百分之): cheap to search.
+    # Only at the start of a run, and taken whole: otherwise a long run of numerals with
+    # no unit after it is rescanned from each of its characters (quadratic time).
     firsts = "".join(sorted({u[0] for u in _UNITS.split("|")} | {"分"}))
-    return re.compile(f"[{_NUMERAL_CHARS}]+[{re.escape(firsts)}]")
+    run = f"[{_NUMERAL_CHARS}]"
+    return re.compile(f"(?<!{run}){run}++[{re.escape(firsts)}]")
 
 
 def has_numeral(text: str) -> bool:

@@ -10,7 +10,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from bson.errors import BSONError
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError
 from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
@@ -30,6 +32,9 @@ class BatchWriter(Generic[T]):
     Batches are written one after another (a chain of Deferreds), so a slow database
     never sees more than one batch per stage at a time. A batch that fails is spooled
     to JSONL beside the data so nothing is lost, and counted in ``<stage>/errors``.
+    When the database refused the batch for what is in it (a record over 16 MB, one
+    that cannot be encoded), the records are written one by one, so that one bad record
+    never takes its batch with it; only the records that still fail are spooled.
     """
 
     def __init__(
@@ -61,7 +66,7 @@ class BatchWriter(Generic[T]):
     def flush(self) -> Deferred[Any]:
         if self._buffer:
             batch, self._buffer = self._buffer, []
-            self._tail.addCallback(lambda _: deferToThread(self._run, batch))
+            self._tail.addCallback(lambda _: deferToThread(self.write_batch, batch))
             self._tail.addErrback(self._failed, batch)
         return self._tail
 
@@ -70,13 +75,45 @@ class BatchWriter(Generic[T]):
         done.addBoth(self._close_db)
         return done
 
-    def _run(self, batch: list[T]) -> None:
+    def write_batch(self, batch: list[T]) -> None:
+        """Write one batch (in a worker thread); raises when all of it must be spooled."""
         assert self.db is not None, "open() was not called"
         started = time.perf_counter()
-        self._write(self.db, batch)
+        try:
+            self._write(self.db, batch)
+        except ConnectionFailure:
+            raise  # the database is away: the whole batch goes to the spool
+        except (PyMongoError, BSONError) as exc:
+            if len(batch) == 1:
+                raise
+            self._one_by_one(batch, exc)
         self.stats.inc_value(f"{self.stage}/batches")
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         self.stats.inc_value(f"{self.stage}/write_ms", elapsed_ms)
+
+    def _one_by_one(self, batch: list[T], cause: Exception) -> None:
+        assert self.db is not None
+        refused: list[T] = []
+        for record in batch:
+            try:
+                self._write(self.db, [record])
+            except ConnectionFailure:
+                raise
+            except (PyMongoError, BSONError) as exc:
+                refused.append(record)
+                logger.error("%s: a record was refused (%s)", self.stage, str(exc)[:300])
+        self.stats.inc_value(f"{self.stage}/retried_batches")
+        if refused:
+            self.stats.inc_value(f"{self.stage}/errors", len(refused))
+            path = self._spool(refused)
+            logger.error(
+                "%s: %d of %d records refused after the batch failed (%s); spooled to %s",
+                self.stage,
+                len(refused),
+                len(batch),
+                str(cause)[:200],
+                path,
+            )
 
     def _failed(self, failure: Failure, batch: list[T]) -> None:
         self.stats.inc_value(f"{self.stage}/errors")

@@ -318,3 +318,7 @@ def test_verify_names_an_altered_and_a_missing_artefact(
     assert docs[0]["_id"] in missing and "WARC" in missing
     result = verify(db, store)  # all evidence sets
     assert result.sets == 3 and len(result.problems) == 2
+    # Sets written before their lead existed carry no lead_ids: the case finds them.
+    assert all(p.lead_ids == ("XS0123456789",) for p in result.problems), result.problems
+    assert main(["evidence", "verify"]) == 1
+    assert "尚未关联线索" not in capsys.readouterr().out

@@ -119,7 +119,7 @@ def test_csv_in_utf8_and_gb18030(
     report = run_import(queue, detector, path)
     assert (report.rows_read, report.imported_rows, report.rejected) == (2, 2, [])
     assert (report.flagged_rows, report.category_only_rows) == (1, 1)
-    assert report.exit_code == 0 and not (tmp_path / "tips.rejected.csv").exists()
+    assert not report.rejected and not (tmp_path / "tips.rejected.csv").exists()
     lead = only_lead(queue, "slimming_aphrodisiac")
     assert lead["source"] == "tip" and lead["source_ref"] == "tips.csv#2"
     assert lead["title"] == "纤体速效茶" and lead["score"] > 0.5
@@ -162,7 +162,7 @@ def test_category_only_tip_and_row_that_is_no_lead(
     # Routed by the party's address to the county bureau.
     assert lead["jurisdiction"]["bureau_name"] == XIWULAN
     assert [(r.number, r.reason) for r in report.rejected] == [(3, NOT_A_LEAD)]
-    assert report.exit_code == 3
+    assert report.rejected
 
 
 def test_bad_rows_reported_by_row_number_others_imported(
@@ -193,7 +193,7 @@ def test_bad_rows_reported_by_row_number_others_imported(
     assert "“类别”列的值“神仙类”不是已知的类别" in rejected[5]
     assert "缺少内容" in rejected[6]
     assert "“举报时间”列的值“六月初”不是有效的日期" in rejected[8]
-    assert report.imported_rows == 3 and report.exit_code == 3
+    assert report.imported_rows == 3 and report.rejected
     # A malformed credit code is not a bad row: the party is recorded as unverifiable.
     lead = only_lead(queue, "slimming_aphrodisiac")
     assert lead["listing_count"] == 2
@@ -362,7 +362,7 @@ def test_cli_end_to_end(
     monkeypatch.setenv("TIEQUAN_DB", db.name)
     monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
     path = write_csv(tmp_path / "tips.csv", [HEADER, SLIM, ELEVATOR, TOWEL], "gb18030")
-    assert main(["leads", "import", str(path), "--source", "tip", "--by", "张科员"]) == 3
+    assert main(["leads", "import", str(path), "--source", "tip", "--by", "张科员"]) == 1
     out = capsys.readouterr().out
     assert "读取 3 行：登记 2 行" in out and "新建线索 2 条" in out
     assert "超期未检电梯（elevator_overdue）→ 特种设备安全监察股：新建 1" in out
@@ -370,7 +370,7 @@ def test_cli_end_to_end(
     assert (tmp_path / "tips.rejected.csv").is_file()
     assert db.leads.count_documents({"source": "tip"}) == 2
 
-    assert main(["leads", "import", str(path), "--source", "tip", "--json"]) == 3
+    assert main(["leads", "import", str(path), "--source", "tip", "--json"]) == 1
     again = json.loads(capsys.readouterr().out)
     assert again["new_leads"] == [] and again["already_imported"] == [2, 3]
     assert db.leads.count_documents({}) == 2
@@ -381,10 +381,10 @@ def test_cli_end_to_end(
 
     unknown = tmp_path / "unknown.json"
     unknown.write_text('[{"foo": "bar"}]', encoding="utf-8")
-    assert main(["leads", "import", str(unknown), "--source", "tip"]) == 1
+    assert main(["leads", "import", str(unknown), "--source", "tip"]) == 2
     assert "没有可识别的列名" in capsys.readouterr().err
 
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK not really")
-    assert main(["leads", "import", str(broken), "--source", "tip"]) == 1
+    assert main(["leads", "import", str(broken), "--source", "tip"]) == 2
     assert str(broken) in capsys.readouterr().err

@@ -143,6 +143,15 @@ def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
             "unterminated",
         ),
         ({"item__fields__title": _DELETE}, "item.fields.title", "(missing)", "needs"),
+        ({"item__fields__title": "h1::txet"}, "item.fields.title", "'h1::txet'", "CSS"),
+        (
+            {"item__fields__price": {"xpath": "//span[@class='p'", "type": "float"}},
+            "item.fields.price.xpath",
+            "\"//span[@class='p'\"",
+            "XPath",
+        ),
+        ({"listing__item_links": "a.item::attr(href"}, "listing.item_links", "'a.item", "CSS"),
+        ({"item__licence_link": "a[href=="}, "item.licence_link", "'a[href=='", "CSS"),
         ({"licence": _DELETE}, "licence", "(missing)", "licence_link"),
         ({"listing": {"next_page": "a.next"}}, "listing", "'a.next'", "item_links"),
     ],
@@ -159,6 +168,14 @@ def test_schema_and_semantic_errors_name_file_field_value(
     assert f"field {field}:" in message
     assert value in message
     assert expected in message
+
+
+def test_profile_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "gbk_mall.yaml"
+    path.write_bytes("name: gbk_mall\nplatform: 商城\n".encode("gb18030"))
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert str(path) in str(info.value) and "not UTF-8" in str(info.value)
 
 
 def test_name_must_equal_stem(tmp_path: Path) -> None:

@@ -8,15 +8,20 @@ are ``{"id": ..., "findings": [Finding.to_json(), ...]}`` in input order; spans 
 into ``text``, and a claim found in the title has ``title_spans`` instead. A crossed-out
 original price far above the price adds a ``"type": "price_fraud"`` finding. With
 ``--explain`` the findings are printed as readable Chinese text instead. A bad input
-line is reported on stderr with its file and line number and skipped; the command
-then exits 1. Blank lines are ignored.
+line (not JSON, not UTF-8, nested too deeply, a missing or mistyped field, a price that is
+not a finite number) is reported on stderr with its file and line number and skipped, and
+the others are still processed; the command then exits 1. A UTF-8 byte-order mark is
+allowed. Lone surrogates and control characters in texts are replaced by U+FFFD and
+counted. Blank lines are ignored. Exit codes: ``tiequan.cli.exit_codes``.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +30,13 @@ from typing import IO, Any
 
 from detectors import ConfigError, Detector, Finding
 from detectors.base import NO_CONTEXT, SITE_KINDS, ListingContext, join_title
+from detectors.clean import repair_text
 from detectors.combine import ListingDetector
 from detectors.explain import format_record
 from detectors.price import price_fraud_finding
+from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_BAD_LINES, EXIT_FAILED = 0, 1, 2
 
 
 class BadLine(ValueError):
@@ -66,7 +71,7 @@ def register(subparsers: Any) -> None:
 class Record:
     """One valid input line."""
 
-    __slots__ = ("context", "original_price", "price", "rid", "text", "title")
+    __slots__ = ("context", "original_price", "price", "repaired", "rid", "text", "title")
 
     def __init__(
         self,
@@ -77,8 +82,11 @@ class Record:
         title: str = "",
         context: ListingContext = NO_CONTEXT,
     ) -> None:
-        self.rid, self.text, self.price, self.original_price = rid, text, price, original_price
-        self.title, self.context = title, context
+        self.text, repaired_text = repair_text(text)
+        self.title, repaired_title = repair_text(title)
+        self.rid, self.price, self.original_price = rid, price, original_price
+        self.context = context
+        self.repaired = repaired_text + repaired_title  # invalid characters replaced
 
     @property
     def joined(self) -> tuple[str, int]:
@@ -90,6 +98,8 @@ def _number(record: dict[str, Any], key: str) -> float | None:
     value = record.get(key)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise BadLine(f"字段 {key} 应为数字或 null，实际为 {value!r}")
+    if value is not None and not math.isfinite(value):
+        raise BadLine(f"字段 {key} 应为有限的数字，实际为 {value!r}")
     return None if value is None else float(value)
 
 
@@ -99,6 +109,8 @@ def parse_record(line: str) -> Record:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise BadLine(f"不是合法的 JSON（{exc.msg}，第 {exc.colno} 列）") from exc
+    except RecursionError as exc:
+        raise BadLine("JSON 嵌套层数过深") from exc
     if not isinstance(record, dict):
         raise BadLine(f"应为 JSON 对象，实际为 {type(record).__name__}")
     if "id" not in record:
@@ -128,7 +140,7 @@ def parse_context(raw: Any) -> ListingContext:
     if raw is None:
         return NO_CONTEXT
     if isinstance(raw, str):
-        return ListingContext(category=raw)
+        return ListingContext(category=repair_text(raw)[0])
     if not isinstance(raw, dict):
         raise BadLine(f"字段 context 应为对象或字符串，实际为 {raw!r}")
     for key, value in raw.items():
@@ -142,8 +154,9 @@ def parse_context(raw: Any) -> ListingContext:
     hints = raw.get("hints", [])
     if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
         raise BadLine(f"字段 context.hints 应为类别编号的列表，实际为 {hints!r}")
+    category, shop = (repair_text(raw.get(k, ""))[0] for k in ("category", "shop"))
     try:
-        return ListingContext(kind, raw.get("category", ""), raw.get("shop", ""), tuple(hints))
+        return ListingContext(kind, category, shop, tuple(hints))
     except ValueError as exc:
         raise BadLine(f"字段 context.{exc}") from exc
 
@@ -191,12 +204,38 @@ def findings_for(
 
 
 @contextmanager
-def _open(name: str, mode: str) -> Iterator[IO[str]]:
+def _open_input(name: str) -> Iterator[IO[bytes]]:
     if name == "-":
-        yield sys.stdin if mode == "r" else sys.stdout
+        # A text-only stdin (an embedding program's StringIO) has no byte buffer.
+        buffer = getattr(sys.stdin, "buffer", None)
+        yield buffer if buffer is not None else io.BytesIO(sys.stdin.read().encode())
         return
-    with open(name, mode, encoding="utf-8", newline="\n" if mode == "w" else None) as handle:
+    with open(name, "rb") as handle:
         yield handle
+
+
+@contextmanager
+def _open_output(name: str) -> Iterator[IO[str]]:
+    if name == "-":
+        yield sys.stdout
+        return
+    with open(name, "w", encoding="utf-8", newline="\n") as handle:
+        yield handle
+
+
+def input_lines(handle: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None, why) per non-blank line; a line that is not UTF-8
+    comes as None with the reason, so the lines around it are still read."""
+    for lineno, raw in enumerate(handle, start=1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield lineno, None, f"不是 UTF-8 编码（第 {exc.start + 1} 字节 0x{raw[exc.start]:02x}）"
+            continue
+        if line.strip():
+            yield lineno, line, ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -208,21 +247,22 @@ def run(args: argparse.Namespace) -> int:
             detector = ListingDetector.from_config(args.config_dir)
     except ConfigError as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
-        return EXIT_FAILED
+        return EXIT_USAGE
     names = category_names() if args.explain else {}
     source = "<stdin>" if args.input == "-" else args.input
-    done = flagged = bad = 0
+    done = flagged = bad = repaired = 0
     try:
-        with _open(args.input, "r") as inp, _open(args.output, "w") as out:
-            for lineno, line in enumerate(inp, start=1):
-                if not line.strip():
-                    continue
+        with _open_input(args.input) as inp, _open_output(args.output) as out:
+            for lineno, line, why in input_lines(inp):
                 try:
+                    if line is None:
+                        raise BadLine(why)
                     record = parse_record(line)
                 except BadLine as exc:
                     bad += 1
                     sys.stderr.write(f"输入文件 {source} 第 {lineno} 行：{exc}，已跳过\n")
                     continue
+                repaired += record.repaired
                 findings = findings_for(
                     detector, record, None if args.rules_only else args.min_score
                 )
@@ -239,10 +279,8 @@ def run(args: argparse.Namespace) -> int:
             out.flush()
     except OSError as exc:
         sys.stderr.write(f"无法读写文件：{exc}\n")
-        return EXIT_FAILED
-    except UnicodeDecodeError as exc:
-        sys.stderr.write(f"输入文件 {source} 不是 UTF-8 编码：{exc}\n")
-        return EXIT_FAILED
-    sys.stderr.write(f"检测完成：处理 {done} 条，命中 {flagged} 条，错误行 {bad} 条\n")
+        return EXIT_USAGE
+    fixed = f"，替换无效字符 {repaired} 个" if repaired else ""
+    sys.stderr.write(f"检测完成：处理 {done} 条，命中 {flagged} 条，错误行 {bad} 条{fixed}\n")
     log.debug("detect finished: %d done, %d flagged, %d bad", done, flagged, bad)
-    return EXIT_BAD_LINES if bad else EXIT_OK
+    return EXIT_REJECTED if bad else EXIT_OK

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from detectors.base import CATEGORY_IDS
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_USAGE
 from tiequan.cli.leads_export_cmd import register_export
 from tiequan.cli.leads_import_cmd import register_import
 from tiequan.leads.format import render_detail, render_history, render_table, to_jsonable
@@ -83,9 +84,9 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         with open_database() as db:
             return int(action(LeadQueue(db), args))
     except (StorageError, EmbeddedServerError) as exc:
-        return _fail(f"数据库不可用：{exc}", 2)
+        return _fail(f"数据库不可用：{exc}", EXIT_FAULT)
     except CategoriesError as exc:
-        return _fail(f"类别配置有误：{exc}", 2)
+        return _fail(f"类别配置有误：{exc}", EXIT_USAGE)
     except LeadNotFound as exc:
         return _fail(f"找不到线索：{exc.args[0]}")
     except TransitionError as exc:

@@ -1,9 +1,9 @@
 """`tiequan leads import FILE --source tip|higher-bureau`: tips and leads sent down.
 
 Registered by tiequan.cli.leads_cmd, whose helpers are imported when the command runs.
-Exit codes: 0 every row imported, 3 some rows rejected (listed, and saved as
-``<name>.rejected.csv`` next to the file), 1 the file cannot be read at all, 2 the
-database or configuration is unavailable.
+Exit codes (``tiequan.cli.exit_codes``): 0 every row imported, 1 some rows rejected
+(listed, and saved as ``<name>.rejected.csv`` next to the file), 2 the file cannot be
+read at all or the configuration is broken, 3 the database is unavailable.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from detectors import ConfigError
+from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 from tiequan.leads.importer import IMPORT_SOURCES, Importer
 from tiequan.leads.importer_read import ImportFileError, read_table
-from tiequan.leads.importer_report import EXIT_FAILED, render_summary, write_rejected
+from tiequan.leads.importer_report import render_summary, write_rejected
 from tiequan.leads.importer_rows import looks_like_header
 from tiequan.leads.queue import LeadQueue
 
@@ -53,29 +54,30 @@ def _import(args: argparse.Namespace) -> int:
     try:
         table = read_table(args.file, sheet=args.sheet, is_header=looks_like_header)
     except ImportFileError as exc:
-        return _fail(str(exc), EXIT_FAILED)
+        return _fail(str(exc), EXIT_USAGE)
     # Loaded once per import (the cached model, trained from the corpus on first use).
     from detectors.combine import ListingDetector
 
     try:
         detector = ListingDetector.from_config()
     except ConfigError as exc:
-        return _fail(f"检测配置有误：{exc}", 2)
+        return _fail(f"检测配置有误：{exc}", EXIT_USAGE)
 
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         importer = Importer(queue, detector, source=a.source, by=a.by, min_score=a.min_score)
         try:
             report = importer.run(table)
         except ImportFileError as exc:
-            return _fail(str(exc), EXIT_FAILED)
+            return _fail(str(exc), EXIT_USAGE)
         try:
             write_rejected(report, Path(a.file))
         except OSError as exc:
             log.error("cannot write the rejected rows next to %s: %s", a.file, exc)
+        code = EXIT_REJECTED if report.rejected else EXIT_OK
         if a.json:
-            _print_json(report.to_dict())
+            _print_json({**report.to_dict(), "exit_code": code})
         else:
             print(render_summary(report))
-        return report.exit_code
+        return code
 
     return _run(args, action)

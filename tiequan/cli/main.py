@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED
+
 # Each module exposes register(subparsers) and sets args.func(args) -> int.
 _COMMAND_MODULES = (
     "tiequan.cli.sweep_cmd",
@@ -42,7 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line, exit 3
+        logging.getLogger("tiequan").debug("fault in %s", args.command, exc_info=True)
+        sys.stderr.write(
+            f"tiequan {args.command} 内部错误：{type(exc).__name__}: {exc}"
+            "（加 -v 查看详细信息；请报告此问题）\n"
+        )
+        return EXIT_FAULT
 
 
 if __name__ == "__main__":

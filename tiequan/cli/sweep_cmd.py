@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawlers.profiles import ProfileError
+from tiequan.cli.exit_codes import EXIT_REJECTED, EXIT_STOPPED, EXIT_USAGE
 
 
 def register(sub: Any) -> None:
@@ -15,7 +17,11 @@ def register(sub: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--site", action="append", metavar="NAME", help="site profile (repeatable)")
     which.add_argument("--all", action="store_true", help="every profile in the sites directory")
-    p.add_argument("--base-url", help="override every selected profile's base_url (sandbox runs)")
+    p.add_argument(
+        "--base-url",
+        type=base_url,
+        help="override every selected profile's base_url (sandbox runs)",
+    )
     p.add_argument("--sites-dir", type=Path, help="directory of site profiles (config/sites)")
     p.add_argument("--report", type=Path, help="where to write the JSON run report")
     p.add_argument(
@@ -35,6 +41,16 @@ def register(sub: Any) -> None:
         help="extra Scrapy setting",
     )
     p.set_defaults(func=run)
+
+
+def base_url(value: str) -> str:
+    """``--base-url``: an http(s) address with a host, checked before any profile loads."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"应为 http:// 或 https:// 开头的网址（如 http://127.0.0.1:8000），实际为 {value!r}"
+        )
+    return value
 
 
 def parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -64,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
         report = run_sweep(options)
     except (SweepError, ProfileError) as exc:
         print(f"tiequan sweep: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(format_summary(report))
-    return 1 if report["totals"]["errors"] and not report["totals"]["items"] else 0
+    return exit_code(report)
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """4 when a signal stopped a site early (what it captured is saved, the run is not
+    complete); 1 when errors left a run without items; else 0 (``tiequan.cli.exit_codes``)."""
+    if any(site.get("finish_reason") == "shutdown" for site in report["sites"].values()):
+        return EXIT_STOPPED
+    return EXIT_REJECTED if report["totals"]["errors"] and not report["totals"]["items"] else 0

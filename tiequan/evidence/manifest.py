@@ -153,11 +153,20 @@ def _targets(
     db: Database[Any], lead: dict[str, Any] | None
 ) -> Iterator[tuple[tuple[str, ...], str | None, dict[str, Any]]]:
     query = lead_evidence_query(lead) if lead is not None else {}
-    projection = {"artefacts": 1, "lead_ids": 1}
+    projection = {"artefacts": 1, "lead_ids": 1, "party_key": 1, "categories": 1}
+    # Evidence belongs to a case by party and category (lead_evidence_query); sets written
+    # before their lead existed carry no lead_ids, so the cases are looked up here.
+    cases: dict[tuple[str, str], list[str]] = {}
+    if lead is None:
+        for row in db[LEADS].find({"party_key": {"$ne": None}}, {"party_key": 1, "category": 1}):
+            cases.setdefault((row["party_key"], row.get("category", "")), []).append(row["_id"])
     for doc in db[EVIDENCE].find(query, projection).sort("_id", 1):
         lead_ids = tuple(doc.get("lead_ids") or ())
         if lead is not None and lead["_id"] not in lead_ids:
             lead_ids = (lead["_id"], *lead_ids)
+        for category in doc.get("categories") or ():
+            found = cases.get((doc.get("party_key") or "", category), ())
+            lead_ids += tuple(i for i in found if i not in lead_ids)
         for artefact in doc.get("artefacts", []):
             yield lead_ids, str(doc["_id"]), artefact
     if lead is not None and (lead.get("manifest") or {}).get("sha256"):

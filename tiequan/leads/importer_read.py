@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detectors.clean import repair_text
+
 HEADER_SCAN_ROWS = 10  # title rows above the header that spreadsheets often carry
+CSV_FIELD_LIMIT = 16 << 20  # characters; the csv module's default (131,072) refuses real cells
 RAW_COLUMN = "原始记录"  # a JSON record that is not an object, kept as text
 EXTENSIONS = (".csv", ".xlsx", ".json", ".jsonl", ".ndjson")
 
@@ -43,6 +46,15 @@ class ImportTable:
     rows: list[RawRow] = field(default_factory=list)
     encoding: str | None = None
     sheet: str | None = None
+    repaired: int = 0  # invalid characters (lone surrogates, controls) replaced in cells
+
+    def add(self, row: RawRow) -> None:
+        """Append ``row`` with its text cells repaired (``detectors.clean``)."""
+        for key, value in row.values.items():
+            if isinstance(value, str):
+                row.values[key], count = repair_text(value)
+                self.repaired += count
+        self.rows.append(row)
 
     @property
     def name(self) -> str:
@@ -76,8 +88,8 @@ def read_table(
     sha = hashlib.sha256(data).hexdigest()
     if suffix == ".csv":
         text, encoding = decode_text(path, data)
-        grid = list(csv.reader(io.StringIO(text, newline="")))
-        table = _from_grid(path, sha, grid, is_header, first_row=1)
+        grid, broken = csv_grid(text)
+        table = _from_grid(path, sha, grid, is_header, first_row=1, broken=broken)
         table.encoding = encoding
         return table
     if suffix == ".xlsx":
@@ -105,6 +117,44 @@ def decode_text(path: Path, data: bytes) -> tuple[str, str]:
         ) from exc
 
 
+def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
+    """The records of a CSV text, and the ones that could not be read.
+
+    A record the strict parser refuses (a quote never closed, a stray quote, a field over
+    ``CSV_FIELD_LIMIT``) is kept as its first physical line with the reason, keyed by its
+    record index, and parsing resumes on the next line: without this, one unclosed quote
+    swallows the rest of the file into a single cell.
+    """
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    lines = text.splitlines(keepends=True)
+    grid: list[list[str]] = []
+    broken: dict[int, tuple[str, str]] = {}
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), strict=True)
+        consumed = 0
+        try:
+            for row in reader:
+                grid.append(row)
+                consumed = reader.line_num
+            return grid, broken
+        except csv.Error as exc:
+            bad = start + consumed
+            broken[len(grid)] = (lines[bad].rstrip("\r\n"), _csv_reason(str(exc)))
+            grid.append([])
+            start = bad + 1
+    return grid, broken
+
+
+def _csv_reason(message: str) -> str:
+    if "field larger" in message:
+        return f"单元格超过 {CSV_FIELD_LIMIT:,} 个字符，无法读取"
+    if "unexpected end of data" in message or "EOF" in message:
+        return "引号未闭合（本行起的内容无法分行），已跳过本行"
+    return f"引号使用不规范，无法分列（{message}）"
+
+
 def _cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -117,8 +167,10 @@ def _from_grid(
     *,
     first_row: int,
     sheet: str | None = None,
+    broken: dict[int, tuple[str, str]] | None = None,
 ) -> ImportTable:
     rows = [list(r) for r in grid]
+    broken = broken or {}
     header_at = _find_header(rows, is_header)
     if header_at is None:
         raise ImportFileError(
@@ -128,6 +180,10 @@ def _from_grid(
     headers = _unique_headers([_cell_text(c) for c in rows[header_at]])
     table = ImportTable(path, sha, "行", headers, sheet=sheet)
     for offset, row in enumerate(rows[header_at + 1 :], header_at + 1):
+        if offset in broken:
+            raw, why = broken[offset]
+            table.add(RawRow(first_row + offset, {RAW_COLUMN: raw}, why))
+            continue
         if not any(_cell_text(c) for c in row):
             continue  # blank rows are skipped but still counted in the numbering
         values: dict[str, Any] = {}
@@ -135,7 +191,7 @@ def _from_grid(
             if i >= len(headers):
                 headers.append(f"第{i + 1}列")
             values[headers[i]] = cell
-        table.rows.append(RawRow(first_row + offset, values))
+        table.add(RawRow(first_row + offset, values))
     return table
 
 
@@ -186,6 +242,10 @@ def _read_xlsx(
                 f"无法读取文件 {path}：没有名为“{sheet}”的工作表（现有：{names}）"
             )
         ws = book[sheet] if sheet is not None else book.worksheets[0]
+        # Read-only mode trusts the sheet's declared <dimension>, which many exporters
+        # write wrong (rows beyond it would be dropped silently); read to the real end.
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
         grid = ws.iter_rows(values_only=True)
         return _from_grid(path, sha, grid, is_header, first_row=1, sheet=ws.title)
     finally:
@@ -226,9 +286,9 @@ def _read_json(path: Path, sha: str, text: str, *, jsonl: bool) -> ImportTable:
         if error is not None:
             # Keep what the record said, for the rejected-rows file.
             text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
-            table.rows.append(RawRow(number, {RAW_COLUMN: text}, error))
+            table.add(RawRow(number, {RAW_COLUMN: text}, error))
             continue
         values = {str(k): v for k, v in obj.items()}
         headers.extend(k for k in values if k not in headers)
-        table.rows.append(RawRow(number, values))
+        table.add(RawRow(number, values))
     return table

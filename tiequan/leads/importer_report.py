@@ -12,7 +12,6 @@ from typing import Any
 from tiequan.leads.format import SOURCE_NAMES
 from tiequan.leads.importer_rows import text_of
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 3
 REASON_COLUMN = "原因"
 ROW_COLUMN = "原行号"
 
@@ -52,10 +51,6 @@ class ImportReport:
     rejected_path: Path | None = None
 
     @property
-    def exit_code(self) -> int:
-        return EXIT_REJECTED if self.rejected else EXIT_OK
-
-    @property
     def added(self) -> int:
         return sum(c.added for c in self.per_category.values())
 
@@ -82,7 +77,6 @@ class ImportReport:
             },
             "rejected": [{"row": r.number, "reason": r.reason} for r in self.rejected],
             "rejected_file": str(self.rejected_path) if self.rejected_path else None,
-            "exit_code": self.exit_code,
         }
 
 

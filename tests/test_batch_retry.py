@@ -1,0 +1,52 @@
+"""One record the database refuses never takes its batch with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.errors import DocumentTooLarge, ServerSelectionTimeoutError
+from scrapy.utils.test import get_crawler
+
+from pipelines.batch import BatchWriter
+from pipelines.config import PipelineConfig
+
+
+def writer(tmp_path: Path, written: list[dict[str, Any]]) -> BatchWriter[dict[str, Any]]:
+    def write(_db: Any, batch: list[dict[str, Any]]) -> None:
+        if any(r.get("away") for r in batch):
+            raise ServerSelectionTimeoutError("no server")
+        if any(len(r["text"]) > 100 for r in batch):
+            raise DocumentTooLarge("BSON document too large")
+        written.extend(batch)
+
+    config = PipelineConfig(
+        mongo_uri=None, home=tmp_path, run_id="R1", batch_size=10, config_dir=None, min_score=0.5
+    )
+    crawler = get_crawler()
+    assert crawler.stats is not None
+    out: BatchWriter[dict[str, Any]] = BatchWriter("store", config, crawler.stats, write, dict)
+    out.db = object()  # type: ignore[assignment]  # the fake write never touches it
+    return out
+
+
+def test_the_refused_record_alone_is_spooled(tmp_path: Path) -> None:
+    written: list[dict[str, Any]] = []
+    stage = writer(tmp_path, written)
+    batch = [{"id": 1, "text": "a"}, {"id": 2, "text": "x" * 1000}, {"id": 3, "text": "c"}]
+    stage.write_batch(batch)
+    assert [r["id"] for r in written] == [1, 3]
+    spooled = (tmp_path / "spool" / "R1-store.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in spooled] == [2]
+    assert stage.stats.get_value("store/errors") == 1
+    assert stage.stats.get_value("store/batches") == 1
+
+
+def test_an_outage_fails_the_whole_batch_at_once(tmp_path: Path) -> None:
+    written: list[dict[str, Any]] = []
+    stage = writer(tmp_path, written)
+    with pytest.raises(ServerSelectionTimeoutError):
+        stage.write_batch([{"id": 1, "text": "a", "away": True}, {"id": 2, "text": "b"}])
+    assert written == []
