@@ -18,6 +18,8 @@ test: setup lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/bandit -q -c pyproject.toml -r tiequan crawlers detectors pipelines 2>/dev/null
 
 setup: system-deps $(STAMP)
 

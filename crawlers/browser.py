@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 CHROMIUM_ENV = "TIEQUAN_CHROMIUM"
 CHROMIUM_CANDIDATES: tuple[str, ...] = (
@@ -51,15 +50,6 @@ def find_chromium(
         if path.is_file() and os.access(path, os.X_OK):
             return path
     return None
-
-
-def launch_options(executable: Path | None = None) -> dict[str, Any]:
-    """Playwright launch options for ``PLAYWRIGHT_LAUNCH_OPTIONS``."""
-    options: dict[str, Any] = {"headless": True, "args": list(CHROMIUM_ARGS)}
-    path = executable if executable is not None else find_chromium()
-    if path is not None:
-        options["executable_path"] = str(path)
-    return options
 
 
 def require_chromium() -> Path:

@@ -80,10 +80,6 @@ def parse_number(text: str | None, regex: str | None = None) -> float | None:
     return number * _MULTIPLIERS[unit] if unit else number
 
 
-def to_int(value: float | None) -> int | None:
-    return None if value is None else round(value)
-
-
 def _node_text(sel: Selector) -> str:
     # ::text and ::attr() yield plain strings; an element means "all its text".
     if isinstance(sel.root, str):

@@ -1,5 +1,5 @@
-"""Scrapy item pipelines: validate → dedup → image text → detect → store → refer.
+"""Scrapy item pipelines, in ITEM_PIPELINES order (crawlers/settings.py):
 
-Order (ITEM_PIPELINES, with gaps for later stages such as evidence at 300):
-validate 100, dedup 200, image text (OCR) 350, detect 400, store 500, refer 600.
+validate 100 → dedup 200 → image text (OCR) 350 → detect 400 → evidence 450 → store 500 →
+refer 600 → follow-up 650 (only when the runner wrote a follow-up plan).
 """

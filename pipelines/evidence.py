@@ -25,12 +25,12 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_playwright.page import PageMethod
 
+from crawlers.followup_plan import Target, load_plan
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
 from tiequan.evidence.capture import Gathered, build_evidence_set, finding_image_urls
-from tiequan.leads.followup import Target, load_plan
 from tiequan.party import Jurisdictions, load_jurisdictions
 from tiequan.storage.bulk import DUPLICATE_KEY
 from tiequan.storage.store import EVIDENCE

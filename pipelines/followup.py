@@ -18,10 +18,11 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from crawlers.followup_plan import Target, load_plan
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
-from tiequan.leads.followup import NOT_SEEN, Outcome, Target, classify, load_plan, record_followups
+from tiequan.leads.followup import NOT_SEEN, Outcome, classify, record_followups
 from tiequan.storage.store import LEADS
 
 

@@ -21,15 +21,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from tiequan.leads.followup import (
-    Outcome,
-    Target,
-    build_plan,
-    classify,
-    load_plan,
-    record_followups,
-    write_plan,
-)
+from crawlers.followup_plan import Target, load_plan, write_plan
+from tiequan.leads.followup import Outcome, build_plan, classify, record_followups
 from tiequan.leads.queue import LeadQueue
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.takedown import takedown_state

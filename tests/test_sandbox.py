@@ -493,3 +493,11 @@ def test_cli_serve_writes_url_file(tmp_path: Path) -> None:
             proc.wait()
         proc.stdout.close() if proc.stdout else None
         proc.stderr.close() if proc.stderr else None
+
+
+def test_oracle_and_detector_agree_where_price_fraud_belongs() -> None:
+    # The sandbox states it on its own (it imports no detector code); the two must agree.
+    from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY
+    from tiequan.sandbox.truth import PRICE_FRAUD_CATEGORY
+
+    assert PRICE_FRAUD_CATEGORY == PRICE_FRAUD_FALLBACK_CATEGORY

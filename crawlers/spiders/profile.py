@@ -32,10 +32,10 @@ from crawlers.assemble import (
 )
 from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
+from crawlers.followup_plan import load_plan
 from crawlers.items import Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
-from tiequan.leads.followup import load_plan
 
 PAGE_META = "tiequan_page"
 FOLLOWUP_META = "tiequan_followup"

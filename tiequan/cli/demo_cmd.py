@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
+import subprocess  # nosec B404 # the demo serves the sandbox in a child process
 import sys
 import tempfile
 import time
@@ -43,7 +43,7 @@ def start_sandbox(url_file: Path, seed: int, scale: float) -> tuple[subprocess.P
         "--scale",
         str(scale),
     ]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd)  # nosec B603 # our own interpreter and module, no shell
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if url_file.exists() and url_file.read_text().strip():

@@ -10,6 +10,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from tiequan.cli.exit_codes import EXIT_FAULT
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, default_root
 from tiequan.evidence.capture import shanghai_time
 from tiequan.evidence.manifest import (
@@ -64,7 +65,7 @@ def _run(args: argparse.Namespace, action: Callable[[Database[Any]], int]) -> in
         with open_database() as db:
             return int(action(db))
     except (StorageError, EmbeddedServerError) as exc:
-        return _fail(f"数据库不可用：{exc}", 2)
+        return _fail(f"数据库不可用：{exc}", EXIT_FAULT)
     except LeadNotFound as exc:
         return _fail(f"找不到线索：{exc.args[0]}")
     except ArtefactError as exc:

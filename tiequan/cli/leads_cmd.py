@@ -69,42 +69,42 @@ def register(subparsers: Any) -> None:
     register_import(sub)
 
 
-def _fail(message: str, code: int = 1) -> int:
+def fail(message: str, code: int = 1) -> int:
     print(message, file=sys.stderr)
     return code
 
 
-def _print_json(value: Any) -> None:
+def print_json(value: Any) -> None:
     print(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2))
 
 
-def _run(args: argparse.Namespace, action: Any) -> int:
+def run_with_queue(args: argparse.Namespace, action: Any) -> int:
     """Open the database, run ``action(queue, args)`` and map failures to Chinese errors."""
     try:
         with open_database() as db:
             return int(action(LeadQueue(db), args))
     except (StorageError, EmbeddedServerError) as exc:
-        return _fail(f"数据库不可用：{exc}", EXIT_FAULT)
+        return fail(f"数据库不可用：{exc}", EXIT_FAULT)
     except CategoriesError as exc:
-        return _fail(f"类别配置有误：{exc}", EXIT_USAGE)
+        return fail(f"类别配置有误：{exc}", EXIT_USAGE)
     except LeadNotFound as exc:
-        return _fail(f"找不到线索：{exc.args[0]}")
+        return fail(f"找不到线索：{exc.args[0]}")
     except TransitionError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except ValueError as exc:
-        return _fail(f"参数有误：{exc}")
+        return fail(f"参数有误：{exc}")
 
 
 def _list(args: argparse.Namespace) -> int:
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         leads = queue.list(status=a.status, category=a.category, unit=a.unit, limit=a.limit)
         if a.json:
-            _print_json(leads)
+            print_json(leads)
         else:
             print(render_table(leads))
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -113,12 +113,12 @@ def _show(args: argparse.Namespace) -> int:
         if lead is None:
             raise LeadNotFound(normalise_lead_id(a.lead_id))
         if a.json:
-            _print_json(lead)
+            print_json(lead)
         else:
             print(render_detail(lead))
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _claim(args: argparse.Namespace) -> int:
@@ -131,17 +131,17 @@ def _claim(args: argparse.Namespace) -> int:
         print(render_detail(lead))
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _release(args: argparse.Namespace) -> int:
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         if not queue.release(a.lead_id, a.reviewer):
-            return _fail(f"线索 {normalise_lead_id(a.lead_id)} 不在 {a.reviewer} 名下，无法退回。")
+            return fail(f"线索 {normalise_lead_id(a.lead_id)} 不在 {a.reviewer} 名下，无法退回。")
         print(f"线索 {normalise_lead_id(a.lead_id)} 已退回待研判队列。")
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _decide(args: argparse.Namespace) -> int:
@@ -157,7 +157,7 @@ def _decide(args: argparse.Namespace) -> int:
             print(f"移送至：{units}；属地：{bureau}")
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -168,7 +168,7 @@ def _history(args: argparse.Namespace) -> int:
         print(render_history(lead_id, queue.history(lead_id)))
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)
 
 
 def _overdue(args: argparse.Namespace) -> int:
@@ -177,4 +177,4 @@ def _overdue(args: argparse.Namespace) -> int:
         print(render_table(leads, empty="没有超期线索。"))
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)

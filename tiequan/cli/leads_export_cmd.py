@@ -106,11 +106,11 @@ def _ledger_filter(queue: Any, args: argparse.Namespace) -> Any:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from tiequan.cli.leads_cmd import _fail, _run
+    from tiequan.cli.leads_cmd import fail, run_with_queue
 
     problem = _check_args(args)
     if problem:
-        return _fail(f"参数有误：{problem}")
+        return fail(f"参数有误：{problem}")
 
     def action(queue: Any, a: argparse.Namespace) -> int:
         from tiequan.documents.export import export_forms, export_ledger, parse_forms
@@ -126,10 +126,10 @@ def _export(args: argparse.Namespace) -> int:
             store = ArtefactStore(a.evidence_dir or default_root())
             result = export_forms(queue.db, a.lead_ids, a.output, store=store, forms=forms)
         except OSError as exc:
-            return _fail(f"无法写入文件：{exc}", 2)
+            return fail(f"无法写入文件：{exc}", 2)
         for path in result.files:
             print(path)
         print(f"已导出 {len(result.lead_ids)} 条线索的 {len(result.files)} 份文书到 {a.output}")
         return 0
 
-    return _run(args, action)
+    return run_with_queue(args, action)

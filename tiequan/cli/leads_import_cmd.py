@@ -49,35 +49,35 @@ def register_import(sub: Any) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     # Imported here: tiequan.cli.leads_cmd imports this module to register the command.
-    from tiequan.cli.leads_cmd import _fail, _print_json, _run
+    from tiequan.cli.leads_cmd import fail, print_json, run_with_queue
 
     try:
         table = read_table(args.file, sheet=args.sheet, is_header=looks_like_header)
     except ImportFileError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     # Loaded once per import (the cached model, trained from the corpus on first use).
     from detectors.combine import ListingDetector
 
     try:
         detector = ListingDetector.from_config()
     except ConfigError as exc:
-        return _fail(f"检测配置有误：{exc}", EXIT_USAGE)
+        return fail(f"检测配置有误：{exc}", EXIT_USAGE)
 
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         importer = Importer(queue, detector, source=a.source, by=a.by, min_score=a.min_score)
         try:
             report = importer.run(table)
         except ImportFileError as exc:
-            return _fail(str(exc), EXIT_USAGE)
+            return fail(str(exc), EXIT_USAGE)
         try:
             write_rejected(report, Path(a.file))
         except OSError as exc:
             log.error("cannot write the rejected rows next to %s: %s", a.file, exc)
         code = EXIT_REJECTED if report.rejected else EXIT_OK
         if a.json:
-            _print_json({**report.to_dict(), "exit_code": code})
+            print_json({**report.to_dict(), "exit_code": code})
         else:
             print(render_summary(report))
         return code
 
-    return _run(args, action)
+    return run_with_queue(args, action)

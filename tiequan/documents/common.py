@@ -18,7 +18,6 @@ from docx.table import Table
 from tiequan.evidence.capture import parse_utc
 from tiequan.evidence.manifest import KIND_LABELS
 from tiequan.leads.format import (
-    LISTING_STATES,
     NONE_MARK,
     SOURCE_NAMES,
     as_utc,
@@ -147,10 +146,6 @@ def followup_text(lead: dict[str, Any]) -> str:
         return ""
     state = FOLLOWUP_STATES.get(followup.get("state") or "", clean(followup.get("state")))
     return f"{state}（{local(followup.get('at'), '%Y-%m-%d')}）"
-
-
-def listing_state(entry: dict[str, Any]) -> str:
-    return LISTING_STATES.get(entry.get("state") or "", clean(entry.get("state")))
 
 
 def kind_label(kind: Any) -> str:

@@ -174,7 +174,3 @@ def _warc_date(iso: str) -> str:
         text = text[: -len("+00:00")]
     text = text.rstrip("Z")
     return text.split(".")[0] + "Z"
-
-
-def response_content_type(raw: RawCapture) -> str | None:
-    return _content_type(raw.response_headers)

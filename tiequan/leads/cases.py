@@ -248,7 +248,7 @@ class CaseRecorder:
             "evidence_count": sum(1 for e in listings if e.get("evidence_id")),
             "followups": [],
             "version": 1,
-            "write_token": None,
+            "write_token": None,  # nosec B105 # a lease token field, not a password
         }
         doc.update(summarise(listings, nights=1))
         return doc

@@ -15,16 +15,15 @@ set of that night) and updates the listing's state, guarded by the lead's versio
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pymongo.collection import Collection
 
+from crawlers.followup_plan import Target
 from tiequan.leads.lifecycle import HANDED_OVER
 
 log = logging.getLogger(__name__)
@@ -37,18 +36,6 @@ STATES = (REMOVED, CHANGED, UNCHANGED, NOT_SEEN)
 # The listing state a follow-up leaves on the case ("not_seen" changes nothing).
 _LISTING_STATE = {REMOVED: "removed", CHANGED: "changed", UNCHANGED: "online"}
 _RETRIES = 5
-
-
-@dataclass(frozen=True)
-class Target:
-    """One listing to re-check, with the leads (and their categories) that want to know."""
-
-    platform: str
-    item_id: str
-    url: str
-    title: str
-    lead_ids: tuple[str, ...]
-    categories: tuple[str, ...]
 
 
 @dataclass
@@ -88,32 +75,6 @@ def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> l
         )
         for (platform, item_id), t in sorted(merged.items())
     ]
-
-
-def write_plan(path: Path, targets: list[Target]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [asdict(t) for t in targets]
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def load_plan(path: Path | str, platform: str | None = None) -> dict[str, Target]:
-    """The plan file's targets (of one platform), by item id; errors name the file."""
-    try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))
-        targets = [
-            Target(
-                platform=str(r["platform"]),
-                item_id=str(r["item_id"]),
-                url=str(r["url"]),
-                title=str(r.get("title") or ""),
-                lead_ids=tuple(r["lead_ids"]),
-                categories=tuple(r["categories"]),
-            )
-            for r in rows
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: unreadable follow-up plan: {exc}") from exc
-    return {t.item_id: t for t in targets if platform is None or t.platform == platform}
 
 
 def classify(target: Target, *, gone: bool, findings: Iterable[Mapping[str, Any]]) -> str:

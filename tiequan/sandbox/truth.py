@@ -7,8 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY as PRICE_FRAUD_CATEGORY
 from tiequan.sandbox.world import SITES, get_world
+
+# Where a made-up original price belongs (明码标价 and fees work): the oracle states it itself,
+# so that it shares no code with the detectors it scores (tests check the two agree).
+PRICE_FRAUD_CATEGORY = "illegal_fees"
 
 MICRO = "micro"
 

@@ -260,6 +260,10 @@ def _faults(world: World, rng: random.Random) -> None:
         world.slow[path] = round(rng.uniform(0.3, 1.5), 2)
 
 
+def _rng(seed: int, part: str) -> random.Random:
+    return random.Random(f"{seed}:{part}")  # nosec B311 # seeded sandbox content, not security
+
+
 def generate_world(seed: int, scale: float = 1.0) -> World:
     """Build the whole world from scratch (use ``get_world`` for the cached one)."""
     if scale <= 0:
@@ -267,17 +271,17 @@ def generate_world(seed: int, scale: float = 1.0) -> World:
     world = World(seed=seed, scale=scale)
     counts = {p: max(12, round(c * scale)) for p, c in BASE_COUNTS.items()}
     # One generator per site, so adding content to one site leaves the others unchanged.
-    _products(world, random.Random(f"{seed}:mall"), "mall", counts["mall"])
-    _products(world, random.Random(f"{seed}:jsmall"), "jsmall", counts["jsmall"])
-    _social(world, random.Random(f"{seed}:social"), counts["social"])
-    _property(world, random.Random(f"{seed}:property"), counts["property"])
-    rng = random.Random(f"{seed}:extras")
+    _products(world, _rng(seed, "mall"), "mall", counts["mall"])
+    _products(world, _rng(seed, "jsmall"), "jsmall", counts["jsmall"])
+    _social(world, _rng(seed, "social"), counts["social"])
+    _property(world, _rng(seed, "property"), counts["property"])
+    rng = _rng(seed, "extras")
     _faults(world, rng)
     mall = world.entries["mall"]
     world.trap_ids = [e.item_id for e in rng.sample(mall, min(len(mall), 12 * TRAP_REAL_PAGES))]
     from tiequan.sandbox.pricewatch import add_price_watch  # it builds Entry objects
 
-    add_price_watch(world, random.Random(f"{seed}:price_watch"))
+    add_price_watch(world, _rng(seed, "price_watch"))
     world.index = {(p, e.item_id): e for p, items in world.entries.items() for e in items}
     world.index.update({("mall", e.item_id): e for e in world.price_watch})
     return world

@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import signal
-import subprocess
+import subprocess  # nosec B404 # starts the embedded database server, fixed argv
 import time
 import uuid
 from collections.abc import Iterator
@@ -195,7 +195,7 @@ class EmbeddedServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log_fh:
             # Own session: a Ctrl-C aimed at one tiequan process must not kill a shared server.
-            self._proc = subprocess.Popen(
+            self._proc = subprocess.Popen(  # nosec B603 # fixed argv, no shell
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log_fh,

@@ -16,8 +16,9 @@ from pymongo.database import Database
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
+from crawlers.followup_plan import write_plan
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
-from tiequan.leads.followup import build_plan, write_plan
+from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.connect import open_database, resolve_home
 from tiequan.storage.store import LEADS, Store, new_run_id

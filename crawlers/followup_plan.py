@@ -1,0 +1,50 @@
+"""The follow-up plan file: which listings of handed-over leads a sweep re-checks.
+
+Written before a sweep by ``tiequan.leads.followup.build_plan`` and read by the spiders
+and pipelines, so its shape lives here, on the crawling side: the crawlers need no
+lead-queue code to read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Target:
+    """One listing to re-check, with the leads (and their categories) that want to know."""
+
+    platform: str
+    item_id: str
+    url: str
+    title: str
+    lead_ids: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
+def write_plan(path: Path, targets: list[Target]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [asdict(t) for t in targets]
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load_plan(path: Path | str, platform: str | None = None) -> dict[str, Target]:
+    """The plan file's targets (of one platform), by item id; errors name the file."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+        targets = [
+            Target(
+                platform=str(r["platform"]),
+                item_id=str(r["item_id"]),
+                url=str(r["url"]),
+                title=str(r.get("title") or ""),
+                lead_ids=tuple(r["lead_ids"]),
+                categories=tuple(r["categories"]),
+            )
+            for r in rows
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: unreadable follow-up plan: {exc}") from exc
+    return {t.item_id: t for t in targets if platform is None or t.platform == platform}
