@@ -216,3 +216,102 @@ def match_reach(pattern: str) -> int | None:
     """
     found = _width(sre.parse(pattern))
     return None if found is None else found[0] + found[1]
+
+
+_CATEGORY_CLASS = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_WORD": r"\w",
+}
+
+
+def _class_parts(av: Any) -> list[str] | None:
+    """A character class's members as regex class syntax; None for a negated class."""
+    parts: list[str] = []
+    for op, value in av:
+        if op is sre.LITERAL:
+            parts.append(_escape_char(value))
+        elif op is sre.RANGE:
+            parts.append(f"{_escape_char(value[0])}-{_escape_char(value[1])}")
+        elif op is sre.CATEGORY and str(value) in _CATEGORY_CLASS:
+            parts.append(_CATEGORY_CLASS[str(value)])
+        else:
+            return None  # NEGATE and the rest
+    return parts
+
+
+def _escape_char(code: int) -> str:
+    char = chr(code)
+    return "\\" + char if char in "\\]^-[" else char
+
+
+def _first(seq: Any) -> tuple[list[str], bool] | None:
+    """The characters a match of ``seq`` can start with, as class syntax, and whether it
+    can match the empty string; None when that cannot be said (``.``, negated classes)."""
+    found: list[str] = []
+    for op, av in seq:
+        if op is sre.LITERAL:
+            return [*found, _escape_char(av)], False
+        if op is sre.IN:
+            parts = _class_parts(av)
+            return None if parts is None else ([*found, *parts], False)
+        if op in (sre.ASSERT, sre.ASSERT_NOT, sre.AT):
+            continue  # zero-width: the next item supplies the first character
+        if op is sre.SUBPATTERN:
+            inner = _first(av[-1])
+        elif op is sre.BRANCH:
+            branches = [_first(branch) for branch in av[1]]
+            if any(b is None for b in branches):
+                return None
+            inner = (
+                [p for b in branches if b is not None for p in b[0]],
+                any(b is not None and b[1] for b in branches),
+            )
+        elif _is_repeat(op):
+            inner = _first(av[2])
+            if inner is not None and av[0] == 0:
+                inner = (inner[0], True)
+        else:
+            return None
+        if inner is None:
+            return None
+        found.extend(inner[0])
+        if not inner[1]:
+            return found, False
+    return found, True
+
+
+def _engine_skips(seq: Any) -> bool:
+    """Whether the engine itself skips ahead: the pattern opens with a literal or a class,
+    or with an alternation whose every branch opens with a literal (see ``re._compiler``'s
+    literal and charset prefixes)."""
+    items = list(seq)
+    while items and items[0][0] is sre.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
+        items = list(items[0][1][-1])
+    if not items:
+        return False
+    op, av = items[0]
+    if op in (sre.LITERAL, sre.IN):
+        return True
+    return op is sre.BRANCH and all(b and b[0][0] is sre.LITERAL for b in av[1])
+
+
+def fast_start(pattern: str) -> str:
+    """``pattern`` behind a lookahead for the characters its matches can start with.
+
+    Python's regex engine tries a pattern at every position of the text; a pattern that
+    opens with a group, an alternation of groups or a lookbehind gets no first-character
+    skip, and each failing position costs a walk through every alternative. One character
+    class in front fails those positions at once. Matches are unchanged; a pattern whose
+    first characters cannot be listed, or that can match empty, is returned as it is.
+    """
+    if pattern.startswith("(?") and pattern[2:3].isalpha():
+        return pattern  # global inline flags must stay first
+    parsed = sre.parse(pattern)
+    if _engine_skips(parsed):
+        return pattern
+    found = _first(parsed)
+    if found is None or found[1] or not found[0]:
+        return pattern
+    members = "".join(dict.fromkeys(found[0]))
+    return f"(?=[{members}])(?:{pattern})"

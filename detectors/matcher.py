@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import ahocorasick_rs
 
-from detectors.anchors import match_reach
+from detectors.anchors import fast_start, match_reach
 from detectors.config import Context, Cue, Lexicon, Rule, Term
 from detectors.normalize import normalize
 from detectors.variants import INITIALS, VariantConfig, term_variants
@@ -183,7 +183,7 @@ def compile_matcher(
         automaton=automaton,
         payloads=[tuple(p) for p in payloads],
         edges=edges,
-        rules=[(rule, re.compile(rule.pattern)) for rule in rules],
+        rules=[(rule, re.compile(fast_start(rule.pattern))) for rule in rules],
         reaches=[match_reach(rule.pattern) for rule in rules],
         templates={lexicon.category: lexicon.explanation for lexicon in lexicons},
         crime_templates={

@@ -222,3 +222,35 @@ def test_document_scope_and_threshold_load(tmp_path: Path) -> None:
     )
     _, _, context = load_config(config)
     assert context.document_cues == 3 and context.cues[0].scope == "document"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "front"),
+    [
+        (r"(?<![无不])(?:印有|印)[^。]{0,8}?(?:段子|黄色)", "(?=[印])"),
+        (r"(?:(?:彻底|根治)|能治)[^。]{0,4}?糖尿病|\d+天瘦", r"(?=[彻根能\d])"),
+        (r"(?:x)?y", "(?=[xy])"),
+        (r"只(?:需|要)\d+针", None),  # the engine skips ahead on its own literal prefix
+        (r".{0,3}瘦", None),  # any character may start a match
+        (r"(?:瘦)?", None),  # may match empty
+    ],
+)
+def test_fast_start_keeps_matches(pattern: str, front: str | None) -> None:
+    import re
+
+    from detectors.anchors import fast_start
+
+    fast = fast_start(pattern)
+    assert fast.startswith(front) if front else fast == pattern
+    texts = [
+        "印有黄色段子的本子",
+        "不印黄色段子",
+        "能治好糖尿病",
+        "根治了糖尿病",
+        "3天瘦",
+        "xy y",
+        "只需3针",
+    ]
+    for text in texts:
+        plain = [m.span() for m in re.finditer(pattern, text)]
+        assert [m.span() for m in re.finditer(fast, text)] == plain, text
