@@ -15,6 +15,8 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError
 from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import Clock, LoopingCall
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
@@ -35,6 +37,8 @@ class BatchWriter(Generic[T]):
     When the database refused the batch for what is in it (a record over 16 MB, one
     that cannot be encoded), the records are written one by one, so that one bad record
     never takes its batch with it; only the records that still fail are spooled.
+    Besides filling up, the buffer is flushed every ``config.flush_seconds`` by a timer on
+    the reactor, so a crash of the process loses at most those seconds of work.
     """
 
     def __init__(
@@ -53,10 +57,29 @@ class BatchWriter(Generic[T]):
         self._buffer: list[T] = []
         self._tail: Deferred[Any] = succeed(None)
         self._stack = ExitStack()
+        self._timer: LoopingCall | None = None
         self.db: Database[Any] | None = None
 
-    def open(self) -> None:
+    def open(self, clock: IReactorTime | Clock | None = None) -> None:
+        """Connect, and start the flush timer (on ``clock``, by default the reactor)."""
         self.db = self._stack.enter_context(open_database(self.config.mongo_uri, self.config.home))
+        self.start_timer(clock)
+
+    def start_timer(self, clock: IReactorTime | Clock | None = None) -> None:
+        if self.config.flush_seconds <= 0 or self._timer is not None:
+            return
+        self._timer = LoopingCall(self._tick)
+        if clock is None:
+            from twisted.internet import reactor  # the one Scrapy installed
+
+            clock = reactor  # type: ignore[assignment]
+        self._timer.clock = clock  # type: ignore[assignment]  # Clock provides IReactorTime
+        self._timer.start(self.config.flush_seconds, now=False)
+
+    def _tick(self) -> None:
+        if self._buffer:
+            self.stats.inc_value(f"{self.stage}/timed_flushes")
+            self.flush()
 
     def add(self, record: T) -> None:
         self._buffer.append(record)
@@ -71,6 +94,9 @@ class BatchWriter(Generic[T]):
         return self._tail
 
     def close(self) -> Deferred[Any]:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self._timer = None
         done = self.flush()
         done.addBoth(self._close_db)
         return done

@@ -14,6 +14,7 @@ from tiequan.storage.connect import resolve_home
 logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000
+_MAX_FLUSH_SECONDS = 3600.0
 _MAX_HISTORY_DAYS = 366.0
 _MAX_HISTORY_LISTINGS = 10_000_000
 # The price history is read from the captures the store stage writes.
@@ -58,6 +59,8 @@ class PipelineConfig:
     price_history: bool = False
     price_history_days: float = 30.0
     price_history_max_listings: int = 200_000
+    # Seconds between timed flushes of the batch buffers (0: only when a batch is full).
+    flush_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
@@ -65,6 +68,12 @@ class PipelineConfig:
         if not 1 <= batch_size <= _MAX_BATCH:
             raise ValueError(
                 f"TIEQUAN_BATCH_SIZE must be between 1 and {_MAX_BATCH}, got {batch_size}"
+            )
+        flush_seconds = settings.getfloat("TIEQUAN_FLUSH_SECONDS", 5.0)
+        if not 0.0 <= flush_seconds <= _MAX_FLUSH_SECONDS:
+            raise ValueError(
+                f"TIEQUAN_FLUSH_SECONDS must be between 0 and {_MAX_FLUSH_SECONDS:g}, "
+                f"got {flush_seconds}"
             )
         min_score = settings.getfloat("TIEQUAN_MIN_SCORE", 0.5)
         if not 0.0 <= min_score <= 1.0:
@@ -101,6 +110,7 @@ class PipelineConfig:
             price_history=price_history,
             price_history_days=days,
             price_history_max_listings=max_listings,
+            flush_seconds=flush_seconds,
         )
 
 

@@ -50,3 +50,27 @@ def test_an_outage_fails_the_whole_batch_at_once(tmp_path: Path) -> None:
     with pytest.raises(ServerSelectionTimeoutError):
         stage.write_batch([{"id": 1, "text": "a", "away": True}, {"id": 2, "text": "b"}])
     assert written == []
+
+
+def test_a_timer_flushes_a_buffer_that_never_fills(tmp_path: Path) -> None:
+    from twisted.internet.task import Clock
+
+    written: list[dict[str, Any]] = []
+    stage = writer(tmp_path, written)
+    flushed: list[int] = []
+
+    def flush() -> None:  # counts instead of writing: no worker thread in a unit test
+        flushed.append(len(stage._buffer))
+        stage._buffer.clear()
+
+    stage.flush = flush  # type: ignore[method-assign,assignment]
+    clock = Clock()
+    stage.start_timer(clock)
+    stage.add({"id": 1, "text": "a"})  # batch_size is 10: it would wait for nine more
+    clock.advance(4.9)
+    assert flushed == []
+    clock.advance(0.2)
+    assert flushed == [1]
+    clock.advance(5.0)  # nothing new: no empty flush
+    assert flushed == [1]
+    assert stage.stats.get_value("store/timed_flushes") == 1
