@@ -16,7 +16,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import Clock, LoopingCall
+from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
@@ -57,7 +57,9 @@ class BatchWriter(Generic[T]):
         self._buffer: list[T] = []
         self._tail: Deferred[Any] = succeed(None)
         self._stack = ExitStack()
-        self._timer: LoopingCall | None = None
+        # A reactor or a task.Clock, and its IDelayedCall (zope interfaces: typed loosely).
+        self._clock: Any = None
+        self._next: Any = None
         self.db: Database[Any] | None = None
 
     def open(self, clock: IReactorTime | Clock | None = None) -> None:
@@ -66,20 +68,23 @@ class BatchWriter(Generic[T]):
         self.start_timer(clock)
 
     def start_timer(self, clock: IReactorTime | Clock | None = None) -> None:
-        if self.config.flush_seconds <= 0 or self._timer is not None:
+        # callLater rather than twisted's LoopingCall: LoopingCall() imports (and so
+        # installs) the global reactor even when given another clock.
+        if self.config.flush_seconds <= 0 or self._clock is not None:
             return
-        self._timer = LoopingCall(self._tick)
         if clock is None:
             from twisted.internet import reactor  # the one Scrapy installed
 
             clock = reactor  # type: ignore[assignment]
-        self._timer.clock = clock  # type: ignore[assignment]  # Clock provides IReactorTime
-        self._timer.start(self.config.flush_seconds, now=False)
+        self._clock = clock
+        self._next = self._clock.callLater(self.config.flush_seconds, self._tick)
 
     def _tick(self) -> None:
         if self._buffer:
             self.stats.inc_value(f"{self.stage}/timed_flushes")
             self.flush()
+        if self._clock is not None:
+            self._next = self._clock.callLater(self.config.flush_seconds, self._tick)
 
     def add(self, record: T) -> None:
         self._buffer.append(record)
@@ -94,9 +99,9 @@ class BatchWriter(Generic[T]):
         return self._tail
 
     def close(self) -> Deferred[Any]:
-        if self._timer is not None and self._timer.running:
-            self._timer.stop()
-        self._timer = None
+        if self._next is not None and self._next.active():
+            self._next.cancel()
+        self._clock = self._next = None
         done = self.flush()
         done.addBoth(self._close_db)
         return done
