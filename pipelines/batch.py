@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -73,6 +74,8 @@ class BatchWriter(Generic[T]):
         if self.config.flush_seconds <= 0 or self._clock is not None:
             return
         if clock is None:
+            if "twisted.internet.reactor" not in sys.modules:
+                return  # used outside a crawl: importing it here would install one
             from twisted.internet import reactor  # the one Scrapy installed
 
             clock = reactor  # type: ignore[assignment]
