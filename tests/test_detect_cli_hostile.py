@@ -94,3 +94,27 @@ def test_sweep_exit_code_tells_a_stopped_run_from_a_finished_one() -> None:
     assert exit_code(report("finished")) == 0
     assert exit_code(report("shutdown")) == 4  # SIGTERM: saved, but not complete
     assert exit_code(report("finished", items=0, errors=3)) == 1
+
+
+def test_demo_serves_the_seed_it_scores(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tiequan.cli import demo_cmd
+
+    started: list[list[str]] = []
+
+    class FakeServer:
+        returncode = None
+
+        def poll(self) -> None:
+            return None
+
+    def popen(cmd: list[str]) -> FakeServer:
+        started.append(cmd)
+        url_file.write_text("http://127.0.0.1:1\n")
+        return FakeServer()
+
+    url_file = tmp_path / "url"
+    monkeypatch.setattr(demo_cmd.subprocess, "Popen", popen)
+    _proc, url = demo_cmd.start_sandbox(url_file, seed=7, scale=0.1)
+    assert url == "http://127.0.0.1:1"
+    cmd = started[0]
+    assert cmd[cmd.index("--seed") + 1] == "7" and cmd[cmd.index("--scale") + 1] == "0.1"

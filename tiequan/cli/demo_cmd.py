@@ -40,6 +40,8 @@ def start_sandbox(url_file: Path, seed: int, scale: float) -> tuple[subprocess.P
         "0",
         "--url-file",
         str(url_file),
+        "--seed",
+        str(seed),
         "--scale",
         str(scale),
     ]
