@@ -8,6 +8,7 @@ every way the pattern can match goes through a literal that contains an anchor.
 
 from __future__ import annotations
 
+import re
 from re import _parser as sre  # type: ignore[attr-defined]  # stable since 3.11
 from typing import Any
 
@@ -230,19 +231,14 @@ def _class_parts(av: Any) -> list[str] | None:
     parts: list[str] = []
     for op, value in av:
         if op is sre.LITERAL:
-            parts.append(_escape_char(value))
+            parts.append(re.escape(chr(value)))
         elif op is sre.RANGE:
-            parts.append(f"{_escape_char(value[0])}-{_escape_char(value[1])}")
+            parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
         elif op is sre.CATEGORY and str(value) in _CATEGORY_CLASS:
             parts.append(_CATEGORY_CLASS[str(value)])
         else:
             return None  # NEGATE and the rest
     return parts
-
-
-def _escape_char(code: int) -> str:
-    char = chr(code)
-    return "\\" + char if char in "\\]^-[" else char
 
 
 def _first(seq: Any) -> tuple[list[str], bool] | None:
@@ -251,7 +247,7 @@ def _first(seq: Any) -> tuple[list[str], bool] | None:
     found: list[str] = []
     for op, av in seq:
         if op is sre.LITERAL:
-            return [*found, _escape_char(av)], False
+            return [*found, re.escape(chr(av))], False
         if op is sre.IN:
             parts = _class_parts(av)
             return None if parts is None else ([*found, *parts], False)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 REPLACEMENT = "\ufffd"
+SURROGATES = "\ud800-\udfff"  # as a character-class range
 # Lone surrogates; C0 controls except tab, newline and carriage return; DEL.
-_INVALID = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_INVALID = re.compile(f"[{SURROGATES}\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def repair_text(text: str) -> tuple[str, int]:
@@ -19,7 +20,3 @@ def repair_text(text: str) -> tuple[str, int]:
     if _INVALID.search(text) is None:
         return text, 0
     return _INVALID.subn(REPLACEMENT, text)
-
-
-def has_invalid(text: str) -> bool:
-    return _INVALID.search(text) is not None

@@ -21,6 +21,7 @@ from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
+from detectors.clean import REPLACEMENT, SURROGATES
 from detectors.numerals import (
     Replacement,
     has_numeral,
@@ -156,12 +157,9 @@ def _t2s_pairs() -> dict[str, str]:
 
 
 # A lone surrogate (JSON "\ud800") cannot be encoded for the automaton: fold makes it U+FFFD.
-_SURROGATES = (0xD800, 0xDFFF)
-
-
 @lru_cache(maxsize=1)
 def _surrogate_re() -> re.Pattern[str]:
-    return re.compile(f"[{chr(_SURROGATES[0])}-{chr(_SURROGATES[1])}]")
+    return re.compile(f"[{SURROGATES}]")
 
 
 @lru_cache(maxsize=1)
@@ -196,9 +194,8 @@ def char_table() -> dict[int, int]:
 @lru_cache(maxsize=1)
 def _fold_re() -> re.Pattern[str]:
     # A regex character class is a bitmap scan in C: far cheaper than a set test per char.
-    low, high = _SURROGATES
     keys = [chr(code) for code in char_table() if code < 0x10000]
-    ranges = f"{chr(low)}-{chr(high)}\U00010000-\U0010ffff"
+    ranges = f"{SURROGATES}\U00010000-\U0010ffff"
     return re.compile("[" + "".join(re.escape(k) for k in keys) + ranges + "]")
 
 
@@ -206,7 +203,7 @@ def fold(text: str) -> str:
     """The per-character pass alone: case, width, traditional -> simplified."""
     low = text.lower()
     if len(low) != len(text):  # a few letters lower-case to two characters
-        return _surrogate_re().sub("\ufffd", text.translate(char_table()))
+        return _surrogate_re().sub(REPLACEMENT, text.translate(char_table()))
     # Characters to fold are rare in real text: a C regex scan plus one call per hit
     # beats str.translate, which looks every character up in a dict.
     return _fold_re().sub(_fold_char, low)
@@ -222,7 +219,7 @@ def _fold_char(match: re.Match[str]) -> str:
     folded = _fold_map().get(char)
     if folded is not None:
         return folded
-    return "\ufffd" if _surrogate_re().match(char) else char
+    return REPLACEMENT if _surrogate_re().match(char) else char
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,8 @@ from tiequan.storage.connect import open_database, resolve_home
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# The database refused a batch for what is in it (too large, not encodable), not an outage.
+_REFUSED = (PyMongoError, BSONError)
 
 
 class BatchWriter(Generic[T]):
@@ -117,7 +119,7 @@ class BatchWriter(Generic[T]):
             self._write(self.db, batch)
         except ConnectionFailure:
             raise  # the database is away: the whole batch goes to the spool
-        except (PyMongoError, BSONError) as exc:
+        except _REFUSED as exc:
             if len(batch) == 1:
                 raise
             self._one_by_one(batch, exc)
@@ -133,7 +135,7 @@ class BatchWriter(Generic[T]):
                 self._write(self.db, [record])
             except ConnectionFailure:
                 raise
-            except (PyMongoError, BSONError) as exc:
+            except _REFUSED as exc:
                 refused.append(record)
                 logger.error("%s: a record was refused (%s)", self.stage, str(exc)[:300])
         self.stats.inc_value(f"{self.stage}/retried_batches")

@@ -127,12 +127,13 @@ def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
     """
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    lines = text.splitlines(keepends=True)
+    # The csv module's own line splitting (\n, \r, \r\n), so that its line_num indexes these.
+    lines = io.StringIO(text, newline="").readlines()
     grid: list[list[str]] = []
     broken: dict[int, tuple[str, str]] = {}
     start = 0
     while start < len(lines):
-        reader = csv.reader(io.StringIO("".join(lines[start:]), newline=""), strict=True)
+        reader = csv.reader(iter(lines[start:]), strict=True)
         consumed = 0
         try:
             for row in reader:
