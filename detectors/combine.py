@@ -6,11 +6,12 @@ plus the classifier's most precise words) and rule spans, normalised together an
 at ``max_chars``; a short text without triggers (a title, a one-line post) is scored
 whole, a long clean listing never reaches jieba. The listing's context (category path,
 shop) is read by the classifier beside the windows. A logistic-regression stacker, fitted
-on the development data across all categories at once with one bias per category, turns
+on out-of-fold scores of the real-world wording across all categories at once with one
+bias per category, turns
 each category's features (``FEATURES``: rule score, model probability, whether the context
 vouches for the category, the seller's strongest single claim, and how far the text reads
 as a quoted warning, report or rule) into one calibrated probability; a finding is
-emitted at or above the category's threshold tuned on the same data. Where rule and model
+emitted at or above the category's threshold tuned on the same rows. Where rule and model
 disagree, that fit decides.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from detectors.base import NO_CONTEXT, Finding, ListingContext
 from detectors.classifier import ClaimClassifier
 from detectors.dataset import Example
 from detectors.engine import Detector
-from detectors.model_linear import LinearScorer, precise_keywords
+from detectors.model_linear import precise_keywords
 from detectors.normalize import normalize
 from detectors.tokenize import lexicon_terms
 
@@ -42,6 +44,7 @@ _OWN_THRESHOLD_POSITIVES = 12  # fewer development positives: the pooled thresho
 _DEFAULT_THRESHOLD = 0.5
 _STACKER_C = 1.0
 UNSEEN_WEIGHT = 0.5  # how much the rules-unseen copy of a development row counts
+STACK_FOLDS = 4  # cross-fitting folds over the real-world wording
 _MODEL_ONLY = (
     "文本中{words}等表述符合{name}类违法宣称的特征（模型综合评分{score:.2f}），涉嫌违反{article}"
 )
@@ -196,51 +199,75 @@ class ListingDetector:
     def fit(
         self,
         train: Sequence[Example],
-        dev: Sequence[Example],
+        real: Sequence[Example],
+        *,
+        folds: int = STACK_FOLDS,
     ) -> ListingDetector:
-        """Fit the classifier on ``train``; the stacker and thresholds on ``dev``."""
-        texts = [model_text(e.text, e.context) for e in train]
-        labels = [list(e.labels) for e in train]
-        self.model.fit(texts, labels)
-        scorer = self.model.compile()
-        keywords = precise_keywords(scorer, texts, labels, self.trigger_words)
-        return self.fit_stacker(scorer, keywords, dev)
+        """Fit the classifier on ``train`` + ``real``, the stacker on ``real`` out of fold.
 
-    def fit_stacker(
-        self, scorer: LinearScorer, keywords: Sequence[str], dev: Sequence[Example]
-    ) -> ListingDetector:
-        """Fit only the stacker and thresholds, for an already fitted scorer and keywords."""
-        self.scorer_ = scorer
-        self.keywords_ = sorted(keywords)
+        ``real`` is the real-world wording (the reference set's fitting splits): every row
+        the stacker learns from is scored by a classifier fitted without the row's source,
+        as the detector will meet unseen wording, so the classifier can also learn from all
+        of it (grouped cross-fitting; on the dev split, two folds, core micro-F1 0.952 →
+        0.956 and 0.928 → 0.939 against a stacker fitted on dev alone).
+        """
+        if folds < 2:
+            raise ValueError(f"folds: {folds} (need at least 2)")
+        rows: list[np.ndarray] = []
+        truth: list[list[bool]] = []
+        seen: list[np.ndarray] = []
+        for fold in range(folds):
+            held = [e for e in real if source_fold(e, folds) == fold]
+            if not held:
+                continue
+            self._fit_classifier(train, [e for e in real if source_fold(e, folds) != fold])
+            self._stack_rows(held, rows, truth, seen)
+        self._fit_classifier(train, real)
+        classes = list(self.scorer_.classes)
+        self.stacker_ = fit_stacker(
+            classes,
+            np.array(rows),
+            np.array(truth, dtype=int),
+            np.array(seen, dtype=bool),
+            np.tile([1.0, UNSEEN_WEIGHT], len(rows) // 2),
+        )
+        return self
+
+    def _fit_classifier(self, train: Sequence[Example], real: Sequence[Example]) -> None:
+        examples = [*train, *real]
+        texts = [model_text(e.text, e.context) for e in examples]
+        labels = [list(e.labels) for e in examples]
+        self.model.fit(texts, labels)
+        self.scorer_ = self.model.compile()
+        self.keywords_ = sorted(precise_keywords(self.scorer_, texts, labels, self.trigger_words))
         self._build_triggers()
-        classes = list(scorer.classes)
-        rows, truth, seen = [], [], []
-        for example in dev:
+
+    def _stack_rows(
+        self,
+        examples: Sequence[Example],
+        rows: list[np.ndarray],
+        truth: list[list[bool]],
+        seen: list[np.ndarray],
+    ) -> None:
+        """Two stacker rows per example, as scored by the current (out-of-fold) classifier."""
+        classes = list(self.scorer_.classes)
+        for example in examples:
             features, rule, model = self._features(example.text, None, example.context)[1:]
             gold = [c in example.labels for c in classes]
             rows.append(features)
             truth.append(gold)
             seen.append((rule > 0.0) | (model > 0.0))
             # The same listing as the rules would meet it in wording they were not written
-            # from: lexicons and rules are written against the training and dev splits, so
-            # there they look nearly perfect, and a stacker fitted on that alone learns to
-            # ignore the classifier. On sources nobody wrote rules from, the rules missed
-            # about half the violations (round-2 dev, measured before reading it); each dev
-            # row therefore also counts, at UNSEEN_WEIGHT, with its rule evidence unseen.
-            # (Dev in two folds, core micro-F1: 0.934 without the copy, 0.942 at 0.5, 0.938
-            # at 1; without it no classifier-only finding survives at all.)
+            # from: lexicons and rules are written against the reference set's fitting
+            # splits, so there they look nearly perfect, and a stacker fitted on that alone
+            # learns to ignore the classifier. On sources nobody wrote rules from, the rules
+            # missed about half the violations (round-2 dev, measured before reading it);
+            # each row therefore also counts, at UNSEEN_WEIGHT, with its rule evidence
+            # unseen. (Dev in two folds, core micro-F1: 0.934 without the copy, 0.942 at
+            # 0.5, 0.938 at 1; without it no classifier-only finding survives at all.)
             rows.append(features * _RULES_UNSEEN)
             truth.append(gold)
             seen.append(model > 0.0)
-        weights = np.tile([1.0, UNSEEN_WEIGHT], len(dev))
-        self.stacker_ = fit_stacker(
-            classes,
-            np.array(rows),
-            np.array(truth, dtype=int),
-            np.array(seen, dtype=bool),
-            weights,
-        )
-        return self
 
     def _build_triggers(self) -> None:
         words = {*lexicon_terms(self.rules.lexicons), *self.keywords_}
@@ -391,6 +418,11 @@ def _find_words(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
             if at >= 0:
                 spans.append(norm.original_span(at, at + len(word)))
     return spans
+
+
+def source_fold(example: Example, folds: int) -> int:
+    """The fold of ``example``'s source (its id when it has none); stable across runs."""
+    return zlib.crc32((example.source or example.id).encode("utf-8")) % folds
 
 
 def _best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -24,6 +24,7 @@ class Example:
     group: str = ""  # violation, compliant, hard_negative or benign
     id: str = ""
     type: str = ""  # the reference set's claim type or negative type
+    source: str = ""  # the reference set's source address: folds never split one
 
 
 def parse_example(record: Any, path: Path, line: int) -> Example:
@@ -59,6 +60,7 @@ def parse_example(record: Any, path: Path, line: int) -> Example:
         group,
         str(record.get("id", "")),
         str(record.get("type", "")),
+        str(record.get("source", "")),
     )
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from detectors import Detector
-from detectors.combine import ListingDetector
-from detectors.dataset import read_examples
+from detectors.combine import STACK_FOLDS, ListingDetector, source_fold
+from detectors.config import default_config_dir
+from detectors.dataset import Example, read_examples
+from detectors.model_store import build
 from tiequan.corpus.build import read_split
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
@@ -72,3 +77,46 @@ def test_cache_holds_json_and_npz_only_and_reloads_the_same_model(
     for record in read_split(CORPUS / "valid.jsonl")[:60]:
         first = [f.to_json() for f in detector.detect(record["text"])]
         assert [f.to_json() for f in reloaded.detect(record["text"])] == first
+
+
+def test_folds_keep_each_source_whole() -> None:
+    examples = read_examples(REFERENCE / "train.jsonl")
+    folds: dict[str, set[int]] = {}
+    for example in examples:
+        folds.setdefault(example.source, set()).add(source_fold(example, STACK_FOLDS))
+    assert all(len(f) == 1 for f in folds.values())
+    sizes = Counter(source_fold(e, STACK_FOLDS) for e in examples)
+    assert len(sizes) == STACK_FOLDS and min(sizes.values()) > len(examples) / (3 * STACK_FOLDS)
+
+
+def test_stacker_rows_come_from_a_classifier_that_never_saw_their_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synthetic = read_examples(CORPUS / "train.jsonl")[:150]
+    real = read_examples(REFERENCE / "train.jsonl")[::6]
+    detector = build(ListingDetector, default_config_dir())
+    fitted_on: list[set[str]] = []
+    scored: list[tuple[set[str], set[str]]] = []
+    fit_classifier, stack_rows = detector._fit_classifier, detector._stack_rows
+
+    def spy_fit(train: Sequence[Example], wording: Sequence[Example]) -> None:
+        fitted_on.append({e.source for e in wording})
+        fit_classifier(train, wording)
+
+    def spy_rows(examples: Sequence[Example], *lists: Any) -> None:
+        scored.append(({e.source for e in examples}, fitted_on[-1]))
+        stack_rows(examples, *lists)
+
+    monkeypatch.setattr(detector, "_fit_classifier", spy_fit)
+    monkeypatch.setattr(detector, "_stack_rows", spy_rows)
+    detector.fit(synthetic, real, folds=3)
+    assert len(scored) == 3 and all(held and not held & seen for held, seen in scored)
+    assert set().union(*(held for held, _ in scored)) == {e.source for e in real}
+    assert fitted_on[-1] == {e.source for e in real}  # the final classifier reads all of it
+    assert detector.detect("三天瘦十斤，不反弹，无效退款")
+
+
+def test_cross_fitting_needs_two_folds() -> None:
+    detector = build(ListingDetector, default_config_dir())
+    with pytest.raises(ValueError, match="folds: 1"):
+        detector.fit([], read_examples(REFERENCE / "train.jsonl")[:10], folds=1)

@@ -83,10 +83,10 @@ def test_no_page_feeds_more_than_a_few_entries_of_a_category(
 
 
 def test_the_test_split_is_never_fitted_on() -> None:
-    fit, dev = training_files(REFERENCE_DIR.parent)
-    assert all(p.name != "test.jsonl" or p.parent.name != "reference" for p in [*fit, *dev])
+    synthetic, real = training_files(REFERENCE_DIR.parent)
+    assert all(p.name != "test.jsonl" or p.parent.name != "reference" for p in [*synthetic, *real])
     test_ids = {e.id for e in read_examples(REFERENCE_DIR / "test.jsonl")}
-    seen = {e.id for path in [*fit, *dev] for e in read_examples(path)}
+    seen = {e.id for path in [*synthetic, *real] for e in read_examples(path)}
     assert test_ids and not test_ids & seen
 
 
