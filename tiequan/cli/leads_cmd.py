@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--category", choices=CATEGORY_IDS, metavar="CATEGORY", help="类别编号")
     p.add_argument("--unit", help="牵头单位（单位代码或中文名称）")
     p.add_argument("--limit", type=int, default=50, help="最多显示条数（默认 50）")
+    p.add_argument("--all", action="store_true", help="列出全部，不限条数")
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.set_defaults(func=_list)
 
@@ -60,6 +61,13 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("history", help="查看线索的流转记录")
     p.add_argument("lead_id", metavar="ID")
     p.set_defaults(func=_history)
+
+    p = sub.add_parser("reroute", help="按现行属地与类别配置重新分派线索")
+    p.add_argument("lead_ids", metavar="ID", nargs="*", help="线索编号")
+    p.add_argument("--all", action="store_true", help="重新分派全部线索")
+    p.add_argument("--by", default="配置更新", help="操作人员（默认：配置更新）")
+    p.add_argument("--dry-run", action="store_true", help="只列出将改派的线索，不写入")
+    p.set_defaults(func=_reroute)
 
     p = sub.add_parser("overdue", help="列出超期未办的线索")
     p.add_argument("--limit", type=int, default=200, help="最多显示条数（默认 200）")
@@ -96,13 +104,44 @@ def run_with_queue(args: argparse.Namespace, action: Any) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.limit < 1 and not args.all:
+        return fail(f"参数有误：--limit {args.limit}（应为正整数，或用 --all）", EXIT_USAGE)
+
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
-        leads = queue.list(status=a.status, category=a.category, unit=a.unit, limit=a.limit)
+        filters = {"status": a.status, "category": a.category, "unit": a.unit}
+        limit = None if a.all else a.limit
+        leads = queue.list(**filters, limit=limit)
         if a.json:
             print_json(leads)
         else:
             print(render_table(leads))
+        if limit is not None and len(leads) == limit:
+            total = queue.count(**filters)
+            if total > limit:
+                # On stderr, so that --json output stays one JSON document.
+                print(f"只显示了 {limit} 条，共 {total} 条；用 --all 列出全部", file=sys.stderr)
         return 0
+
+    return run_with_queue(args, action)
+
+
+def _reroute(args: argparse.Namespace) -> int:
+    if args.all == bool(args.lead_ids):
+        return fail("参数有误：请指定线索编号，或用 --all 重新分派全部线索", EXIT_USAGE)
+
+    def action(queue: LeadQueue, a: argparse.Namespace) -> int:
+        ids = None if a.all else a.lead_ids
+        result = queue.reroute(ids, a.by, dry_run=a.dry_run)
+        verb = "将改派" if a.dry_run else "已改派"
+        for change in result.changed:
+            print(
+                f"{change.lead_id}（{change.status}）：{change.before.describe()} → "
+                f"{change.after.describe()}"
+            )
+        for lead_id in result.conflicts:
+            print(f"{lead_id}：刚被他人修改，未改派，请重试", file=sys.stderr)
+        print(f"已检查 {result.checked} 条线索，{verb} {len(result.changed)} 条")
+        return 1 if result.conflicts else 0
 
     return run_with_queue(args, action)
 

@@ -18,6 +18,7 @@ from typing import Any
 from pymongo.database import Database
 
 from tiequan.documents import extraction, referral
+from tiequan.documents.lead_listings import lead_listings, to_line
 from tiequan.documents.ledger import LedgerFilter, select_leads, write_ledger
 from tiequan.documents.referral import Letterhead
 from tiequan.evidence.artefacts import ArtefactStore
@@ -129,6 +130,18 @@ def export_ledger(
         path, lambda tmp: write_ledger(tmp, leads, now=now, description=ledger_filter.describe())
     )
     return len(leads)
+
+
+def export_lead_listings(
+    db: Database[dict[str, Any]], path: Path, ledger_filter: LedgerFilter
+) -> tuple[int, int]:
+    """Write one JSON line per listing of each lead the filter selects: (leads, lines)."""
+    leads = select_leads(db[LEADS], ledger_filter)
+    lines = [to_line(r) for lead in leads for r in lead_listings(lead)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{line}\n" for line in lines)
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return len(leads), len(lines)
 
 
 def top_leads(db: Database[dict[str, Any]], run_id: str | None, limit: int | None) -> list[str]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import builtins
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,8 @@ from tiequan.leads.lifecycle import (
     check_transition,
     load_lifecycle,
 )
-from tiequan.party import party_from_listing
+from tiequan.leads.routing import Routing, routing_of
+from tiequan.party import Jurisdictions, load_jurisdictions, party_from_listing
 from tiequan.referral import Categories, load_categories
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
+_LABELS = {"reroute": "重新分派"}  # audit actions outside the lifecycle
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 __all__ = [
@@ -55,6 +58,23 @@ __all__ = [
 
 class LeadNotFound(KeyError):
     """No lead has this id."""
+
+
+@dataclass(frozen=True)
+class Rerouted:
+    """One lead whose routing the current configuration changes."""
+
+    lead_id: str
+    status: str
+    before: Routing
+    after: Routing
+
+
+@dataclass
+class RerouteResult:
+    checked: int = 0
+    changed: builtins.list[Rerouted] = field(default_factory=builtins.list)
+    conflicts: builtins.list[str] = field(default_factory=builtins.list)  # edited meanwhile
 
 
 def normalise_lead_id(lead_id: str) -> str:
@@ -159,6 +179,56 @@ class LeadQueue:
         self._audit(updated, action.name, actor, status, reason, outcome, now)
         return updated
 
+    def reroute(
+        self,
+        lead_ids: Sequence[str] | None,
+        actor: str,
+        *,
+        jurisdictions: Jurisdictions | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> RerouteResult:
+        """Route leads (all when ``lead_ids`` is None) as the current configuration would.
+
+        A lead whose bureau or units change gets the new routing and an audit record
+        naming both; its status, decisions and referral record (where it was actually
+        sent) are left as they are. Raises LeadNotFound for an unknown id before
+        anything is written.
+        """
+        conf = jurisdictions or load_jurisdictions()
+        if lead_ids is None:
+            leads = builtins.list(self.coll.find({}).sort([("_id", 1)]))
+        else:
+            ids = [normalise_lead_id(i) for i in lead_ids]
+            found = {d["_id"]: d for d in self.coll.find({"_id": {"$in": ids}})}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise LeadNotFound("、".join(missing))
+            leads = [found[i] for i in dict.fromkeys(ids)]
+        result = RerouteResult()
+        now = now or utcnow()
+        for doc in leads:
+            result.checked += 1
+            before, after = Routing.stored(doc), routing_of(doc, self.categories, conf)
+            if not after.moves_from(before):
+                continue
+            change = Rerouted(doc["_id"], doc.get("status", ""), before, after)
+            if dry_run:
+                result.changed.append(change)
+                continue
+            updated = self.coll.find_one_and_update(
+                {"_id": doc["_id"], "version": doc.get("version", 1)},
+                {"$set": after.fields(), "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is None:
+                result.conflicts.append(doc["_id"])
+                continue
+            note = f"按现行配置重新分派：{before.describe()} → {after.describe()}"
+            self._audit(updated, "reroute", actor, doc.get("status"), note, None, now)
+            result.changed.append(change)
+        return result
+
     def _referral(self, doc: dict[str, Any], actor: str, now: datetime) -> dict[str, Any]:
         jurisdiction = doc.get("jurisdiction") or {}
         return {
@@ -187,7 +257,7 @@ class LeadQueue:
             "at": now,
             "actor": actor,
             "action": action,
-            "action_label": ACTIONS[action].label,
+            "action_label": ACTIONS[action].label if action in ACTIONS else _LABELS[action],
             "from_status": from_status,
             "to_status": lead["status"],
             "reason": reason,
@@ -280,8 +350,17 @@ class LeadQueue:
         status: str | None = None,
         category: str | None = None,
         unit: str | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
     ) -> builtins.list[dict[str, Any]]:
-        """Leads matching the filters (unit = lead unit, key or Chinese name), newest first."""
+        """Leads matching the filters (unit = lead unit, key or Chinese name), newest first;
+        ``limit`` None for all of them."""
         cursor = self.coll.find(self._query(status, category, unit)).sort(LIST_ORDER)
-        return builtins.list(cursor.limit(max(0, limit)))
+        if limit is not None:
+            cursor = cursor.limit(max(1, limit))
+        return builtins.list(cursor)
+
+    def count(
+        self, status: str | None = None, category: str | None = None, unit: str | None = None
+    ) -> int:
+        """How many leads match the filters of ``list``."""
+        return self.coll.count_documents(self._query(status, category, unit))
