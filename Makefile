@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 CJK_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 APT_PACKAGES := chromium fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps lint clean
+.PHONY: demo test setup system-deps lint lock clean
 
 demo: setup
 	$(BIN)/tiequan demo
@@ -35,12 +36,22 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
 
-$(STAMP): pyproject.toml
+# Every dependency, pip and setuptools included, comes from the lock with its hash checked; the
+# project itself is then built with the locked setuptools, without fetching anything.
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tiequan needs Python 3.11 or newer")'
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolves the dependencies of pyproject.toml (runtime, the dev extra and the tools group) for
+# every platform and Python >= 3.11, keeping the locked versions that still fit;
+# `make lock LOCK_FLAGS=--upgrade` moves everything to the newest versions allowed.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --no-config --quiet pyproject.toml --extra dev --group tools \
+	  --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' $(LOCK_FLAGS) -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

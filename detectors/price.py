@@ -3,7 +3,8 @@
 * ``below_floor_finding``: a listing that claims cashmere, pure wool or a luxury brand
   at a price far below what that costs (floors are data: config/rules/price_floors.yaml).
 * ``price_fraud_finding``: a crossed-out "original" price far above the price and never
-  seen as the price actually charged (价格欺诈), reported as its own finding type.
+  seen as the price actually charged (价格欺诈), reported as its own finding type (its
+  article and severity are data: config/rules/_price_fraud.yaml).
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from typing import Any
 import yaml
 
 from detectors.base import CATEGORY_IDS, Finding
-from detectors.config import PRICE_FLOORS_FILE
+from detectors.config import PRICE_FLOORS_FILE, SEVERITIES, ConfigError
 from detectors.normalize import Normalized, normalize
 
-PRICE_FRAUD_ARTICLE = "《价格法》第十四条；《明码标价和禁止价格欺诈规定》第十九条"
-# Price fraud needs a lead unit even when the goods fit no priority: 价格、反垄断和网络交易
-# （广告）监督管理股 handles prices, and it leads illegal_fees, the price priority.
-PRICE_FRAUD_FALLBACK_CATEGORY = "illegal_fees"
+PRICE_FRAUD_FILE = "_price_fraud.yaml"
 MARKUP_RATIO = 1.5  # an original price at least this many times the price is "far above"
 SEEN_TOLERANCE = 0.95  # a past price within 5% of the original price counts as charged
 
@@ -37,6 +35,41 @@ class PriceFloor:
     article: str
     context: tuple[str, ...] = ()
     basis: str = ""
+
+
+@dataclass(frozen=True)
+class PriceFraudRule:
+    """What a price-fraud finding cites (rules/_price_fraud.yaml) and the category it carries
+    when nothing tells the goods' own: the one its routing names (categories.yaml, read by
+    tiequan.referral, which builds this rule)."""
+
+    article: str
+    severity: str
+    category: str
+
+
+def load_price_fraud_rule(config_dir: Path, *, category: str) -> PriceFraudRule:
+    """The rule from rules/_price_fraud.yaml, carrying ``category``. Raises ConfigError."""
+    path = config_dir / "rules" / PRICE_FRAUD_FILE
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, "(file)", None, f"cannot read it: {exc.strerror}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "(yaml)", None, f"not valid UTF-8 YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(path, "(top level)", data, "expected a mapping")
+    unknown = sorted(set(data) - {"description", "article", "severity"}, key=str)
+    if unknown:
+        raise ConfigError(path, str(unknown[0]), data[unknown[0]], "unknown field")
+    article, severity = data.get("article"), data.get("severity")
+    if not isinstance(article, str) or not article.strip():
+        raise ConfigError(path, "article", article, "must be the article text")
+    if severity not in SEVERITIES:
+        raise ConfigError(path, "severity", severity, f"must be one of {', '.join(SEVERITIES)}")
+    if category not in CATEGORY_IDS:
+        raise ConfigError(path, "category", category, "the routing names no category id")
+    return PriceFraudRule(article=article.strip(), severity=severity, category=category)
 
 
 def load_price_floors(config_dir: Path) -> list[PriceFloor]:
@@ -135,6 +168,7 @@ def price_fraud_finding(
     original_price: float | None,
     observed_prices: Sequence[float] | None,
     *,
+    rule: PriceFraudRule,
     category: str | None = None,
     evidence: Mapping[str, float] | None = None,
 ) -> Finding | None:
@@ -145,7 +179,7 @@ def price_fraud_finding(
     offered at in earlier captures. Without a history (None or empty) the claim cannot
     be checked, so the finding scores only 0.5 and says so. The category is the
     listing's product area when known, else the category with the most rule evidence,
-    else ``PRICE_FRAUD_FALLBACK_CATEGORY``.
+    else the rule's (the one that handles prices).
     """
     if price is None or original_price is None or price <= 0:
         return None
@@ -164,13 +198,13 @@ def price_fraud_finding(
         score = 0.5
         basis = "尚无历史售价记录可证明曾按该原价销售，需核查"
     return Finding(
-        category=category or PRICE_FRAUD_FALLBACK_CATEGORY,
+        category=category or rule.category,
         score=score,
-        article=PRICE_FRAUD_ARTICLE,
+        article=rule.article,
         explanation=(
             f"标示划线原价{original_price:g}元，为现价{price:g}元的{ratio:.1f}倍，{basis}，"
-            f"涉嫌虚构原价进行价格欺诈，违反{PRICE_FRAUD_ARTICLE}"
+            f"涉嫌虚构原价进行价格欺诈，违反{rule.article}"
         ),
-        severity="立案",
+        severity=rule.severity,
         kind="price_fraud",
     )

@@ -34,8 +34,9 @@ from crawlers.items import Listing
 from detectors import CATEGORY_IDS, Finding
 from detectors.base import ListingContext
 from detectors.combine import ListingDetector
-from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY, price_fraud_finding
+from detectors.price import PriceFraudRule, price_fraud_finding
 from pipelines.config import PipelineConfig
+from tiequan.referral import price_fraud_rule
 from tiequan.storage.connect import StorageError
 from tiequan.storage.listings import listing_id
 from tiequan.storage.prices import PriceHistory, load_price_history
@@ -45,10 +46,6 @@ logger = logging.getLogger(__name__)
 
 IMAGE_PREFIX = "商品图片中"
 PRICE_FRAUD = "price_fraud"
-# Price fraud is the price unit's matter whatever the goods: the category whose lead unit
-# is 价格、反垄断和网络交易（广告）监督管理股. It also keeps the lead apart from the listing's
-# claim leads, which are keyed by category.
-PRICE_FRAUD_CATEGORY = PRICE_FRAUD_FALLBACK_CATEGORY
 _ORDER = {c: i for i, c in enumerate(CATEGORY_IDS)}
 
 
@@ -114,6 +111,7 @@ class DetectPipeline:
         self.config = config
         self.stats = stats
         self.detector: ListingDetector | None = None
+        self.price_fraud_rule: PriceFraudRule | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.history_pool: ThreadPoolExecutor | None = None
         self.started_at: datetime | None = None
@@ -132,6 +130,9 @@ class DetectPipeline:
         # the cached model from $TIEQUAN_MODEL_DIR or $TIEQUAN_HOME/models.
         started = time.perf_counter()
         self.detector = ListingDetector.from_config(self.config.config_dir)
+        # Price fraud goes to the unit that handles prices whatever the goods: the category
+        # its routing entry in categories.yaml names, not the listing's.
+        self.price_fraud_rule = price_fraud_rule(self.config.config_dir)
         self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
         # One worker: detection is CPU-bound Python, so more threads would only contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
@@ -209,6 +210,7 @@ class DetectPipeline:
         """A price-fraud finding when the history proves the crossed-out price fictitious."""
         if history is None or item.original_price is None or item.price is None:
             return None
+        assert self.price_fraud_rule is not None, "open_spider was not called"
         self.stats.inc_value("price_history/checked")
         observed = history.observed_prices(
             listing_id(item.platform, item.item_id), item.original_price
@@ -217,7 +219,7 @@ class DetectPipeline:
             self.stats.inc_value("price_history/unproven")
             return None
         finding = price_fraud_finding(
-            item.price, item.original_price, observed, category=PRICE_FRAUD_CATEGORY
+            item.price, item.original_price, observed, rule=self.price_fraud_rule
         )
         if finding is None or finding.score < self.config.min_score:
             return None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from detectors import Detector, Finding
-from detectors.config import default_config_dir
+from detectors.config import ConfigError, default_config_dir
 from detectors.explain import format_record, mark_spans
 from detectors.price import (
-    PRICE_FRAUD_ARTICLE,
-    PRICE_FRAUD_FALLBACK_CATEGORY,
+    PriceFraudRule,
     below_floor_finding,
     load_price_floors,
+    load_price_fraud_rule,
     price_fraud_finding,
 )
 
@@ -141,29 +143,82 @@ def test_floor_merges_into_the_text_finding(detector: Detector) -> None:
     assert "《产品质量法》第三十九条" in cheap.article
 
 
-def test_price_fraud_needs_a_never_charged_original_price() -> None:
-    finding = price_fraud_finding(99.0, 599.0, [99.0, 109.0], category="counterfeit_apparel")
+@pytest.fixture(scope="module")
+def fraud_rule() -> PriceFraudRule:
+    return load_price_fraud_rule(default_config_dir(), category="illegal_fees")
+
+
+def test_price_fraud_needs_a_never_charged_original_price(fraud_rule: PriceFraudRule) -> None:
+    rule = fraud_rule
+    finding = price_fraud_finding(
+        99.0, 599.0, [99.0, 109.0], rule=rule, category="counterfeit_apparel"
+    )
     assert finding is not None and finding.kind == "price_fraud"
     assert finding.to_json()["type"] == "price_fraud"
-    assert finding.article == PRICE_FRAUD_ARTICLE and finding.score > 0.7
+    assert finding.article == rule.article and finding.score > 0.7
+    assert finding.severity == rule.severity == "立案"
     assert "599" in finding.explanation and "价格欺诈" in finding.explanation
+    assert finding.explanation.endswith(f"违反{rule.article}")
     # the original price was really charged once
-    assert price_fraud_finding(99.0, 599.0, [599.0, 99.0]) is None
+    assert price_fraud_finding(99.0, 599.0, [599.0, 99.0], rule=rule) is None
     # not far above the price
-    assert price_fraud_finding(99.0, 129.0, []) is None
-    assert price_fraud_finding(None, 599.0, None) is None
-    # no history: flagged, weakly
-    weak = price_fraud_finding(99.0, 599.0, None)
+    assert price_fraud_finding(99.0, 129.0, [], rule=rule) is None
+    assert price_fraud_finding(None, 599.0, None, rule=rule) is None
+    # no history: flagged, weakly, in the category the rule carries
+    weak = price_fraud_finding(99.0, 599.0, None, rule=rule)
     assert weak is not None and weak.score == 0.5
-    assert weak.category == PRICE_FRAUD_FALLBACK_CATEGORY
+    assert weak.category == rule.category == "illegal_fees"
 
 
-def test_price_fraud_category_follows_evidence() -> None:
+def test_price_fraud_category_follows_evidence(fraud_rule: PriceFraudRule) -> None:
     evidence = {"medical_beauty": 0.4, "slimming_aphrodisiac": 0.7}
-    finding = price_fraud_finding(50.0, 300.0, [50.0], evidence=evidence)
+    finding = price_fraud_finding(50.0, 300.0, [50.0], rule=fraud_rule, evidence=evidence)
     assert finding is not None and finding.category == "slimming_aphrodisiac"
-    known = price_fraud_finding(50.0, 300.0, [50.0], category="real_estate", evidence=evidence)
+    known = price_fraud_finding(
+        50.0, 300.0, [50.0], rule=fraud_rule, category="real_estate", evidence=evidence
+    )
     assert known is not None and known.category == "real_estate"
+
+
+def test_price_fraud_article_and_severity_are_rule_data(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    path = rules / "_price_fraud.yaml"
+    path.write_text("article: 《测试条例》第一条\nseverity: 提醒告诫\n", encoding="utf-8")
+    rule = load_price_fraud_rule(tmp_path, category="real_estate")
+    assert rule == PriceFraudRule("《测试条例》第一条", "提醒告诫", "real_estate")
+    finding = price_fraud_finding(10.0, 100.0, [10.0], rule=rule)
+    assert finding is not None and finding.category == "real_estate"
+    assert finding.severity == "提醒告诫" and finding.explanation.endswith("违反《测试条例》第一条")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("article: 《价格法》\nseverity: 罚款\n", "severity", "'罚款'"),
+        ("article: ''\nseverity: 立案\n", "article", "''"),
+        ("severity: 立案\n", "article", "None"),
+        ("article: 《价格法》\nseverity: 立案\nartcle: x\n", "artcle", "'x'"),
+        ("- article\n", "(top level)", "['article']"),
+        ("article: [\n", "(yaml)", "None"),
+    ],
+)
+def test_bad_price_fraud_rule_names_file_field_value(
+    tmp_path: Path, text: str, field: str, value: str
+) -> None:
+    (tmp_path / "rules").mkdir()
+    path = tmp_path / "rules" / "_price_fraud.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_price_fraud_rule(tmp_path, category="illegal_fees")
+    assert str(err.value).startswith(f"{path}: {field}: ")
+    assert f"(value: {value})" in str(err.value)
+    assert "\n" not in str(err.value).strip() or field == "(yaml)"
+
+
+def test_missing_price_fraud_rule_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"_price_fraud\.yaml: \(file\): cannot read it"):
+        load_price_fraud_rule(tmp_path, category="illegal_fees")
 
 
 # --- explanations ---------------------------------------------------------------------

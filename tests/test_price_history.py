@@ -13,11 +13,10 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawlers.items import Listing
-from detectors.price import PRICE_FRAUD_ARTICLE
 from pipelines.config import PipelineConfig
-from pipelines.detect import PRICE_FRAUD_CATEGORY, DetectPipeline
+from pipelines.detect import DetectPipeline
 from tiequan.leads.format import render_detail, render_table
-from tiequan.referral import load_categories
+from tiequan.referral import load_categories, price_fraud_rule
 from tiequan.sandbox.pricewatch import priced
 from tiequan.sandbox.truth import build_truth, score_leads
 from tiequan.sandbox.world import get_world
@@ -134,8 +133,9 @@ def test_detect_stage_flags_a_never_charged_original_price(pipeline: DetectPipel
     )
     fake = pipeline.detect_item(_item("fake", 49, 199), history)
     (record,) = [f for f in fake.findings if f.get("type") == "price_fraud"]
-    assert record["category"] == PRICE_FRAUD_CATEGORY == "illegal_fees"
-    assert record["article"] == PRICE_FRAUD_ARTICLE and record["severity"] == "立案"
+    assert record["category"] == "illegal_fees"
+    assert record["article"] == "《价格法》第十四条；《明码标价和禁止价格欺诈规定》第十九条"
+    assert record["severity"] == "立案"
     assert record["score"] >= 0.7 and "2次" in record["explanation"]
     assert record["matched"] == ["划线原价 199 元", "现价 49 元"]
     unit = load_categories().get(record["category"]).lead_unit
@@ -184,7 +184,7 @@ def test_leads_show_price_fraud_as_such() -> None:
     lead = {
         "_id": "XS0123456789", "status": "待研判", "category": "illegal_fees",
         "category_name": "教育、医疗服务和殡葬领域乱收费", "score": 0.9,
-        "article": PRICE_FRAUD_ARTICLE, "severity": "立案",
+        "article": price_fraud_rule().article, "severity": "立案",
         "explanation": "标示划线原价199元，为现价49元的4.1倍", "matched": ["划线原价 199 元"],
         "lead_unit": "价格、反垄断和网络交易（广告）监督管理股", "title": "保温杯",
     }  # fmt: skip
@@ -213,7 +213,8 @@ def test_sandbox_price_watch_changes_by_night() -> None:
     truth = {t.item_id: t for t in build_truth(20220101, 0.05)}
     assert all(truth[e.item_id].price_fraud for e in fake)
     assert not any(truth[e.item_id].categories for e in world.price_watch)
-    leads = [("sandbox_mall", e.item_id, PRICE_FRAUD_CATEGORY) for e in world.price_watch]
+    category = price_fraud_rule().category
+    leads = [("sandbox_mall", e.item_id, category) for e in world.price_watch]
     report = score_leads(leads, truth.values())
     # A price-fraud lead on a price-fraud item is right; on a genuine one it is a false alarm.
-    assert report[PRICE_FRAUD_CATEGORY]["fp"] == len(real)
+    assert report[category]["fp"] == len(real)

@@ -22,8 +22,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from pipelines.detect import PRICE_FRAUD_CATEGORY
 from tiequan.cli import leads_cmd
+from tiequan.referral import load_categories
 from tiequan.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def test_never_charged_original_price_yields_one_lead_after_the_second_night(
     found = _price_fraud_listings(sweep_db)
     assert sorted(entry["item_id"] for _, entry in found) == sorted(fake)  # one each, none on real
     for lead, entry in found:
-        assert lead["category"] == PRICE_FRAUD_CATEGORY
+        assert lead["category"] == load_categories().finding_route("price_fraud").category
         assert entry["run_ids"] == [second["run_id"]] and entry["seen_count"] == 1
         assert lead["lead_unit"] == "价格、反垄断和网络交易（广告）监督管理股"
         assert "从未按原价销售" in entry["explanation"]

@@ -496,8 +496,10 @@ def test_cli_serve_writes_url_file(tmp_path: Path) -> None:
 
 
 def test_oracle_and_detector_agree_where_price_fraud_belongs() -> None:
-    # The sandbox states it on its own (it imports no detector code); the two must agree.
-    from detectors.price import PRICE_FRAUD_FALLBACK_CATEGORY
+    # The sandbox states it on its own (it reads no routing or detector data); the two must
+    # agree: the routing entry in categories.yaml is what the detect stage and the CLI use.
+    from tiequan.referral import load_categories, price_fraud_rule
     from tiequan.sandbox.truth import PRICE_FRAUD_CATEGORY
 
-    assert PRICE_FRAUD_CATEGORY == PRICE_FRAUD_FALLBACK_CATEGORY
+    assert load_categories().finding_route("price_fraud").category == PRICE_FRAUD_CATEGORY
+    assert price_fraud_rule().category == PRICE_FRAUD_CATEGORY

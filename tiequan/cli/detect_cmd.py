@@ -33,8 +33,9 @@ from detectors.base import NO_CONTEXT, SITE_KINDS, ListingContext, join_title
 from detectors.clean import repair_text
 from detectors.combine import ListingDetector
 from detectors.explain import format_record
-from detectors.price import price_fraud_finding
+from detectors.price import PriceFraudRule, price_fraud_finding
 from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from tiequan.referral import CategoriesError, price_fraud_rule
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,10 @@ def category_names() -> dict[str, str]:
 
 
 def findings_for(
-    detector: Detector | ListingDetector, record: Record, min_score: float | None = None
+    detector: Detector | ListingDetector,
+    record: Record,
+    min_score: float | None,
+    fraud_rule: PriceFraudRule,
 ) -> list[Finding]:
     """Text findings, plus a price-fraud finding when the original price looks made up."""
     text, _offset = record.joined
@@ -197,7 +201,9 @@ def findings_for(
         evidence = {f.category: f.score for f in findings} or rules.evidence(
             text, price=record.price, context=record.context
         )
-        fraud = price_fraud_finding(record.price, record.original_price, None, evidence=evidence)
+        fraud = price_fraud_finding(
+            record.price, record.original_price, None, rule=fraud_rule, evidence=evidence
+        )
         if fraud is not None:
             findings.append(fraud)
     return findings
@@ -245,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
             detector = Detector.from_config(args.config_dir, min_score=args.min_score).compile()
         else:
             detector = ListingDetector.from_config(args.config_dir)
-    except ConfigError as exc:
+        fraud_rule = price_fraud_rule(args.config_dir)
+    except (ConfigError, CategoriesError) as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
         return EXIT_USAGE
     names = category_names() if args.explain else {}
@@ -264,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 repaired += record.repaired
                 findings = findings_for(
-                    detector, record, None if args.rules_only else args.min_score
+                    detector, record, None if args.rules_only else args.min_score, fraud_rule
                 )
                 text, offset = record.joined
                 if args.explain:

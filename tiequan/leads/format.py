@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from detectors.price import PRICE_FRAUD_ARTICLE
+from tiequan.referral.categories import PRICE_FRAUD, default_path, load_categories, price_fraud_rule
 
-PRICE_FRAUD = "price_fraud"
-PRICE_FRAUD_NAME = "价格欺诈"
 SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher-bureau": "上级交办"}
 LISTING_STATES = {"online": "在售", "changed": "已修改", "removed": "已下架"}
 MAX_LISTINGS_SHOWN = 20
@@ -99,18 +99,31 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=4)
+def _price_fraud_terms(config_dir: Path) -> tuple[str, str]:
+    route = load_categories(config_dir / "categories.yaml").finding_route(PRICE_FRAUD)
+    return route.name, price_fraud_rule(config_dir).article
+
+
+def price_fraud_name() -> str:
+    """What officers call a price-fraud lead (its routing entry in categories.yaml)."""
+    return _price_fraud_terms(default_path().parent)[0]
+
+
 def is_price_fraud(lead: dict[str, Any]) -> bool:
     """A 价格欺诈 lead: it carries the price unit's category, so tell it by its finding.
 
     Leads written before the finding type was kept are told by the price-fraud article.
     """
     kind = lead.get("finding_type")
-    return kind == PRICE_FRAUD or (kind is None and lead.get("article") == PRICE_FRAUD_ARTICLE)
+    if kind is not None:
+        return bool(kind == PRICE_FRAUD)
+    return lead.get("article") == _price_fraud_terms(default_path().parent)[1]
 
 
 def category_label(lead: dict[str, Any]) -> str:
     if is_price_fraud(lead):
-        return PRICE_FRAUD_NAME
+        return price_fraud_name()
     return clean(lead.get("category_name") or lead.get("category"))
 
 
@@ -251,9 +264,8 @@ def render_detail(lead: dict[str, Any]) -> str:
     if lead.get("claimed_at"):
         claimed += f"（{local_time(lead['claimed_at'])} 认领）"
     if is_price_fraud(lead):
-        category = (
-            f"{PRICE_FRAUD_NAME}（{PRICE_FRAUD}，按价格监管职责归口 {clean(lead.get('category'))}）"
-        )
+        unit_category = clean(lead.get("category"))
+        category = f"{price_fraud_name()}（{PRICE_FRAUD}，按价格监管职责归口 {unit_category}）"
     else:
         category = f"{clean(lead.get('category_name'))}（{clean(lead.get('category'))}）"
     fields: list[tuple[str, str | list[str]]] = [

@@ -6,7 +6,16 @@ from tiequan.referral.categories import (
     Categories,
     CategoriesError,
     Category,
+    FindingRoute,
     load_categories,
+    price_fraud_rule,
 )
 
-__all__ = ["Categories", "CategoriesError", "Category", "load_categories"]
+__all__ = [
+    "Categories",
+    "CategoriesError",
+    "Category",
+    "FindingRoute",
+    "load_categories",
+    "price_fraud_rule",
+]

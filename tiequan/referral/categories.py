@@ -1,4 +1,8 @@
-"""The 18 priorities and who handles them: loads and checks config/categories.yaml."""
+"""The 18 priorities and who handles them: loads and checks config/categories.yaml.
+
+Besides the priorities, the file routes finding types that go to one unit whatever the goods
+(price fraud, under ``finding_types``).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,14 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from detectors.base import CATEGORY_IDS, CORE_CATEGORIES
+from detectors.config import default_config_dir
+from detectors.price import PriceFraudRule, load_price_fraud_rule
 
 _REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = _REPO / "config" / "schemas" / "categories.schema.json"
+PRICE_FRAUD = "price_fraud"
+# The finding types that finding_types routes; every other finding goes by its category.
+ROUTED_FINDING_TYPES: tuple[str, ...] = (PRICE_FRAUD,)
 
 
 class CategoriesError(ValueError):
@@ -35,14 +44,33 @@ class Category:
     co_unit_keys: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FindingRoute:
+    """A finding type whose leads carry ``category`` (and go to its lead unit) whatever the
+    goods; officers see ``name`` in place of the category's name."""
+
+    type: str
+    name: str
+    category: str
+    lead_unit: str
+    lead_unit_key: str
+
+
 class Categories:
     """The categories in seed order, with the unit directory they route to."""
 
-    def __init__(self, categories: list[Category], units: dict[str, str], source: Path) -> None:
+    def __init__(
+        self,
+        categories: list[Category],
+        units: dict[str, str],
+        source: Path,
+        finding_routes: list[FindingRoute] | None = None,
+    ) -> None:
         self._by_id = {c.id: c for c in categories}
         self._order = [c.id for c in categories]
         self.units = dict(units)
         self.source = source
+        self._routes = {r.type: r for r in finding_routes or ()}
 
     def __iter__(self) -> Iterator[Category]:
         return (self._by_id[i] for i in self._order)
@@ -63,6 +91,13 @@ class Categories:
         """The Chinese names of the lead unit and the co-units for a category."""
         cat = self.get(category_id)
         return cat.lead_unit, list(cat.co_units)
+
+    def finding_route(self, finding_type: str) -> FindingRoute:
+        """Where leads of ``finding_type`` (e.g. "price_fraud") go; KeyError if not routed."""
+        try:
+            return self._routes[finding_type]
+        except KeyError:
+            raise KeyError(f"{self.source}: no finding_types entry for {finding_type!r}") from None
 
     def unit_name(self, key_or_name: str) -> str | None:
         """Resolve a unit key ("network_ad") or its Chinese name to the Chinese name."""
@@ -87,6 +122,16 @@ def load_categories(path: Path | None = None) -> Categories:
         raise CategoriesError(f"{path}: invalid YAML: {exc}") from exc
     _validate_schema(path, raw)
     return _build(path, raw)
+
+
+def price_fraud_rule(config_dir: Path | None = None) -> PriceFraudRule:
+    """The price-fraud rule of ``config_dir`` (default: TIEQUAN_CONFIG_DIR or the repo's):
+    article and severity from rules/_price_fraud.yaml, the category from the price_fraud
+    routing entry. Raises CategoriesError or detectors.config.ConfigError."""
+    path = config_dir / "categories.yaml" if config_dir is not None else default_path()
+    route = load_categories(path).finding_route(PRICE_FRAUD)
+    directory = config_dir if config_dir is not None else default_config_dir()
+    return load_price_fraud_rule(directory, category=route.category)
 
 
 def _field_path(parts: Any) -> str:
@@ -151,4 +196,30 @@ def _build(path: Path, raw: dict[str, Any]) -> Categories:
                 co_unit_keys=list(item["co_units"]),
             )
         )
-    return Categories(cats, units, path)
+    routes: list[FindingRoute] = []
+    lead_keys = {c.id: c.lead_unit_key for c in cats}
+    for i, item in enumerate(raw["finding_types"]):
+        where = f"finding_types[{i}]"
+        if item["type"] not in ROUTED_FINDING_TYPES:
+            why = f"not a finding type routed apart, expected one of {list(ROUTED_FINDING_TYPES)}"
+            raise bad(f"{where}.type", item["type"], why)
+        if item["type"] in {r.type for r in routes}:
+            raise bad(f"{where}.type", item["type"], "routed twice")
+        if item["category"] not in lead_keys:
+            raise bad(f"{where}.category", item["category"], "not one of the 18 category ids")
+        if item["lead_unit"] != lead_keys[item["category"]]:
+            why = f"the lead unit of {item['category']} is {lead_keys[item['category']]!r}"
+            raise bad(f"{where}.lead_unit", item["lead_unit"], why)
+        routes.append(
+            FindingRoute(
+                type=item["type"],
+                name=item["name"],
+                category=item["category"],
+                lead_unit=units[item["lead_unit"]],
+                lead_unit_key=item["lead_unit"],
+            )
+        )
+    missing = [t for t in ROUTED_FINDING_TYPES if t not in {r.type for r in routes}]
+    if missing:
+        raise bad("finding_types", [r.type for r in routes], f"no entry for {missing[0]!r}")
+    return Categories(cats, units, path, routes)
