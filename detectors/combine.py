@@ -339,15 +339,26 @@ class ListingDetector:
         return evidence, features, rule, model
 
     def detect(
-        self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
+        self,
+        text: str,
+        *,
+        price: float | None = None,
+        context: ListingContext = NO_CONTEXT,
+        model_only: bool = True,
     ) -> list[Finding]:
-        """One finding per category whose stacked score reaches its threshold."""
+        """One finding per category whose stacked score reaches its threshold.
+
+        ``model_only=False`` keeps only categories with rule evidence: for text the
+        classifier never learned from, such as what OCR reads off product images (banner
+        boilerplate like 男女同款、客服、议价, which it would take for a trade's claim).
+        """
         evidence, features, rule, model = self._features(text, price, context)
         if evidence.proba is None and not evidence.findings:
             return []
         classes = self.scorer_.classes
         stacked = self.stacker_.scores(classes, features, rule)
-        keep = (stacked >= self.stacker_.arrays(classes)[3]) & ((rule > 0.0) | (model > 0.0))
+        supported = (rule > 0.0) | (model > 0.0) if model_only else rule > 0.0
+        keep = (stacked >= self.stacker_.arrays(classes)[3]) & supported
         # A claim that is illegal only in its own trade (a travel time in a property ad)
         # needs that trade: when the rules found the claim but not the domain, the
         # classifier, which reads words and not whose listing it is, cannot supply it.

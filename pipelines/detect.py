@@ -187,9 +187,12 @@ class DetectPipeline:
         self.stats.inc_value("price_history/load_ms", round((time.perf_counter() - started) * 1000))
         return history
 
-    def _detect(self, text: str, price: float | None, context: ListingContext) -> list[Finding]:
+    def _detect(
+        self, text: str, price: float | None, context: ListingContext, *, image: bool = False
+    ) -> list[Finding]:
         assert self.detector is not None, "open_spider was not called"
-        found = self.detector.detect(text, price=price, context=context)
+        # The classifier learned listing descriptions, not the OCR of product images.
+        found = self.detector.detect(text, price=price, context=context, model_only=not image)
         return [f for f in found if f.score >= self.config.min_score]
 
     async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
@@ -239,7 +242,7 @@ class DetectPipeline:
             image_text = str(image.get("text") or "")
             if not image_text:
                 continue
-            for f in self._detect(image_text, item.price, context):
+            for f in self._detect(image_text, item.price, context, image=True):
                 in_images.append((as_image_finding(f, str(image["url"]), image_text), image_text))
         kept = merge_findings(in_text, in_images)
         item.findings = [finding_record(f, source) for f, source in kept]

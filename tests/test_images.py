@@ -25,6 +25,7 @@ from scrapy.utils.test import get_crawler
 
 from crawlers.items import Listing
 from detectors import Finding
+from detectors.base import ListingContext
 from pipelines.detect import DetectPipeline, image_explanation, merge_findings
 from pipelines.images import ImageTextPipeline, OcrConfig, image_urls
 from tests.crawling import CRAWL_SCRIPT
@@ -207,6 +208,27 @@ def test_detect_pipeline_reports_a_claim_found_only_in_an_image() -> None:
     assert record["severity"]
     assert crawler.stats is not None
     assert crawler.stats.get_value("detector/image_hits/slimming_aphrodisiac") == 1
+
+
+def test_image_text_needs_rule_evidence_not_the_classifier_alone() -> None:
+    crawler = get_crawler(settings_dict={})
+    pipeline = DetectPipeline.from_crawler(crawler)
+    pipeline.open_spider()
+    assert pipeline.detector is not None
+    # Banner boilerplate an apparel listing's images carry: trade words, no claim.
+    banner = "驼铃羊绒衫 男女同款 保暖针织 客服在线 量大议价"
+    context = ListingContext(site_kind="mall", category="服装/羊绒衫")
+    as_text = pipeline.detector.detect(banner, context=context)
+    assert as_text and all(f.severity == "提醒告诫" for f in as_text)  # the classifier alone
+    item = Listing(
+        "sandbox_mall", "product", "http://x/2", "2", "羊绒衫", text="详情见图",
+        extra={"category": "服装/羊绒衫"},
+        image_urls=["http://x/2-1.png"],
+        image_texts=[{"url": "http://x/2-1.png", "sha256": "cd" * 32, "text": banner}],
+    )  # fmt: skip
+    pipeline.detect_item(item)
+    pipeline.close_spider()
+    assert not [r for r in item.findings if r.get("image")]
 
 
 # --- a real crawl ----------------------------------------------------------------------------
