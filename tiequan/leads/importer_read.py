@@ -131,9 +131,10 @@ def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
     lines = io.StringIO(text, newline="").readlines()
     grid: list[list[str]] = []
     broken: dict[int, tuple[str, str]] = {}
-    start = 0
-    while start < len(lines):
-        reader = csv.reader(iter(lines[start:]), strict=True)
+    source = _Lines(lines)
+    while source.at < len(lines):
+        start = source.at
+        reader = csv.reader(source, strict=True)
         consumed = 0
         try:
             for row in reader:
@@ -144,8 +145,26 @@ def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
             bad = start + consumed
             broken[len(grid)] = (lines[bad].rstrip("\r\n"), _csv_reason(str(exc)))
             grid.append([])
-            start = bad + 1
+            source.at = bad + 1
     return grid, broken
+
+
+class _Lines:
+    """The lines of a text from a position that can be moved back: each restart after a
+    broken record resumes in place (a fresh slice per broken record was quadratic)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.at = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.at >= len(self.lines):
+            raise StopIteration
+        self.at += 1
+        return self.lines[self.at - 1]
 
 
 def _csv_reason(message: str) -> str:
