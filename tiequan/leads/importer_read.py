@@ -112,8 +112,12 @@ def decode_text(path: Path, data: bytes) -> tuple[str, str]:
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
+        # The utf-8-sig codec counts from after the byte-order mark.
+        offset = exc.start + len(data) - len(exc.object)
+        line = data.count(b"\n", 0, offset) + 1
         raise ImportFileError(
-            f"无法读取文件 {path}：既不是 UTF-8 也不是 GB18030 编码（第 {exc.start} 字节）"
+            f"无法读取文件 {path}：既不是 UTF-8 也不是 GB18030 编码"
+            f"（第 {line} 行，第 {offset} 字节）"
         ) from exc
 
 
@@ -283,6 +287,8 @@ def _read_json(path: Path, sha: str, text: str, *, jsonl: bool) -> ImportTable:
             raise ImportFileError(
                 f"无法读取文件 {path}：JSON 格式错误（{where}：{exc.msg}）"
             ) from exc
+        except RecursionError as exc:
+            raise ImportFileError(f"无法读取文件 {path}：JSON 嵌套层数过深") from exc
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list):
@@ -298,6 +304,8 @@ def _read_json(path: Path, sha: str, text: str, *, jsonl: bool) -> ImportTable:
                 records.append((n, json.loads(line), None))
             except json.JSONDecodeError as exc:
                 records.append((n, line, f"不是有效的 JSON（{exc.msg}）"))
+            except RecursionError:
+                records.append((n, line, "JSON 嵌套层数过深"))
     headers: list[str] = []
     table = ImportTable(path, sha, unit, headers)
     for number, obj, error in records:
