@@ -7,6 +7,7 @@ the way Chinese shop pages print them: "¥1,299.00", "月销 1.2万+", "已售30
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def parse_number(text: str | None, regex: str | None = None) -> float | None:
     """The first number in ``text`` (after ``regex`` group 1, if given), or None.
 
     Thousands separators are dropped and 万/千/亿/w/k multiply: "月销 1.2万+" -> 12000.0.
+    A number too large for a float gives None.
     """
     if text is None:
         return None
@@ -77,7 +79,11 @@ def parse_number(text: str | None, regex: str | None = None) -> float | None:
         return None
     number = float(found.group(1).replace(",", "").replace("，", ""))
     unit = found.group(2)
-    return number * _MULTIPLIERS[unit] if unit else number
+    if unit:
+        number *= _MULTIPLIERS[unit]
+    # A run of hundreds of digits reads as infinity: no price or count, and int() of it
+    # would raise inside the spider.
+    return number if math.isfinite(number) else None
 
 
 def _node_text(sel: Selector) -> str:

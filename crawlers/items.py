@@ -78,6 +78,9 @@ class Listing:
     image_texts: list[dict[str, Any]] = field(default_factory=list)
     # Filled by the detection pipeline: Finding.to_json() dicts plus "matched" and "severity".
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # Set by the validate stage for each field it cut to TIEQUAN_MAX_FIELD_CHARS: where the
+    # full text is kept ({"field", "sha256", "chars", "bytes"}, tiequan.evidence.originals).
+    originals: list[dict[str, Any]] = field(default_factory=list)
     # Set by the evidence stage: the evidence set fixed for this sighting ("EV…").
     evidence_id: str | None = None
     # Transient: the raw exchange, cleared by the evidence stage (see TRANSIENT_FIELDS).

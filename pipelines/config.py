@@ -17,6 +17,9 @@ _MAX_BATCH = 10_000
 _MAX_FLUSH_SECONDS = 3600.0
 _MAX_HISTORY_DAYS = 366.0
 _MAX_HISTORY_LISTINGS = 10_000_000
+# A field at the bound is at most 4 MB of UTF-8, far below MongoDB's 16 MB per document.
+_MIN_FIELD_CHARS = 1_000
+_MAX_FIELD_CHARS = 1_000_000
 # The price history is read from the captures the store stage writes.
 STORE_PIPELINE = "pipelines.store.StorePipeline"
 _HISTORY_OPTIONS = ("TIEQUAN_PRICE_HISTORY_DAYS", "TIEQUAN_PRICE_HISTORY_MAX_LISTINGS")
@@ -61,6 +64,9 @@ class PipelineConfig:
     price_history_max_listings: int = 200_000
     # Seconds between timed flushes of the batch buffers (0: only when a batch is full).
     flush_seconds: float = 5.0
+    # Characters a text field of a listing may hold; longer ones are cut by the validate
+    # stage and their full text kept as an evidence artefact.
+    max_field_chars: int = _MAX_FIELD_CHARS
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
@@ -74,6 +80,16 @@ class PipelineConfig:
             raise ValueError(
                 f"TIEQUAN_FLUSH_SECONDS must be between 0 and {_MAX_FLUSH_SECONDS:g}, "
                 f"got {flush_seconds}"
+            )
+        raw_chars = settings.get("TIEQUAN_MAX_FIELD_CHARS")
+        try:
+            max_field_chars = settings.getint("TIEQUAN_MAX_FIELD_CHARS", _MAX_FIELD_CHARS)
+        except ValueError:
+            max_field_chars = -1
+        if not _MIN_FIELD_CHARS <= max_field_chars <= _MAX_FIELD_CHARS:
+            raise ValueError(
+                f"TIEQUAN_MAX_FIELD_CHARS must be a whole number between {_MIN_FIELD_CHARS} "
+                f"and {_MAX_FIELD_CHARS}, got {raw_chars!r}"
             )
         min_score = settings.getfloat("TIEQUAN_MIN_SCORE", 0.5)
         if not 0.0 <= min_score <= 1.0:
@@ -111,6 +127,7 @@ class PipelineConfig:
             price_history_days=days,
             price_history_max_listings=max_listings,
             flush_seconds=flush_seconds,
+            max_field_chars=max_field_chars,
         )
 
 
@@ -120,6 +137,15 @@ _SCREENSHOT_OPTIONS = (
     "TIEQUAN_EVIDENCE_SCREENSHOT_WAIT",
 )
 _SCREENSHOT_WAITS = ("load", "domcontentloaded", "networkidle")
+
+
+def evidence_root(settings: BaseSettings) -> Path:
+    """TIEQUAN_EVIDENCE_DIR, else the data directory's ``evidence`` (whichever database)."""
+    raw_root = settings.get("TIEQUAN_EVIDENCE_DIR") or None
+    if raw_root:
+        return Path(raw_root)
+    home = settings.get("TIEQUAN_HOME") or None
+    return resolve_home(Path(home) if home else None) / "evidence"
 
 
 @dataclass(frozen=True)
@@ -133,13 +159,7 @@ class EvidenceConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> EvidenceConfig:
-        raw_root = settings.get("TIEQUAN_EVIDENCE_DIR") or None
-        if raw_root:
-            root = Path(raw_root)
-        else:
-            # Evidence files always live under the data directory, whichever database is used.
-            home = settings.get("TIEQUAN_HOME") or None
-            root = resolve_home(Path(home) if home else None) / "evidence"
+        root = evidence_root(settings)
         try:
             screenshots = settings.getbool("TIEQUAN_EVIDENCE_SCREENSHOTS", True)
         except ValueError as exc:

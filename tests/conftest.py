@@ -9,11 +9,12 @@ from hypothesis import settings
 # Shared fixtures live in plugin modules owned by their concern.
 pytest_plugins = ["tests.fixtures_sandbox", "tests.fixtures_mongo"]
 
-# CI explores the same examples on every run, so a red build is always reproducible;
-# developers' runs keep exploring new ones.
-settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# By default every run explores the same examples, so a red build is always reproducible
+# (and no example database is written); HYPOTHESIS_PROFILE=dev explores new ones. No
+# deadline: the first example pays for loading the detector, and machines are shared.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session", autouse=True)

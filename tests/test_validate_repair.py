@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from scrapy.utils.test import get_crawler
@@ -28,7 +29,7 @@ def test_lone_surrogates_and_controls_are_replaced_one_for_one() -> None:
         image_urls=["http://127.0.0.1/a\ud800.jpg"],
         licence=Licence(name="某某店\x07"),
     )
-    out = stage.process_item(item)
+    out = asyncio.run(stage.process_item(item))
     assert out.text == "三天\ufffd瘦十斤\ufffd" and len(out.text) == len(text)
     assert out.title == "标题\ufffd"
     assert out.image_urls == ["http://127.0.0.1/a\ufffd.jpg"]
@@ -41,5 +42,6 @@ def test_clean_items_are_left_alone() -> None:
     crawler = get_crawler()
     assert crawler.stats is not None
     item = Listing(platform="p", kind=KIND, url="u", item_id="1", title="t", text="正常\n文本")
-    assert ValidatePipeline.from_crawler(crawler).process_item(item).text == "正常\n文本"
+    out = asyncio.run(ValidatePipeline.from_crawler(crawler).process_item(item))
+    assert out.text == "正常\n文本" and out.originals == []
     assert crawler.stats.get_value("pipeline/repaired_chars") is None

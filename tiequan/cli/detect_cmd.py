@@ -95,12 +95,18 @@ class Record:
         return join_title(self.title, self.text)
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value for an error line: its repr, cut when long (a line can hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}…（共 {len(text)} 字符）"
+
+
 def _number(record: dict[str, Any], key: str) -> float | None:
     value = record.get(key)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise BadLine(f"字段 {key} 应为数字或 null，实际为 {value!r}")
+        raise BadLine(f"字段 {key} 应为数字或 null，实际为 {_shown(value)}")
     if value is not None and not math.isfinite(value):
-        raise BadLine(f"字段 {key} 应为有限的数字，实际为 {value!r}")
+        raise BadLine(f"字段 {key} 应为有限的数字，实际为 {_shown(value)}")
     return None if value is None else float(value)
 
 
@@ -120,12 +126,12 @@ def parse_record(line: str) -> Record:
         raise BadLine("缺少字段 text")
     rid, text = record["id"], record["text"]
     if isinstance(rid, bool) or not isinstance(rid, str | int):
-        raise BadLine(f"字段 id 应为字符串或整数，实际为 {rid!r}")
+        raise BadLine(f"字段 id 应为字符串或整数，实际为 {_shown(rid)}")
     if not isinstance(text, str):
         raise BadLine(f"字段 text 应为字符串，实际为 {type(text).__name__}")
     title = record.get("title") or ""
     if not isinstance(title, str):
-        raise BadLine(f"字段 title 应为字符串，实际为 {title!r}")
+        raise BadLine(f"字段 title 应为字符串，实际为 {_shown(title)}")
     return Record(
         rid,
         text,
@@ -143,18 +149,19 @@ def parse_context(raw: Any) -> ListingContext:
     if isinstance(raw, str):
         return ListingContext(category=repair_text(raw)[0])
     if not isinstance(raw, dict):
-        raise BadLine(f"字段 context 应为对象或字符串，实际为 {raw!r}")
+        raise BadLine(f"字段 context 应为对象或字符串，实际为 {_shown(raw)}")
     for key, value in raw.items():
         if key not in ("site_kind", "category", "shop", "hints"):
             raise BadLine(f"字段 context.{key} 不认识（可用 site_kind、category、shop、hints）")
         if key != "hints" and not isinstance(value, str):
-            raise BadLine(f"字段 context.{key} 应为字符串，实际为 {value!r}")
+            raise BadLine(f"字段 context.{key} 应为字符串，实际为 {_shown(value)}")
     kind = raw.get("site_kind", "")
     if kind and kind not in SITE_KINDS:
-        raise BadLine(f"字段 context.site_kind 应为 {'、'.join(SITE_KINDS)} 之一，实际为 {kind!r}")
+        kinds = "、".join(SITE_KINDS)
+        raise BadLine(f"字段 context.site_kind 应为 {kinds} 之一，实际为 {_shown(kind)}")
     hints = raw.get("hints", [])
     if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
-        raise BadLine(f"字段 context.hints 应为类别编号的列表，实际为 {hints!r}")
+        raise BadLine(f"字段 context.hints 应为类别编号的列表，实际为 {_shown(hints)}")
     category, shop = (repair_text(raw.get(k, ""))[0] for k in ("category", "shop"))
     try:
         return ListingContext(kind, category, shop, tuple(hints))

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from tiequan.cli.exit_codes import EXIT_FAULT
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, default_root
 from tiequan.evidence.capture import shanghai_time
 from tiequan.evidence.manifest import (
@@ -22,9 +22,10 @@ from tiequan.evidence.manifest import (
     verify,
     write_manifest,
 )
+from tiequan.evidence.orphans import DEFAULT_MIN_AGE_SECONDS, find_orphans, prune_orphans
 from tiequan.referral import CategoriesError
 from tiequan.referral.categories import load_categories
-from tiequan.storage.connect import StorageError, open_database
+from tiequan.storage.connect import StorageError, open_database, resolve_home
 from tiequan.storage.embedded import EmbeddedServerError
 
 PURPOSE_LABELS = {"detection": "检测固证", "followup": "下架复查"}
@@ -46,8 +47,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", type=Path, help="另存清单到此文件")
     p.set_defaults(func=_manifest)
 
-    p = sub.add_parser("verify", help="重新计算证据文件哈希值，报告改动或缺失")
+    p = sub.add_parser(
+        "verify",
+        help="重新计算证据文件哈希值，报告改动或缺失；--orphans 列出无记录引用的证据文件",
+        description="退出码：0 无异常；1 有改动、缺失或孤立文件；2 参数有误；3 数据库不可用。",
+    )
     p.add_argument("lead_id", metavar="LEAD", nargs="?", help="只核验该线索（默认全部证据集）")
+    p.add_argument(
+        "--orphans", action="store_true", help="列出没有任何记录引用的证据文件（不重新计算哈希）"
+    )
+    p.add_argument("--prune", action="store_true", help="与 --orphans 同用：删除这些孤立文件")
+    p.add_argument(
+        "--min-age",
+        type=float,
+        default=DEFAULT_MIN_AGE_SECONDS / 60,
+        metavar="MINUTES",
+        help=f"--prune 只删除写入超过此分钟数的文件（默认 {DEFAULT_MIN_AGE_SECONDS // 60}）",
+    )
     p.set_defaults(func=_verify)
 
 
@@ -148,6 +164,15 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.prune and not args.orphans:
+        return _fail("--prune 须与 --orphans 同用", EXIT_USAGE)
+    if args.orphans and args.lead_id:
+        return _fail("--orphans 核查整个证据目录，不能指定线索", EXIT_USAGE)
+    if not 0 <= args.min_age <= 10 * 365 * 24 * 60:
+        return _fail(f"--min-age 应为不小于 0 的分钟数，收到 {args.min_age:g}", EXIT_USAGE)
+    if args.orphans:
+        return _run(args, lambda db: _orphans(db, args))
+
     def action(db: Database[Any]) -> int:
         result = verify(db, _store(args), args.lead_id)
         scope = f"线索 {find_lead(db, args.lead_id)['_id']}" if args.lead_id else "全部证据集"
@@ -160,3 +185,39 @@ def _verify(args: argparse.Namespace) -> int:
         return 1 if result.problems else 0
 
     return _run(args, action)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} 分钟前写入"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} 小时前写入"
+    return f"{seconds / 86400:.1f} 天前写入"
+
+
+def _orphans(db: Database[Any], args: argparse.Namespace) -> int:
+    store = _store(args)
+    spool = resolve_home() / "spool"
+    scan = find_orphans(db, store, spool_dir=spool)
+    for orphan in scan.orphans:
+        what = "未写完的临时文件" if orphan.leftover else "无记录引用的证据文件"
+        print(f"{what}：{orphan.path}（{_size(orphan.size)}，{_age(orphan.age_seconds)}）")
+    for path in scan.unknown:
+        print(f"证据目录中的不明文件（不会删除）：{path}")
+    summary = (
+        f"证据目录 {store.root}：{scan.files} 个文件，其中 {len(scan.orphans)} 个无记录引用"
+        f"（共 {_size(scan.orphan_bytes)}）"
+    )
+    if not args.prune:
+        hint = "；加 --prune 可删除" if scan.orphans else ""
+        print(f"{summary}{hint}。")
+        return EXIT_REJECTED if scan.orphans or scan.unknown else EXIT_OK
+    prune_orphans(db, scan, min_age_seconds=args.min_age * 60, spool_dir=spool)
+    for orphan in scan.kept_young:
+        print(f"未删除（写入不足 {args.min_age:g} 分钟，可能属于正在进行的采集）：{orphan.path}")
+    for orphan in scan.kept_referenced:
+        print(f"未删除（核查期间已有记录引用）：{orphan.path}")
+    freed = _size(sum(o.size for o in scan.removed))
+    print(f"{summary}；已删除 {len(scan.removed)} 个（{freed}）。")
+    left = len(scan.orphans) - len(scan.removed) - len(scan.kept_referenced)
+    return EXIT_REJECTED if left or scan.unknown else EXIT_OK

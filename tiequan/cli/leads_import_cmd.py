@@ -15,6 +15,7 @@ from typing import Any
 
 from detectors import ConfigError
 from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from tiequan.evidence.artefacts import ArtefactStore, default_root
 from tiequan.leads.importer import IMPORT_SOURCES, Importer
 from tiequan.leads.importer_read import ImportFileError, read_table
 from tiequan.leads.importer_report import render_summary, write_rejected
@@ -64,7 +65,11 @@ def _import(args: argparse.Namespace) -> int:
         return fail(f"检测配置有误：{exc}", EXIT_USAGE)
 
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
-        importer = Importer(queue, detector, source=a.source, by=a.by, min_score=a.min_score)
+        # Oversized cells are cut; their originals go where the crawl keeps its evidence.
+        store = ArtefactStore(default_root())
+        importer = Importer(
+            queue, detector, source=a.source, by=a.by, min_score=a.min_score, store=store
+        )
         try:
             report = importer.run(table)
         except ImportFileError as exc:

@@ -23,7 +23,7 @@ from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("warc", "screenshot", "image", "html", "manifest")
+KINDS = ("warc", "screenshot", "image", "html", "manifest", "text")
 CheckResult = Literal["ok", "changed", "missing"]
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -103,6 +103,7 @@ class ArtefactStore:
         target = self.path(sha)
         if target.exists():
             self._confirm(target, sha)
+            self._touch(target)
             return artefact
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
@@ -123,6 +124,30 @@ class ArtefactStore:
         finally:
             tmp.unlink(missing_ok=True)
         return artefact
+
+    @staticmethod
+    def _touch(target: Path) -> None:
+        """Mark a file just put again as new: its record is about to be written, and
+        ``prune_orphans`` leaves young files alone."""
+        try:
+            os.utime(target)
+        except OSError:
+            logger.debug("cannot touch %s", target)
+
+    def files(self) -> Iterator[tuple[Path, str | None]]:
+        """Every file under ``sha256/``: (path, its hash by name), or None for a leftover
+        temporary file of an interrupted write."""
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for directory in sorted(base.iterdir()):
+            if not directory.is_dir():
+                yield directory, None
+                continue
+            for path in sorted(directory.iterdir()):
+                name = path.name
+                ok = _HEX64.match(name) and name[:2] == directory.name and path.is_file()
+                yield path, name if ok else None
 
     def _confirm(self, target: Path, sha: str) -> None:
         found = file_sha256(target)

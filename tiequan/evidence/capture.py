@@ -14,6 +14,7 @@ from typing import Any
 
 from crawlers.items import RawCapture
 from tiequan.evidence.artefacts import Artefact, ArtefactStore
+from tiequan.evidence.originals import Original
 from tiequan.evidence.warc import WARC_MEDIA_TYPE, WarcImage, build_warc, sniff_image_type
 from tiequan.leads.format import shanghai
 from tiequan.party import Jurisdictions, party_from_listing
@@ -119,6 +120,13 @@ def build_evidence_set(
                 name=f"image-{n}.{suffix}", source_url=image.url,
             )
         )  # fmt: skip
+    # Oversized fields cut by the validate stage: their originals are already stored.
+    for doc in listing.get("originals") or []:
+        kept = Original(**doc).artefact(str(listing.get("url") or "") or None)
+        if kept is not None:
+            artefacts.append(kept)
+        else:
+            notes.append(f"字段“{doc.get('field')}”超长已截断，原文未能保存")
     findings = list(listing.get("findings") or [])
     party = party_from_listing(listing, jurisdictions=jurisdictions)
     captured = parse_utc(raw.fetched_at if raw is not None else listing.get("captured_at"))

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "image": "商品图片",
     "html": "网页源码",
     "manifest": "证据清单",
+    "text": "超长字段原文",
 }
 STATE_LABELS = {"changed": "已被改动（哈希值不符）", "missing": "文件缺失"}
 

@@ -6,6 +6,11 @@ crawl's detector and into the same cases (``LeadQueue.record``) with its source 
 names a category is registered in that category for review. Rows that cannot be read are
 reported by row number and returned for the ``.rejected.csv``; all others are imported.
 
+A cell longer than ``max_cell_chars`` (default 32,767, the most an Excel cell holds) is
+cut with a visible marker before anything reads it; its full text is kept in the evidence
+artefact store and the row's ``imports`` entry records where (``originals``). Without a
+store such a row is rejected. Either way no case document outgrows MongoDB's 16 MB.
+
 The run id comes from the file's SHA-256, and every case a row reached keeps an
 ``imports`` entry (the whole original row, the reporter only masked), so importing the
 same file again adds nothing.
@@ -19,6 +24,8 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from tiequan.evidence.artefacts import ArtefactStore
+from tiequan.evidence.originals import cut_text
 from tiequan.leads.importer_parse import (
     CATEGORY_ONLY_TEXT,
     IMPORT_SOURCES,
@@ -27,9 +34,9 @@ from tiequan.leads.importer_parse import (
     RowParser,
     TextDetector,
 )
-from tiequan.leads.importer_read import ImportTable
-from tiequan.leads.importer_report import CategoryCount, ImportReport, Rejected
-from tiequan.leads.importer_rows import RowError
+from tiequan.leads.importer_read import ImportTable, RawRow
+from tiequan.leads.importer_report import CategoryCount, CutCell, ImportReport, Rejected
+from tiequan.leads.importer_rows import RowError, text_of
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.store import utcnow
 
@@ -38,6 +45,8 @@ __all__ = ["CATEGORY_ONLY_TEXT", "IMPORT_SOURCES", "NOT_A_LEAD", "Importer", "ru
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 200  # rows per queue.record call
+# Excel's own cell limit: whatever an officer's spreadsheet holds is imported untouched.
+IMPORT_CELL_CHARS = 32_767
 
 
 def run_id_for(sha256: str) -> str:
@@ -55,6 +64,8 @@ class Importer:
         source: str,
         by: str | None = None,
         min_score: float = 0.5,
+        store: ArtefactStore | None = None,
+        max_cell_chars: int = IMPORT_CELL_CHARS,
     ) -> None:
         if source not in IMPORT_SOURCES:
             raise ValueError(f"unknown import source {source!r}; expected one of {IMPORT_SOURCES}")
@@ -63,6 +74,8 @@ class Importer:
         self.source = source
         self.by = by
         self.min_score = min_score
+        self.store = store
+        self.max_cell_chars = max_cell_chars
 
     def run(self, table: ImportTable, *, now: datetime | None = None) -> ImportReport:
         now = now or utcnow()
@@ -79,11 +92,15 @@ class Importer:
             if raw.number in done:
                 report.already_imported.append(raw.number)
                 continue
+            values = dict(raw.values)  # the rejected-rows file keeps the full cells
             try:
+                cut = self._cut_cells(raw, table, report)
                 row = parser.parse(raw)
             except RowError as exc:
-                report.rejected.append(Rejected(raw.number, str(exc), raw.values))
+                report.rejected.append(Rejected(raw.number, str(exc), values))
                 continue
+            if cut:
+                row.entry["originals"] = cut
             if not row.findings:
                 report.rejected.append(Rejected(raw.number, NOT_A_LEAD, raw.values))
                 continue
@@ -97,6 +114,31 @@ class Importer:
         return report
 
     # -- reading rows ----------------------------------------------------------------
+
+    def _cut_cells(
+        self, raw: RawRow, table: ImportTable, report: ImportReport
+    ) -> list[dict[str, Any]]:
+        """Cut the row's oversized cells in place; where their originals are kept."""
+        if raw.error is not None:
+            return []
+        long = {h: text_of(v) for h, v in raw.values.items()}
+        long = {h: t for h, t in long.items() if len(t) > self.max_cell_chars}
+        if long and self.store is None:
+            raise RowError("；".join(
+                f"“{h}”列的内容超长（{len(t)} 字，上限 {self.max_cell_chars} 字）"
+                for h, t in long.items()
+            ))  # fmt: skip
+        kept: list[dict[str, Any]] = []
+        for header, text in long.items():
+            assert self.store is not None
+            source = f"{table.name}#{raw.number}"
+            raw.values[header], original = cut_text(
+                text, self.max_cell_chars, field=header, store=self.store, source_url=source
+            )
+            kept.append(original.to_doc())
+            report.cut_cells.append(CutCell(raw.number, header, original.chars,
+                                            original.sha256))  # fmt: skip
+        return kept
 
     def _already_imported(self, sha256: str) -> set[int]:
         rows: set[int] = set()

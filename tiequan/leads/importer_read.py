@@ -112,8 +112,12 @@ def decode_text(path: Path, data: bytes) -> tuple[str, str]:
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
+        # The utf-8-sig codec counts from after the byte-order mark.
+        offset = exc.start + len(data) - len(exc.object)
+        line = data.count(b"\n", 0, offset) + 1
         raise ImportFileError(
-            f"无法读取文件 {path}：既不是 UTF-8 也不是 GB18030 编码（第 {exc.start} 字节）"
+            f"无法读取文件 {path}：既不是 UTF-8 也不是 GB18030 编码"
+            f"（第 {line} 行，第 {offset} 字节）"
         ) from exc
 
 
@@ -131,9 +135,10 @@ def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
     lines = io.StringIO(text, newline="").readlines()
     grid: list[list[str]] = []
     broken: dict[int, tuple[str, str]] = {}
-    start = 0
-    while start < len(lines):
-        reader = csv.reader(iter(lines[start:]), strict=True)
+    source = _Lines(lines)
+    while source.at < len(lines):
+        start = source.at
+        reader = csv.reader(source, strict=True)
         consumed = 0
         try:
             for row in reader:
@@ -144,8 +149,26 @@ def csv_grid(text: str) -> tuple[list[list[str]], dict[int, tuple[str, str]]]:
             bad = start + consumed
             broken[len(grid)] = (lines[bad].rstrip("\r\n"), _csv_reason(str(exc)))
             grid.append([])
-            start = bad + 1
+            source.at = bad + 1
     return grid, broken
+
+
+class _Lines:
+    """The lines of a text from a position that can be moved back: each restart after a
+    broken record resumes in place (a fresh slice per broken record was quadratic)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.at = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.at >= len(self.lines):
+            raise StopIteration
+        self.at += 1
+        return self.lines[self.at - 1]
 
 
 def _csv_reason(message: str) -> str:
@@ -264,6 +287,8 @@ def _read_json(path: Path, sha: str, text: str, *, jsonl: bool) -> ImportTable:
             raise ImportFileError(
                 f"无法读取文件 {path}：JSON 格式错误（{where}：{exc.msg}）"
             ) from exc
+        except RecursionError as exc:
+            raise ImportFileError(f"无法读取文件 {path}：JSON 嵌套层数过深") from exc
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list):
@@ -279,6 +304,8 @@ def _read_json(path: Path, sha: str, text: str, *, jsonl: bool) -> ImportTable:
                 records.append((n, json.loads(line), None))
             except json.JSONDecodeError as exc:
                 records.append((n, line, f"不是有效的 JSON（{exc.msg}）"))
+            except RecursionError:
+                records.append((n, line, "JSON 嵌套层数过深"))
     headers: list[str] = []
     table = ImportTable(path, sha, unit, headers)
     for number, obj, error in records:

@@ -24,6 +24,16 @@ class Rejected:
 
 
 @dataclass
+class CutCell:
+    """A cell cut to the import's limit; its full text is the artefact ``sha256``."""
+
+    number: int
+    column: str
+    chars: int
+    sha256: str | None  # None: the original could not be written
+
+
+@dataclass
 class CategoryCount:
     name: str
     lead_unit: str
@@ -48,6 +58,7 @@ class ImportReport:
     new_ids: list[str] = field(default_factory=list)
     existing_ids: list[str] = field(default_factory=list)  # cases that existed before
     per_category: dict[str, CategoryCount] = field(default_factory=dict)
+    cut_cells: list[CutCell] = field(default_factory=list)
     rejected_path: Path | None = None
 
     @property
@@ -76,6 +87,10 @@ class ImportReport:
                 for k, c in self.per_category.items()
             },
             "rejected": [{"row": r.number, "reason": r.reason} for r in self.rejected],
+            "cut_cells": [
+                {"row": c.number, "column": c.column, "chars": c.chars, "sha256": c.sha256}
+                for c in self.cut_cells
+            ],
             "rejected_file": str(self.rejected_path) if self.rejected_path else None,
         }
 
@@ -100,6 +115,13 @@ def render_summary(report: ImportReport) -> str:
         shown = "、".join(report.new_ids[:20])
         more = f" 等 {len(report.new_ids)} 条" if len(report.new_ids) > 20 else ""
         lines.append(f"新建线索编号：{shown}{more}")
+    if report.cut_cells:
+        lines.append(f"以下 {len(report.cut_cells)} 个单元格超长，已截断登记：")
+        for cell in report.cut_cells:
+            kept = f"原文已另存为证据附件 sha256:{cell.sha256}" if cell.sha256 else "原文未能保存"
+            lines.append(
+                f"  {report.where(cell.number)}“{cell.column}”：原文 {cell.chars} 字，{kept}"
+            )
     if report.rejected:
         lines.append(f"以下 {len(report.rejected)} {report.unit}未导入：")
         lines.extend(f"  {report.where(r.number)}：{r.reason}" for r in report.rejected)

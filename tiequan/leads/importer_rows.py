@@ -56,6 +56,7 @@ _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _PRICE_NOISE = re.compile(r"[\s,，¥￥元]|^rmb|^cny", re.IGNORECASE)
 _NAME_PUNCT = re.compile(r"[\s“”\"'‘’「」《》、，,。.·]")
 CATEGORY_SEPARATORS = re.compile(r"[、,，;；/|]")
+_SHOWN_CHARS = 80
 
 
 class RowError(ValueError):
@@ -66,7 +67,10 @@ class RowValueError(RowError):
     """A cell that cannot be read; carries the column and value for the officer."""
 
     def __init__(self, column: str, value: Any, why: str) -> None:
-        super().__init__(f"“{column}”列的值“{value}”{why}")
+        shown = str(value)
+        if len(shown) > _SHOWN_CHARS:  # the reason goes on one line and into the CSV
+            shown = f"{shown[: _SHOWN_CHARS - 20]}…（共 {len(shown)} 字）"
+        super().__init__(f"“{column}”列的值“{shown}”{why}")
         self.column = column
         self.value = value
         self.why = why
