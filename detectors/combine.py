@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 from detectors.base import NO_CONTEXT, Finding, ListingContext
 from detectors.classifier import ClaimClassifier
+from detectors.clean import repair_text
 from detectors.dataset import Example
 from detectors.engine import Detector
 from detectors.model_linear import precise_keywords
@@ -351,7 +352,10 @@ class ListingDetector:
         ``model_only=False`` keeps only categories with rule evidence: for text the
         classifier never learned from, such as what OCR reads off product images (banner
         boilerplate like 男女同款、客服、议价, which it would take for a trade's claim).
+        Invalid characters (lone surrogates) are replaced one for one, so spans still
+        point into ``text``.
         """
+        text, _ = repair_text(text)
         evidence, features, rule, model = self._features(text, price, context)
         if evidence.proba is None and not evidence.findings:
             return []
