@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from pipelines.config import PipelineConfig
 from tiequan.storage import spool
 from tiequan.storage.breaker import CircuitBreaker, breaker_for
-from tiequan.storage.connect import open_database, redact_uri, revive
+from tiequan.storage.connect import open_database, redact_uri, revive, short_error
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,12 @@ class BatchWriter(Generic[T]):
     def open(self, clock: IReactorTime | Clock | None = None) -> None:
         """Connect, and start the flush timer (on ``clock``, by default the reactor)."""
         self.db = self._stack.enter_context(
+            # No ping: a database that is away now is an outage like any other.
             open_database(
-                self.config.mongo_uri, self.config.home, timeout_ms=self.config.db_timeout_ms
+                self.config.mongo_uri,
+                self.config.home,
+                timeout_ms=self.config.db_timeout_ms,
+                ping=False,
             )
         )
         self._outage_base = (self.breaker.outage_seconds(), self.breaker.outages)
@@ -193,7 +197,7 @@ class BatchWriter(Generic[T]):
         return True
 
     def _outage(self, batch: list[T], exc: ConnectionFailure) -> None:
-        self.breaker.trip(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        self.breaker.trip(f"{type(exc).__name__}: {short_error(exc)}")
         self._spool_outage(batch)
 
     def _spool_outage(self, batch: list[T]) -> None:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pymongo.errors import DocumentTooLarge, ServerSelectionTimeoutError
 from scrapy.utils.test import get_crawler
 

@@ -61,7 +61,12 @@ def _replay(args: argparse.Namespace) -> int:
     from pymongo.errors import PyMongoError
 
     from tiequan.storage import spool
-    from tiequan.storage.connect import StorageError, open_database, run_on_next_open
+    from tiequan.storage.connect import (
+        StorageError,
+        open_database,
+        run_on_next_open,
+        short_error,
+    )
     from tiequan.storage.embedded import EmbeddedServerError
     from tiequan.sweep.replay import replay
 
@@ -74,7 +79,7 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_FAULT
     except PyMongoError as exc:
         print(
-            f"补写中断，数据库不可用：{str(exc).splitlines()[0][:200]}；"
+            f"补写中断，数据库不可用：{short_error(exc)}；"
             "已写入的记录保留，再次运行 tiequan spool replay 将从断点继续",
             file=sys.stderr,
         )

@@ -46,7 +46,8 @@ def run_on_next_open(hook: OpenHook | None) -> None:
         _open_hooks.append(hook)
 
 
-def _first_line(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of a database error, without pymongo's timeouts and topology."""
     # pymongo appends its timeouts and topology to the reason; the reason is enough.
     text = str(exc).split(" (configured timeouts", 1)[0].split(", Timeout:", 1)[0]
     return (text.splitlines() or [type(exc).__name__])[0][:200]
@@ -61,8 +62,11 @@ def resolve_home(home: Path | None = None) -> Path:
     return Path(home) if home is not None else Path(os.environ.get("TIEQUAN_HOME") or "./var")
 
 
-def connect_client(uri: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[dict[str, Any]]:
-    """A MongoClient that has answered ping, or a StorageError naming the redacted URI."""
+def connect_client(
+    uri: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, *, ping: bool = True
+) -> MongoClient[dict[str, Any]]:
+    """A MongoClient that has answered ping (unless ``ping`` is False: it connects when
+    first used), or a StorageError naming the redacted URI."""
     try:
         client: MongoClient[dict[str, Any]] = MongoClient(
             uri,
@@ -73,12 +77,14 @@ def connect_client(uri: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClien
         )
     except (PyMongoError, ValueError) as exc:
         raise StorageError(f"数据库地址无效 {redact_uri(uri)}: {exc}") from exc
+    if not ping:
+        return client
     try:
         client.admin.command("ping")
     except PyMongoError as exc:
         client.close()
         raise StorageError(
-            f"无法连接数据库 {redact_uri(uri)}（{timeout_ms} ms 内无响应）：{_first_line(exc)}"
+            f"无法连接数据库 {redact_uri(uri)}（{timeout_ms} ms 内无响应）：{short_error(exc)}"
         ) from exc
     return client
 
@@ -112,12 +118,16 @@ def open_database(
     home: Path | None = None,
     db_name: str | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    *,
+    ping: bool = True,
 ) -> Iterator[Database[dict[str, Any]]]:
     """Yield the tiequan database; close the client (and leave the embedded server) after.
 
     uri: argument, else env TIEQUAN_MONGO_URI, else an embedded server with its data in
     ``<home>/db`` (home: argument, else env TIEQUAN_HOME, else ./var).
     db_name: argument, else env TIEQUAN_DB, else "tiequan".
+    ping: False for a writer that copes with an outage itself (pipelines.batch): no
+    error here when the server is away, the first write finds out.
     A hook armed by run_on_next_open runs once, before the database is yielded.
     """
     uri = uri or os.environ.get("TIEQUAN_MONGO_URI") or None
@@ -129,11 +139,11 @@ def open_database(
         with _embedded_lock:
             _embedded.setdefault(server.port, server)
     try:
-        client = connect_client(uri, timeout_ms)
+        client = connect_client(uri, timeout_ms, ping=ping)
         try:
             log.debug("connected to %s, database %s", redact_uri(uri), name)
             db = client[name]
-            if _open_hooks:
+            if _open_hooks and ping:
                 _open_hooks.pop()(db, home)
             yield db
         finally:

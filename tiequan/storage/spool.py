@@ -104,7 +104,7 @@ class SpoolFile:
     run_id: str
     stage: str
     records: int  # records still to replay
-    oldest: datetime  # when the file was started (its inode change time at the latest)
+    oldest: datetime  # the start of its run (from the run id), else the file's last change
     replaying: bool  # an interrupted replay left it half done
     bad: int  # lines kept aside in its .bad file
 
@@ -155,19 +155,27 @@ def status(home: Path | None = None) -> list[SpoolFile]:
         replaying = path.name.endswith(REPLAYING)
         start = _read_offset(path)[0] if replaying else 0
         bad = path.with_name(_base_name(path) + BAD)
-        st = path.stat()
+        changed = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         out.append(
             SpoolFile(
                 path=path,
                 run_id=run_id,
                 stage=stage,
                 records=_count_lines(path, start),
-                oldest=datetime.fromtimestamp(min(st.st_mtime, st.st_ctime), UTC),
+                oldest=min(changed, _run_start(run_id) or changed),
                 replaying=replaying,
                 bad=_count_lines(bad) if bad.exists() else 0,
             )
         )
     return out
+
+
+def _run_start(run_id: str) -> datetime | None:
+    """When a run started, from its id (``R20240601T021500-3fa2``, UTC)."""
+    try:
+        return datetime.strptime(run_id[1:16], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def bad_files(home: Path | None = None) -> list[Path]:

@@ -28,6 +28,7 @@ from tiequan.leads.followup import Outcome, record_followups
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage import spool
 from tiequan.storage.bulk import insert_new
+from tiequan.storage.connect import short_error
 from tiequan.storage.store import EVIDENCE, LEADS, Store
 from tiequan.sweep.report import count_leads
 
@@ -124,7 +125,7 @@ def replay_on_open(db: Database[Any], home: Path | None) -> None:
     try:
         result = replay(db, home)
     except PyMongoError as exc:
-        log.warning("暂存区补写中断（%s），下次打开数据库时继续", str(exc).splitlines()[0][:200])
+        log.warning("暂存区补写中断（%s），下次打开数据库时继续", short_error(exc))
         return
     if result.busy:
         log.info("另一进程正在补写暂存区 %s", spool.spool_dir(home))

@@ -23,7 +23,7 @@ from pipelines.config import db_timeout_ms
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage import spool
-from tiequan.storage.connect import open_database, resolve_home, revive
+from tiequan.storage.connect import open_database, resolve_home, revive, short_error
 from tiequan.storage.store import LEADS, Store, new_run_id
 from tiequan.sweep.report import build_report
 
@@ -149,7 +149,7 @@ def _answers(db: Database[Any], uri: str) -> bool:
     try:
         db.client.admin.command("ping")
     except PyMongoError as exc:
-        logger.warning("数据库不可用，运行记录写入暂存区：%s", str(exc).splitlines()[0][:200])
+        logger.warning("数据库不可用，运行记录写入暂存区：%s", short_error(exc))
         return False
     return True
 
@@ -161,7 +161,7 @@ def _record_run(db: Database[Any] | None, report: dict[str, Any], home: Path | N
             Store(db).save_run(report)
             return
         except PyMongoError as exc:
-            logger.warning("运行记录未能写入数据库，写入暂存区：%s", str(exc).splitlines()[0][:200])
+            logger.warning("运行记录未能写入数据库，写入暂存区：%s", short_error(exc))
     path = spool.spool_path(home, report["run_id"], "runs")
     report["database"]["run_record"] = str(path)
     try:
