@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pymongo.errors import AutoReconnect
 from scrapy.utils.test import get_crawler
 
@@ -111,3 +112,47 @@ def test_one_breaker_per_database_for_the_whole_process() -> None:
 
     assert breaker_for("mongodb://h:1") is breaker_for("mongodb://h:1")
     assert breaker_for("mongodb://h:1") is not breaker_for("mongodb://h:2")
+
+
+def test_a_listing_batch_is_written_after_the_evidence_it_points_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twisted.internet.defer import succeed
+
+    import pipelines.batch
+
+    # Synchronous worker "thread": the order of the writes is the order of the chain.
+    monkeypatch.setattr(pipelines.batch, "deferToThread", lambda f, *a: succeed(f(*a)))
+    order: list[str] = []
+    config = PipelineConfig(
+        mongo_uri=None, home=tmp_path, run_id="R1", batch_size=10, config_dir=None, min_score=0.5
+    )
+    crawler = get_crawler()
+    assert crawler.stats is not None
+    stages = {}
+    for name in ("evidence", "store", "refer"):
+
+        def write(_db: Any, batch: list[dict[str, Any]], name: str = name) -> None:
+            order.extend(f"{name}:{r['n']}" for r in batch)
+
+        stage: BatchWriter[dict[str, Any]] = BatchWriter(
+            name, config, crawler.stats, write, dict, breaker=CircuitBreaker(name)
+        )
+        stage.db = object()  # type: ignore[assignment]
+        stages[name] = stage
+    stages["evidence"].add({"n": 1})  # buffers that are not full yet
+    stages["store"].add({"n": 1})
+    stages["refer"].add({"n": 1})
+    stages["refer"].flush()  # a timed flush of the lead stage
+    assert order == ["evidence:1", "store:1", "refer:1"]
+    other = get_crawler()  # another crawl's stages are not waited for
+    assert other.stats is not None
+    lone: BatchWriter[dict[str, Any]] = BatchWriter(
+        "store", config, other.stats, lambda _db, b: order.append("lone"), dict,
+        breaker=CircuitBreaker("lone"),
+    )  # fmt: skip
+    lone.db = object()  # type: ignore[assignment]
+    stages["evidence"].add({"n": 2})
+    lone.add({"n": 2})
+    lone.flush()
+    assert order[-1] == "lone" and stages["evidence"]._buffer == [{"n": 2}]

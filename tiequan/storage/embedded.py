@@ -126,6 +126,9 @@ class EmbeddedServer:
                 self._terminate()
                 if state.get("pid") == self.pid:
                     (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+                elif state.get("pid"):  # another client restarted it (revive): leave it
+                    state["clients"] = others
+                    self._write_state(state)
         self._token = None
         self.pid = None
 
