@@ -150,13 +150,12 @@ class EmbeddedServer:
             if self._proc is not None:
                 self._proc.wait(self.stop_timeout)  # reap the dead child
                 self._proc = None
-            log.warning("embedded server pid %s on port %s died; starting it again",
-                        self.pid, self.port)  # fmt: skip
+            log.warning(
+                "embedded server pid %s on port %s died; starting it again", self.pid, self.port
+            )
             self._launch()
-            state = {"pid": self.pid, "port": self.port,
-                     "clients": [*self._live_clients(state), self._token]}  # fmt: skip
-            state["clients"] = sorted(set(state["clients"]))
-            self._write_state(state)
+            clients = sorted({*self._live_clients(state), self._token})
+            self._write_state({"pid": self.pid, "port": self.port, "clients": clients})
         return True
 
     @contextmanager

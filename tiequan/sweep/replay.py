@@ -124,7 +124,7 @@ def replay_on_open(db: Database[Any], home: Path | None) -> None:
         return
     try:
         result = replay(db, home)
-    except PyMongoError as exc:
+    except (PyMongoError, OSError) as exc:
         log.warning("暂存区补写中断（%s），下次打开数据库时继续", short_error(exc))
         return
     if result.busy:
