@@ -55,6 +55,8 @@ EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
 # TIEQUAN_MONGO_URI, TIEQUAN_HOME, TIEQUAN_RUN_ID, TIEQUAN_BATCH_SIZE, TIEQUAN_MIN_SCORE,
 # TIEQUAN_FLUSH_SECONDS (timed flush of the batch buffers, default 5, 0 = off),
 # TIEQUAN_MAX_FIELD_CHARS (longer text fields are cut by stage 100, default 1,000,000),
+# TIEQUAN_DB_TIMEOUT (seconds a write waits for the database before it is an outage,
+# default 2), TIEQUAN_DB_PROBE_SECONDS (how often an outage is probed, default 5),
 # TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off); image OCR (stage 350,
 # pipelines.images.OcrConfig): TIEQUAN_OCR_ENABLED, TIEQUAN_OCR_MAX_IMAGES,
 # TIEQUAN_OCR_CACHE_DIR, TIEQUAN_OCR_THREADS, TIEQUAN_OCR_MIN_CONFIDENCE, TIEQUAN_OCR_MAX_BYTES;

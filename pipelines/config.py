@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_BATCH = 10_000
 _MAX_FLUSH_SECONDS = 3600.0
+_MAX_DB_SECONDS = 600.0
 _MAX_HISTORY_DAYS = 366.0
 _MAX_HISTORY_LISTINGS = 10_000_000
 # A field at the bound is at most 4 MB of UTF-8, far below MongoDB's 16 MB per document.
@@ -50,6 +51,24 @@ def _price_history_enabled(settings: BaseSettings) -> bool:
         raise ValueError(f"TIEQUAN_PRICE_HISTORY must be auto, true or false, got {raw!r}") from exc
 
 
+def _seconds(settings: BaseSettings, name: str, default: float) -> float:
+    try:
+        value = settings.getfloat(name, default)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= _MAX_DB_SECONDS:  # also refuses NaN
+        raise ValueError(
+            f"{name} must be above 0 and at most {_MAX_DB_SECONDS:g} seconds, "
+            f"got {settings.get(name)!r}"
+        )
+    return value
+
+
+def db_timeout_ms(settings: BaseSettings) -> int:
+    """TIEQUAN_DB_TIMEOUT in milliseconds: what the sweep waits for its database."""
+    return max(1, round(_seconds(settings, "TIEQUAN_DB_TIMEOUT", 2.0) * 1000))
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     mongo_uri: str | None
@@ -67,6 +86,14 @@ class PipelineConfig:
     # Characters a text field of a listing may hold; longer ones are cut by the validate
     # stage and their full text kept as an evidence artefact.
     max_field_chars: int = _MAX_FIELD_CHARS
+    # How long a write waits for the database before it counts as an outage, and how
+    # often the circuit breaker (tiequan.storage.breaker) probes it during one.
+    db_timeout_seconds: float = 2.0
+    db_probe_seconds: float = 5.0
+
+    @property
+    def db_timeout_ms(self) -> int:
+        return max(1, round(self.db_timeout_seconds * 1000))
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
@@ -91,6 +118,8 @@ class PipelineConfig:
                 f"TIEQUAN_MAX_FIELD_CHARS must be a whole number between {_MIN_FIELD_CHARS} "
                 f"and {_MAX_FIELD_CHARS}, got {raw_chars!r}"
             )
+        db_timeout = _seconds(settings, "TIEQUAN_DB_TIMEOUT", 2.0)
+        db_probe = _seconds(settings, "TIEQUAN_DB_PROBE_SECONDS", 5.0)
         min_score = settings.getfloat("TIEQUAN_MIN_SCORE", 0.5)
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"TIEQUAN_MIN_SCORE must be between 0 and 1, got {min_score}")
@@ -128,6 +157,8 @@ class PipelineConfig:
             price_history_max_listings=max_listings,
             flush_seconds=flush_seconds,
             max_field_chars=max_field_chars,
+            db_timeout_seconds=db_timeout,
+            db_probe_seconds=db_probe,
         )
 
 

@@ -60,11 +60,14 @@ def start_sandbox(url_file: Path, seed: int, scale: float) -> tuple[subprocess.P
 def run(args: argparse.Namespace) -> int:
     from crawlers.profiles import default_sites_dir, load_profiles
     from tiequan.sandbox.truth import build_truth, format_score, score_leads
+    from tiequan.storage.connect import open_database
     from tiequan.sweep.report import format_summary
     from tiequan.sweep.runner import SweepOptions, run_sweep
     from tiequan.sweep.score import leads_from_database
 
     sites = sorted(n for n in load_profiles(default_sites_dir()) if n.startswith(SANDBOX_PREFIX))
+    with open_database():
+        pass  # no sandbox is started for a database that is not there
     with tempfile.TemporaryDirectory(prefix="tiequan-demo-") as tmp:
         proc, base_url = start_sandbox(Path(tmp) / "url", args.seed, args.scale)
         try:

@@ -7,8 +7,14 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pymongo.database import Database
 
 from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED
+from tiequan.storage.connect import StorageError, run_on_next_open
+from tiequan.storage.embedded import EmbeddedServerError
 
 # Each module exposes register(subparsers) and sets args.func(args) -> int.
 _COMMAND_MODULES = (
@@ -18,6 +24,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.evidence_cmd",
     "tiequan.cli.sandbox_cmd",
     "tiequan.cli.demo_cmd",
+    "tiequan.cli.spool_cmd",
 )
 
 
@@ -28,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _replay_spool(db: Database[Any], home: Path | None) -> None:
+    from tiequan.sweep.replay import replay_on_open  # imported only by commands that open it
+
+    replay_on_open(db, home)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,10 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("tiequan").setLevel(logging.INFO)
+    # Whatever an earlier outage left in the spool is written first, by the command's
+    # first open of the database (once, wherever that happens).
+    run_on_next_open(_replay_spool)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except (StorageError, EmbeddedServerError) as exc:
+        sys.stderr.write(f"tiequan {args.command}: 数据库不可用：{exc}\n")
+        return EXIT_FAULT
     except Exception as exc:  # the last line of defence: one line, exit 3
         logging.getLogger("tiequan").debug("fault in %s", args.command, exc_info=True)
         sys.stderr.write(
@@ -52,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "（加 -v 查看详细信息；请报告此问题）\n"
         )
         return EXIT_FAULT
+    finally:
+        run_on_next_open(None)
 
 
 if __name__ == "__main__":

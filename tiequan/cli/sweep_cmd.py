@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawlers.profiles import ProfileError
-from tiequan.cli.exit_codes import EXIT_REJECTED, EXIT_STOPPED, EXIT_USAGE
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_REJECTED, EXIT_STOPPED, EXIT_USAGE
 
 
 def register(sub: Any) -> None:
@@ -64,7 +64,7 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tiequan.sweep.report import format_summary
+    from tiequan.sweep.report import format_summary, outage_note
     from tiequan.sweep.runner import SweepError, SweepOptions, run_sweep
 
     options = SweepOptions(
@@ -82,12 +82,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"tiequan sweep: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(format_summary(report))
+    note = outage_note(report)
+    if note:
+        print(f"tiequan sweep: 警告：{note}", file=sys.stderr)
     return exit_code(report)
 
 
 def exit_code(report: dict[str, Any]) -> int:
     """4 when a signal stopped a site early (what it captured is saved, the run is not
-    complete); 1 when errors left a run without items; else 0 (``tiequan.cli.exit_codes``)."""
+    complete); 3 when records were lost (a database outage and the spool failing too; an
+    outage whose records were all spooled is 0, with a warning); 1 when errors left a run
+    without items; else 0 (``tiequan.cli.exit_codes``)."""
+    if (report.get("database") or {}).get("lost"):
+        return EXIT_FAULT
     if any(site.get("finish_reason") == "shutdown" for site in report["sites"].values()):
         return EXIT_STOPPED
     return EXIT_REJECTED if report["totals"]["errors"] and not report["totals"]["items"] else 0

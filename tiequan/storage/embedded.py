@@ -126,8 +126,37 @@ class EmbeddedServer:
                 self._terminate()
                 if state.get("pid") == self.pid:
                     (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+                elif state.get("pid"):  # another client restarted it (revive): leave it
+                    state["clients"] = others
+                    self._write_state(state)
         self._token = None
         self.pid = None
+
+    def revive(self) -> bool:
+        """Start the server again, on the same port, if it died; True when restarted.
+
+        Clients reconnect by themselves to the same address. When another client already
+        restarted it, this one joins that server.
+        """
+        if self._token is None or self.pid is None:
+            return False
+        if pid_alive(self.pid) and is_server_for(self.pid, self.storage_path):
+            return False
+        with self._locked():
+            state = self._read_state() or {}
+            if state.get("pid") != self.pid and self._state_is_live(state):
+                self.pid, self.owner = int(state["pid"]), False
+                return False
+            if self._proc is not None:
+                self._proc.wait(self.stop_timeout)  # reap the dead child
+                self._proc = None
+            log.warning(
+                "embedded server pid %s on port %s died; starting it again", self.pid, self.port
+            )
+            self._launch()
+            clients = sorted({*self._live_clients(state), self._token})
+            self._write_state({"pid": self.pid, "port": self.port, "clients": clients})
+        return True
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -5,6 +5,11 @@ Each sweep sees most listings unchanged. Rewriting them costs an update per list
 is written only when it is new or its content changed, and every sighting is an
 append-only ``captures`` document instead. Captures are what later evidence sets and
 takedown follow-ups hang on: what was seen, when, in which run, with which body hash.
+
+A capture's ``_id`` is derived from the listing, the run and the capture time, so writing
+the same batch twice (a spool replay) stores each sighting once. Captures are written
+before the listings: a write cut short leaves a capture whose listing is missing, which
+the listing's next sighting writes, never a listing without the capture of its run.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-from tiequan.storage.bulk import DUPLICATE_KEY
+from tiequan.storage.bulk import DUPLICATE_KEY, insert_new
 
 # Per-capture facts: they differ every night without the listing having changed.
 CAPTURE_FIELDS = ("captured_at", "url", "final_url", "status", "body_sha256", "evidence_id")
@@ -35,6 +40,12 @@ class ListingWrite:
 
 def listing_id(platform: str, item_id: str) -> str:
     return f"{platform}:{item_id}"
+
+
+def capture_id(key: str, run_id: str | None, captured_at: object) -> str:
+    """``CP`` + 24 hex of sha256(listing id|run id|capture time): one per sighting."""
+    digest = hashlib.sha256(f"{key}|{run_id}|{captured_at}".encode()).hexdigest()
+    return f"CP{digest[:24]}"
 
 
 def content_sha256(record: dict[str, Any]) -> str:
@@ -76,20 +87,13 @@ def write_listings(
         )  # fmt: skip
         return fields
 
-    raced = _insert_new(listings, [
-        {"_id": key, **content(key), "first_seen_at": now, "first_run_id": run_of(key)}
-        for key in new
-    ])  # fmt: skip
-    changed += raced  # another writer inserted it first: ours is an update now
-    if changed:
-        listings.bulk_write(
-            [UpdateOne({"_id": key}, {"$set": content(key)}) for key in changed], ordered=False
-        )
-    status = {key: "new" for key in new if key not in raced}
+    status = {key: "new" for key in new}
     status.update({key: "changed" for key in changed})
-    captures.insert_many(
+    insert_new(
+        captures,
         [
             {
+                "_id": capture_id(key, run_of(key), record.get("captured_at")),
                 "listing_id": key,
                 "platform": record["platform"],
                 "item_id": record["item_id"],
@@ -105,8 +109,19 @@ def write_listings(
             }
             for key, record in latest.items()
         ],
-        ordered=False,
     )
+    raced = _insert_new(listings, [
+        {"_id": key, **content(key), "first_seen_at": now, "first_run_id": run_of(key)}
+        for key in new
+    ])  # fmt: skip
+    if raced:  # another writer inserted it first: ours is an update now
+        changed += raced
+        ids = [capture_id(k, run_of(k), latest[k].get("captured_at")) for k in raced]
+        captures.update_many({"_id": {"$in": ids}}, {"$set": {"change": "changed"}})
+    if changed:
+        listings.bulk_write(
+            [UpdateOne({"_id": key}, {"$set": content(key)}) for key in changed], ordered=False
+        )
     n_new = len(new) - len(raced)
     return ListingWrite(
         new=n_new, changed=len(changed), unchanged=len(latest) - n_new - len(changed)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from tiequan.referral.categories import load_categories
 
@@ -29,11 +30,16 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
             "downloader/exception_type_count/scrapy.exceptions.IgnoreRequest", 0
         ),
         "pagination_capped": stats.get("tiequan/pagination_capped", 0),
+        # Records kept in the spool while the database was away, and any lost with it.
+        "spooled": stats.get("db/spooled", 0),
+        "lost": stats.get("db/lost", 0),
+        "outage_seconds": stats.get("db/outage_seconds", 0),
         "finish_reason": stats.get("finish_reason", "unknown"),
     }
 
 
-def _count(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
+def count_leads(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
+    """The run's leads, counted by ``field``."""
     pipeline: list[dict[str, Any]] = [
         {"$match": {"run_ids": run_id}},
         {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
@@ -43,7 +49,7 @@ def _count(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
 
 
 def build_report(
-    db: Database[Any],
+    db: Database[Any] | None,
     *,
     run_id: str,
     started_at: datetime,
@@ -63,6 +69,14 @@ def build_report(
             "errors",
         )
     }
+    by_category: dict[str, int] | None = None
+    by_unit: dict[str, int] | None = None
+    if db is not None:
+        try:
+            by_category = count_leads(db, run_id, "category")
+            by_unit = count_leads(db, run_id, "lead_unit")
+        except PyMongoError:
+            by_category = by_unit = None  # counted when the spooled run record is replayed
     return {
         "run_id": run_id,
         "started_at": started_at.isoformat(),
@@ -70,9 +84,34 @@ def build_report(
         "elapsed_s": round(elapsed_s, 2),
         "sites": sites,
         "totals": totals,
-        "leads_by_category": _count(db, run_id, "category"),
-        "leads_by_unit": _count(db, run_id, "lead_unit"),
+        "database": {
+            "outage_seconds": max((s["outage_seconds"] for s in sites.values()), default=0),
+            "spooled": sum(s["spooled"] for s in sites.values()),
+            "lost": sum(s["lost"] for s in sites.values()),
+            "run_record": "database",
+        },
+        # None: the database was away when the run ended (see "database").
+        "leads_by_category": by_category,
+        "leads_by_unit": by_unit,
     }
+
+
+def outage_note(report: dict[str, Any]) -> str | None:
+    """One line on a database outage during the run, or None if there was none."""
+    db = report.get("database") or {}
+    spooled, lost = int(db.get("spooled", 0)), int(db.get("lost", 0))
+    if not (spooled or lost or db.get("outage_seconds") or db.get("run_record") != "database"):
+        return None
+    parts = [f"数据库曾中断约 {float(db.get('outage_seconds', 0)):.1f} 秒"]
+    if spooled:
+        parts.append(f"{spooled} 条记录已写入暂存区")
+    if db.get("run_record") not in (None, "database"):
+        parts.append("运行记录已写入暂存区")
+    if spooled or db.get("run_record") != "database":
+        parts.append("将在下次打开数据库时自动补写（也可运行 tiequan spool replay）")
+    if lost:
+        parts.append(f"{lost} 条记录未能暂存，已丢失")
+    return "，".join(parts) + "。"
 
 
 def format_summary(report: dict[str, Any]) -> str:
@@ -91,17 +130,23 @@ def format_summary(report: dict[str, Any]) -> str:
             f"  {name}: 页面 {site['pages']}，条目 {site['items']}，命中 {site['findings']}，"
             f"重试 {retries}，错误 {site['errors']}，结束原因 {site['finish_reason']}"
         )
+    note = outage_note(report)
+    if note:
+        lines += ["", f"注意：{note}"]
+    unknown = "  （数据库不可用，未能统计；补写后可用 tiequan leads list 查看）"
     lines += ["", "本批次线索（按类别）："]
-    for cat_id, n in sorted(report["leads_by_category"].items(), key=lambda kv: -kv[1]):
+    by_category = report["leads_by_category"]
+    for cat_id, n in sorted((by_category or {}).items(), key=lambda kv: -kv[1]):
         name = categories.get(cat_id).name if cat_id in categories else cat_id
         lines.append(f"  {name}（{cat_id}）: {n}")
-    if not report["leads_by_category"]:
-        lines.append("  （无）")
+    if not by_category:
+        lines.append("  （无）" if by_category is not None else unknown)
     lines += ["", "本批次线索（按牵头单位）："]
-    for unit, n in sorted(report["leads_by_unit"].items(), key=lambda kv: -kv[1]):
+    by_unit = report["leads_by_unit"]
+    for unit, n in sorted((by_unit or {}).items(), key=lambda kv: -kv[1]):
         lines.append(f"  {unit}: {n}")
-    if not report["leads_by_unit"]:
-        lines.append("  （无）")
+    if not by_unit:
+        lines.append("  （无）" if by_unit is not None else unknown)
     if report.get("report_path"):
         lines += ["", f"运行报告：{report['report_path']}"]
     return "\n".join(lines)

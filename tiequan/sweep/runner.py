@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from crawlers.followup_plan import write_plan
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
+from pipelines.config import db_timeout_ms
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
-from tiequan.storage.connect import open_database, resolve_home
+from tiequan.storage import spool
+from tiequan.storage.connect import open_database, resolve_home, revive, short_error
 from tiequan.storage.store import LEADS, Store, new_run_id
 from tiequan.sweep.report import build_report
 
@@ -60,11 +63,12 @@ def select_profiles(options: SweepOptions) -> list[SiteProfile]:
     return chosen
 
 
-def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str) -> Settings:
+def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str | None) -> Settings:
     settings = Settings()
     settings.setmodule("crawlers.settings", priority="project")
     settings.set("TIEQUAN_RUN_ID", run_id, priority="cmdline")
-    settings.set("TIEQUAN_MONGO_URI", mongo_uri, priority="cmdline")
+    if mongo_uri:
+        settings.set("TIEQUAN_MONGO_URI", mongo_uri, priority="cmdline")
     settings.set("TIEQUAN_PROGRESS_INTERVAL", options.progress_interval, priority="cmdline")
     settings.set("LOG_LEVEL", options.log_level, priority="cmdline")
     # The CLI owns the root log handler.
@@ -77,8 +81,8 @@ def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str) -> Settin
 
 
 @contextmanager
-def _database(options: SweepOptions) -> Iterator[tuple[Database[Any], str]]:
-    with open_database(options.mongo_uri, options.home) as db:
+def _database(options: SweepOptions, timeout_ms: int) -> Iterator[tuple[Database[Any], str]]:
+    with open_database(options.mongo_uri, options.home, timeout_ms=timeout_ms) as db:
         if options.mongo_uri:
             uri = options.mongo_uri
         else:
@@ -91,9 +95,13 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     """Crawl, detect, store and refer; returns the run report (also saved and written)."""
     profiles = select_profiles(options)
     run_id = new_run_id()
+    try:
+        timeout_ms = db_timeout_ms(crawl_settings(options, run_id, None))
+    except ValueError as exc:
+        raise SweepError(str(exc)) from exc
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    with _database(options) as (db, uri):
+    with _database(options, timeout_ms) as (db, uri):
         LeadQueue(db).ensure_indexes()
         settings = crawl_settings(options, run_id, uri)
         plan = build_plan(db[LEADS], [p.name for p in profiles])
@@ -115,8 +123,9 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
             process.crawl(crawler, **kwargs)
         process.start()
         elapsed = time.monotonic() - t0
+        available = _answers(db, uri)
         report = build_report(
-            db,
+            db if available else None,
             run_id=run_id,
             started_at=started,
             elapsed_s=elapsed,
@@ -126,9 +135,38 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
                 if c.stats is not None
             },
         )
-        Store(db).save_run(report)
+        _record_run(db if available else None, report, options.home)
     path = options.report_path or resolve_home(options.home) / "runs" / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     report["report_path"] = str(path)
     return report
+
+
+def _answers(db: Database[Any], uri: str) -> bool:
+    """Is the database there at the end of the crawl (an embedded one restarted if it died)?"""
+    revive(uri)
+    try:
+        db.client.admin.command("ping")
+    except PyMongoError as exc:
+        logger.warning("数据库不可用，运行记录写入暂存区：%s", short_error(exc))
+        return False
+    return True
+
+
+def _record_run(db: Database[Any] | None, report: dict[str, Any], home: Path | None) -> None:
+    """Save the run record, or spool it (runs stage) when the database is away."""
+    if db is not None:
+        try:
+            Store(db).save_run(report)
+            return
+        except PyMongoError as exc:
+            logger.warning("运行记录未能写入数据库，写入暂存区：%s", short_error(exc))
+    path = spool.spool_path(home, report["run_id"], "runs")
+    report["database"]["run_record"] = str(path)
+    try:
+        spool.append(path, [report])
+    except OSError as exc:
+        report["database"]["run_record"] = None
+        report["database"]["lost"] += 1
+        logger.error("运行记录未能写入暂存区 %s：%s", path, exc)
