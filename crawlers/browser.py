@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from tiequan.settings import environment
+
 CHROMIUM_ENV = "TIEQUAN_CHROMIUM"
 CHROMIUM_CANDIDATES: tuple[str, ...] = (
     "/usr/bin/chromium-headless-shell",
@@ -38,8 +40,7 @@ def find_chromium(
 
     Only checks paths, so it is cheap enough to call while settings load.
     """
-    env = os.environ if env is None else env
-    override = env.get(CHROMIUM_ENV)
+    override = environment().chromium if env is None else env.get(CHROMIUM_ENV)
     if override:
         path = Path(override)
         if not (path.is_file() and os.access(path, os.X_OK)):

@@ -14,7 +14,7 @@ from pathlib import Path
 from scrapy.settings import BaseSettings, get_settings_priority
 from scrapy.utils.misc import load_object
 
-from crawlers.profiles import SITES_ENV, default_sites_dir
+from tiequan.settings import environment
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,7 @@ class TiequanCrawlSettings:
 def sites_dirs(value: object) -> tuple[Path, ...]:
     """TIEQUAN_SITES_DIR (setting, else env): a path, os.pathsep-joined paths or a list."""
     if value in (None, ""):
-        value = os.environ.get(SITES_ENV)
-    if value in (None, ""):
-        return (default_sites_dir(),)
+        return environment().sites_dirs
     if isinstance(value, (list, tuple)):
         return tuple(Path(v) for v in value)
     return tuple(Path(p) for p in str(value).split(os.pathsep) if p)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from crawlers.profile_model import (
     Schedule,
     SiteProfile,
 )
+from tiequan.settings import environment
 
 __all__ = [
     "ApiSpec",
@@ -66,9 +66,8 @@ def _validator() -> Draft202012Validator:
 
 
 def default_sites_dir() -> Path:
-    """``$TIEQUAN_SITES_DIR`` if set, else <repo>/config/sites."""
-    override = os.environ.get(SITES_ENV)
-    return Path(override) if override else REPO_ROOT / "config" / "sites"
+    """The first directory of ``$TIEQUAN_SITES_DIR`` if set, else <repo>/config/sites."""
+    return environment().sites_dirs[0]
 
 
 def _schema_error(path: Path, error: ValidationError) -> ProfileError:

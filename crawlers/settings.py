@@ -7,6 +7,7 @@ Per-site politeness comes from the profile (spider-level custom_settings).
 from __future__ import annotations
 
 from crawlers.browser import CHROMIUM_ARGS
+from tiequan.settings import CRAWL_DEFAULTS
 
 BOT_NAME = "tiequan"
 SPIDER_LOADER_CLASS = "crawlers.spiderloader.ProfileSpiderLoader"
@@ -51,21 +52,9 @@ ITEM_PIPELINES = {
     "pipelines.followup.FollowupPipeline": 650,  # only when the runner wrote a plan
 }
 EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
-# tiequan's own settings (parsed by pipelines.config.PipelineConfig):
-# TIEQUAN_MONGO_URI, TIEQUAN_HOME, TIEQUAN_RUN_ID, TIEQUAN_BATCH_SIZE, TIEQUAN_MIN_SCORE,
-# TIEQUAN_FLUSH_SECONDS (timed flush of the batch buffers, default 5, 0 = off),
-# TIEQUAN_MAX_FIELD_CHARS (longer text fields are cut by stage 100, default 1,000,000),
-# TIEQUAN_DB_TIMEOUT (seconds a write waits for the database before it is an outage,
-# default 2), TIEQUAN_DB_PROBE_SECONDS (how often an outage is probed, default 5),
-# TIEQUAN_CONFIG_DIR; TIEQUAN_PROGRESS_INTERVAL (seconds, 0 = off); image OCR (stage 350,
-# pipelines.images.OcrConfig): TIEQUAN_OCR_ENABLED, TIEQUAN_OCR_MAX_IMAGES,
-# TIEQUAN_OCR_CACHE_DIR, TIEQUAN_OCR_THREADS, TIEQUAN_OCR_MIN_CONFIDENCE, TIEQUAN_OCR_MAX_BYTES;
-# evidence (stage 450, pipelines.config.EvidenceConfig): TIEQUAN_EVIDENCE_DIR,
-# TIEQUAN_EVIDENCE_SCREENSHOTS, TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY,
-# TIEQUAN_EVIDENCE_SCREENSHOT_WAIT; price history (stage 400): TIEQUAN_PRICE_HISTORY,
-# TIEQUAN_PRICE_HISTORY_DAYS, TIEQUAN_PRICE_HISTORY_MAX_LISTINGS; takedown follow-up (stage
-# 650): TIEQUAN_FOLLOWUP_FILE, written by the sweep runner.
-TIEQUAN_PROGRESS_INTERVAL = 0
+# tiequan's own settings: every TIEQUAN_* name, its default and its meaning are declared
+# in tiequan/settings.py (CRAWL); each component parses its own in from_crawler.
+globals().update(CRAWL_DEFAULTS)
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
+from tiequan.settings import default, environment, float_setting, int_setting
 from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
@@ -33,9 +34,13 @@ def _path_of(component: object) -> str:
 
 
 def warn_ignored(settings: BaseSettings, names: Sequence[str], because: str) -> None:
-    """Warn about each of ``names`` that is set although ``because`` makes it moot."""
+    """Warn about each of ``names`` that is set although ``because`` makes it moot.
+
+    Defaults (crawlers/settings.py, at project priority) are not "set".
+    """
+    project = SETTINGS_PRIORITIES["project"]
     for name in names:
-        if settings.get(name) is not None:
+        if settings.get(name) is not None and (settings.getpriority(name) or 0) > project:
             logger.warning("%s is ignored because %s", name, because)
 
 
@@ -51,22 +56,13 @@ def _price_history_enabled(settings: BaseSettings) -> bool:
         raise ValueError(f"TIEQUAN_PRICE_HISTORY must be auto, true or false, got {raw!r}") from exc
 
 
-def _seconds(settings: BaseSettings, name: str, default: float) -> float:
-    try:
-        value = settings.getfloat(name, default)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value <= _MAX_DB_SECONDS:  # also refuses NaN
-        raise ValueError(
-            f"{name} must be above 0 and at most {_MAX_DB_SECONDS:g} seconds, "
-            f"got {settings.get(name)!r}"
-        )
-    return value
+def _seconds(settings: BaseSettings, name: str) -> float:
+    return float_setting(settings, name, 0.001, _MAX_DB_SECONDS)
 
 
 def db_timeout_ms(settings: BaseSettings) -> int:
     """TIEQUAN_DB_TIMEOUT in milliseconds: what the sweep waits for its database."""
-    return max(1, round(_seconds(settings, "TIEQUAN_DB_TIMEOUT", 2.0) * 1000))
+    return max(1, round(_seconds(settings, "TIEQUAN_DB_TIMEOUT") * 1000))
 
 
 @dataclass(frozen=True)
@@ -97,32 +93,14 @@ class PipelineConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> PipelineConfig:
-        batch_size = settings.getint("TIEQUAN_BATCH_SIZE", 200)
-        if not 1 <= batch_size <= _MAX_BATCH:
-            raise ValueError(
-                f"TIEQUAN_BATCH_SIZE must be between 1 and {_MAX_BATCH}, got {batch_size}"
-            )
-        flush_seconds = settings.getfloat("TIEQUAN_FLUSH_SECONDS", 5.0)
-        if not 0.0 <= flush_seconds <= _MAX_FLUSH_SECONDS:
-            raise ValueError(
-                f"TIEQUAN_FLUSH_SECONDS must be between 0 and {_MAX_FLUSH_SECONDS:g}, "
-                f"got {flush_seconds}"
-            )
-        raw_chars = settings.get("TIEQUAN_MAX_FIELD_CHARS")
-        try:
-            max_field_chars = settings.getint("TIEQUAN_MAX_FIELD_CHARS", _MAX_FIELD_CHARS)
-        except ValueError:
-            max_field_chars = -1
-        if not _MIN_FIELD_CHARS <= max_field_chars <= _MAX_FIELD_CHARS:
-            raise ValueError(
-                f"TIEQUAN_MAX_FIELD_CHARS must be a whole number between {_MIN_FIELD_CHARS} "
-                f"and {_MAX_FIELD_CHARS}, got {raw_chars!r}"
-            )
-        db_timeout = _seconds(settings, "TIEQUAN_DB_TIMEOUT", 2.0)
-        db_probe = _seconds(settings, "TIEQUAN_DB_PROBE_SECONDS", 5.0)
-        min_score = settings.getfloat("TIEQUAN_MIN_SCORE", 0.5)
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"TIEQUAN_MIN_SCORE must be between 0 and 1, got {min_score}")
+        batch_size = int_setting(settings, "TIEQUAN_BATCH_SIZE", 1, _MAX_BATCH)
+        flush_seconds = float_setting(settings, "TIEQUAN_FLUSH_SECONDS", 0.0, _MAX_FLUSH_SECONDS)
+        max_field_chars = int_setting(
+            settings, "TIEQUAN_MAX_FIELD_CHARS", _MIN_FIELD_CHARS, _MAX_FIELD_CHARS
+        )
+        db_timeout = _seconds(settings, "TIEQUAN_DB_TIMEOUT")
+        db_probe = _seconds(settings, "TIEQUAN_DB_PROBE_SECONDS")
+        min_score = float_setting(settings, "TIEQUAN_MIN_SCORE", 0.0, 1.0)
         uri = settings.get("TIEQUAN_MONGO_URI") or None
         home = settings.get("TIEQUAN_HOME") or None
         if uri and home:
@@ -131,26 +109,18 @@ class PipelineConfig:
             home = None
         config_dir = settings.get("TIEQUAN_CONFIG_DIR") or None
         price_history = _price_history_enabled(settings)
-        days = settings.getfloat("TIEQUAN_PRICE_HISTORY_DAYS", 30.0)
-        if not 0.0 < days <= _MAX_HISTORY_DAYS:
-            raise ValueError(
-                f"TIEQUAN_PRICE_HISTORY_DAYS must be above 0 and at most {_MAX_HISTORY_DAYS:g}, "
-                f"got {days}"
-            )
-        max_listings = settings.getint("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000)
-        if not 1 <= max_listings <= _MAX_HISTORY_LISTINGS:
-            raise ValueError(
-                f"TIEQUAN_PRICE_HISTORY_MAX_LISTINGS must be between 1 and "
-                f"{_MAX_HISTORY_LISTINGS}, got {max_listings}"
-            )
+        days = float_setting(settings, "TIEQUAN_PRICE_HISTORY_DAYS", 1e-3, _MAX_HISTORY_DAYS)
+        max_listings = int_setting(
+            settings, "TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 1, _MAX_HISTORY_LISTINGS
+        )
         if not price_history:
             warn_ignored(settings, _HISTORY_OPTIONS, "the price history is off")
         return cls(
             mongo_uri=uri,
             home=Path(home) if home else None,
-            run_id=settings.get("TIEQUAN_RUN_ID") or "adhoc",
+            run_id=settings.get("TIEQUAN_RUN_ID") or default("TIEQUAN_RUN_ID"),
             batch_size=batch_size,
-            config_dir=Path(config_dir) if config_dir else None,
+            config_dir=Path(config_dir) if config_dir else environment().config_dir,
             min_score=min_score,
             price_history=price_history,
             price_history_days=days,
@@ -176,7 +146,7 @@ def evidence_root(settings: BaseSettings) -> Path:
     if raw_root:
         return Path(raw_root)
     home = settings.get("TIEQUAN_HOME") or None
-    return resolve_home(Path(home) if home else None) / "evidence"
+    return resolve_home(Path(home)) / "evidence" if home else environment().evidence_dir
 
 
 @dataclass(frozen=True)
@@ -198,13 +168,13 @@ class EvidenceConfig:
                 "TIEQUAN_EVIDENCE_SCREENSHOTS must be true or false, "
                 f"got {settings.get('TIEQUAN_EVIDENCE_SCREENSHOTS')!r}"
             ) from exc
-        concurrency = settings.getint("TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY", 2)
-        if not 1 <= concurrency <= _MAX_SCREENSHOT_CONCURRENCY:
-            raise ValueError(
-                "TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY must be between 1 and "
-                f"{_MAX_SCREENSHOT_CONCURRENCY}, got {concurrency}"
-            )
-        wait = str(settings.get("TIEQUAN_EVIDENCE_SCREENSHOT_WAIT") or "load")
+        concurrency = int_setting(
+            settings, "TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY", 1, _MAX_SCREENSHOT_CONCURRENCY
+        )
+        wait = str(
+            settings.get("TIEQUAN_EVIDENCE_SCREENSHOT_WAIT")
+            or default("TIEQUAN_EVIDENCE_SCREENSHOT_WAIT")
+        )
         if wait not in _SCREENSHOT_WAITS:
             raise ValueError(
                 f"TIEQUAN_EVIDENCE_SCREENSHOT_WAIT must be one of {', '.join(_SCREENSHOT_WAITS)}, "

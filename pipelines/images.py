@@ -30,6 +30,7 @@ from scrapy.statscollectors import StatsCollector
 from crawlers.assemble import keeps_raw
 from crawlers.items import Listing
 from detectors.ocr import ImageError, ImageText, ImageTextReader
+from tiequan.settings import default, float_setting, int_setting
 from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
@@ -52,25 +53,10 @@ class OcrConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> OcrConfig:
-        max_images = settings.getint("TIEQUAN_OCR_MAX_IMAGES", 4)
-        if not 0 <= max_images <= _MAX_IMAGES_LIMIT:
-            raise ValueError(
-                f"TIEQUAN_OCR_MAX_IMAGES must be between 0 and {_MAX_IMAGES_LIMIT},"
-                f" got {max_images}"
-            )
-        threads = settings.getint("TIEQUAN_OCR_THREADS", 2)
-        if not 1 <= threads <= _MAX_THREADS:
-            raise ValueError(
-                f"TIEQUAN_OCR_THREADS must be between 1 and {_MAX_THREADS}, got {threads}"
-            )
-        min_confidence = settings.getfloat("TIEQUAN_OCR_MIN_CONFIDENCE", 0.5)
-        if not 0.0 <= min_confidence <= 1.0:
-            raise ValueError(
-                f"TIEQUAN_OCR_MIN_CONFIDENCE must be between 0 and 1, got {min_confidence}"
-            )
-        max_bytes = settings.getint("TIEQUAN_OCR_MAX_BYTES", 12_000_000)
-        if max_bytes <= 0:
-            raise ValueError(f"TIEQUAN_OCR_MAX_BYTES must be positive, got {max_bytes}")
+        max_images = int_setting(settings, "TIEQUAN_OCR_MAX_IMAGES", 0, _MAX_IMAGES_LIMIT)
+        threads = int_setting(settings, "TIEQUAN_OCR_THREADS", 1, _MAX_THREADS)
+        min_confidence = float_setting(settings, "TIEQUAN_OCR_MIN_CONFIDENCE", 0.0, 1.0)
+        max_bytes = int_setting(settings, "TIEQUAN_OCR_MAX_BYTES", 1, 2**31)
         raw_cache = settings.get("TIEQUAN_OCR_CACHE_DIR")
         cache_dir: Path | None
         if raw_cache is None:
@@ -80,7 +66,7 @@ class OcrConfig:
             # An empty value switches the disk cache off (memory cache only).
             cache_dir = Path(raw_cache) if str(raw_cache) else None
         return cls(
-            enabled=settings.getbool("TIEQUAN_OCR_ENABLED", True),
+            enabled=settings.getbool("TIEQUAN_OCR_ENABLED", default("TIEQUAN_OCR_ENABLED")),
             max_images=max_images,
             cache_dir=cache_dir,
             threads=threads,

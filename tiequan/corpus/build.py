@@ -21,13 +21,14 @@ from tiequan.corpus.datasheet import write_counts
 from tiequan.corpus.evasion import EVASIONS, split_claim
 from tiequan.corpus.fragments_core import CORE_POOLS, Pool
 from tiequan.corpus.fragments_more import MORE_POOLS
+from tiequan.settings import REPO_CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
 SEED = 20220315
 SPLITS = ("train", "valid", "test")
 SHARES = (0.6, 0.2, 0.2)
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "config" / "corpus"
+CORPUS_DIR = REPO_CONFIG_DIR / "corpus"
 VARIANTS = ("plain", *EVASIONS, "split")
 
 # Everyday texts that contain a flagged word in a harmless sense (lexicon exceptions).

@@ -27,8 +27,9 @@ from typing import Any
 
 from detectors.base import CATEGORY_IDS, NO_CONTEXT, SITE_KINDS, ListingContext
 from tiequan.corpus.datasheet import write_counts
+from tiequan.settings import REPO_CONFIG_DIR
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "config" / "reference"
+REFERENCE_DIR = REPO_CONFIG_DIR / "reference"
 SPLITS = ("train", "dev", "test")
 SHARES = {"train": 0.55, "dev": 0.20, "test": 0.25}
 SPLITS_FILE = "splits.json"

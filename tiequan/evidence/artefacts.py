@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from tiequan.settings import environment
 from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ class Artefact:
 
 
 def default_root(home: Path | None = None) -> Path:
-    """``$TIEQUAN_HOME/evidence`` (home: argument, else env TIEQUAN_HOME, else ./var)."""
-    return resolve_home(home) / "evidence"
+    """``<home>/evidence`` for a given home, else TIEQUAN_EVIDENCE_DIR or $TIEQUAN_HOME/evidence."""
+    return resolve_home(home) / "evidence" if home is not None else environment().evidence_dir
 
 
 def file_sha256(path: Path) -> str:

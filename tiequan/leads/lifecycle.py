@@ -9,7 +9,6 @@ audit record.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,8 +18,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-_REPO = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = _REPO / "config" / "schemas" / "lifecycle.schema.json"
+from tiequan.settings import REPO_CONFIG_DIR, environment
+
+SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "lifecycle.schema.json"
 
 STATUS_PENDING = "待研判"
 STATUS_REVIEWING = "研判中"
@@ -114,8 +114,7 @@ class Lifecycle:
 
 
 def default_path() -> Path:
-    config_dir = os.environ.get("TIEQUAN_CONFIG_DIR")
-    return (Path(config_dir) if config_dir else _REPO / "config") / "lifecycle.yaml"
+    return environment().config_dir / "lifecycle.yaml"
 
 
 def load_lifecycle(path: Path | None = None) -> Lifecycle:

@@ -22,10 +22,10 @@ from jsonschema import Draft202012Validator, ValidationError
 from detectors.config import ConfigError
 from detectors.normalize import fold
 from tiequan.party.regions import PROVINCES, ROAD_CHARS
+from tiequan.settings import REPO_CONFIG_DIR, environment
 
 FILE_NAME = "jurisdictions.yaml"
 SCHEMA_NAME = "jurisdictions.schema.json"
-_REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 # Dropped before matching: whitespace and separators scraped text puts between characters.
 _NOISE = re.compile(r"[\s·•\-_*/|,，、.。:：;；()（）\[\]【】\"'“”‘’<>《》]+")
 
@@ -115,9 +115,7 @@ def load_jurisdictions(config_dir: Path | str | None = None) -> Jurisdictions:
     Cached per directory and file version; raises ``JurisdictionConfigError``.
     """
     if config_dir is None:
-        # default_config_dir() resolves the repo path on every call: too slow per listing.
-        env = os.environ.get("TIEQUAN_CONFIG_DIR")
-        config_dir = env if env else _REPO_CONFIG
+        config_dir = environment().config_dir
     # Plain strings and os.stat: this runs once per listing, pathlib would dominate.
     name = os.path.join(config_dir, FILE_NAME)
     try:
@@ -142,7 +140,7 @@ def _load(name: str, _mtime_ns: int, _size: int) -> Jurisdictions:
 
 def _schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
-        (_REPO_CONFIG / "schemas" / SCHEMA_NAME).read_text(encoding="utf-8")
+        (REPO_CONFIG_DIR / "schemas" / SCHEMA_NAME).read_text(encoding="utf-8")
     )
     return schema
 

@@ -7,7 +7,6 @@ Besides the priorities, the file routes finding types that go to one unit whatev
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from detectors.base import CATEGORY_IDS, CORE_CATEGORIES
-from detectors.config import default_config_dir
 from detectors.price import PriceFraudRule, load_price_fraud_rule
+from tiequan.settings import REPO_CONFIG_DIR, environment
 
-_REPO = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = _REPO / "config" / "schemas" / "categories.schema.json"
+SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "categories.schema.json"
 PRICE_FRAUD = "price_fraud"
 # The finding types that finding_types routes; every other finding goes by its category.
 ROUTED_FINDING_TYPES: tuple[str, ...] = (PRICE_FRAUD,)
@@ -107,8 +105,7 @@ class Categories:
 
 
 def default_path() -> Path:
-    config_dir = os.environ.get("TIEQUAN_CONFIG_DIR")
-    return (Path(config_dir) if config_dir else _REPO / "config") / "categories.yaml"
+    return environment().config_dir / "categories.yaml"
 
 
 def load_categories(path: Path | None = None) -> Categories:
@@ -130,7 +127,7 @@ def price_fraud_rule(config_dir: Path | None = None) -> PriceFraudRule:
     routing entry. Raises CategoriesError or detectors.config.ConfigError."""
     path = config_dir / "categories.yaml" if config_dir is not None else default_path()
     route = load_categories(path).finding_route(PRICE_FRAUD)
-    directory = config_dir if config_dir is not None else default_config_dir()
+    directory = config_dir if config_dir is not None else environment().config_dir
     return load_price_fraud_rule(directory, category=route.category)
 
 

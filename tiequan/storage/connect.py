@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -15,12 +14,12 @@ from pymongo import MongoClient, uri_parser
 from pymongo.database import Database
 from pymongo.errors import InvalidURI, PyMongoError
 
+from tiequan.settings import environment
 from tiequan.storage.embedded import EmbeddedServer
 from tiequan.storage.process import EmbeddedServerError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = "tiequan"
 DEFAULT_TIMEOUT_MS = 5000
 
 _USERINFO = re.compile(r"^(mongodb(?:\+srv)?://[^:@/]*:)[^@/]*@")
@@ -59,7 +58,7 @@ def redact_uri(uri: str) -> str:
 
 
 def resolve_home(home: Path | None = None) -> Path:
-    return Path(home) if home is not None else Path(os.environ.get("TIEQUAN_HOME") or "./var")
+    return Path(home) if home is not None else environment().home
 
 
 def connect_client(
@@ -130,8 +129,9 @@ def open_database(
     error here when the server is away, the first write finds out.
     A hook armed by run_on_next_open runs once, before the database is yielded.
     """
-    uri = uri or os.environ.get("TIEQUAN_MONGO_URI") or None
-    name = db_name or os.environ.get("TIEQUAN_DB") or DEFAULT_DB
+    settings = environment()
+    uri = uri or settings.mongo_uri
+    name = db_name or settings.db_name
     server: EmbeddedServer | None = None
     if uri is None:
         server = EmbeddedServer(resolve_home(home) / "db")

@@ -1,0 +1,169 @@
+"""Every TIEQUAN_* setting and its default, declared once (as Scrapy's default_settings.py).
+
+Two kinds:
+
+* ``PROCESS`` settings say where things are (data directory, database, configuration,
+  models, evidence). They are read from the environment once, by ``environment()``, into
+  an ``Environment`` that is passed down; no other module reads them from ``os.environ``.
+  (``detectors`` may not import this package: callers hand it the directories; its
+  own fallbacks for library use read the same names.)
+* ``CRAWL`` settings tune the sweep's components. They are Scrapy settings:
+  ``crawlers/settings.py`` takes their defaults from here, ``tiequan sweep --set NAME=VALUE``
+  overrides them, and each component parses them in ``from_crawler``
+  (``pipelines.config.PipelineConfig``, ``OcrConfig``, ``EvidenceConfig``) with
+  ``int_setting``/``float_setting``, whose errors name the setting and the value.
+
+``tests/test_settings.py`` checks that every TIEQUAN_* name used in the code is declared.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The shipped configuration. detectors.config names it too: that layer imports nothing
+# of tiequan, and this module may import no detector (tiequan.storage uses it).
+REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+DEFAULT_DB = "tiequan"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+PROCESS = (
+    Setting("TIEQUAN_HOME", "./var", "data directory: embedded database, evidence, runs, spool"),
+    Setting("TIEQUAN_MONGO_URI", None, "a MongoDB server to use instead of the embedded one"),
+    Setting("TIEQUAN_DB", DEFAULT_DB, "database name"),
+    Setting("TIEQUAN_CONFIG_DIR", None, "configuration directory (default: the shipped config/)"),
+    Setting("TIEQUAN_SITES_DIR", None, "site profiles, os.pathsep-joined (default: config/sites)"),
+    Setting("TIEQUAN_MODEL_DIR", None, "trained-model cache (default: $TIEQUAN_HOME/models)"),
+    Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
+    Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
+)
+
+CRAWL = (
+    Setting("TIEQUAN_RUN_ID", "adhoc", "the sweep's run id (set by the sweep runner)"),
+    Setting("TIEQUAN_BATCH_SIZE", 200, "records per database write (1–10000)"),
+    Setting("TIEQUAN_FLUSH_SECONDS", 5.0, "timed flush of the batch buffers (0: off)"),
+    Setting("TIEQUAN_MIN_SCORE", 0.5, "findings below this score are dropped (0–1)"),
+    Setting("TIEQUAN_MAX_FIELD_CHARS", 1_000_000, "longer text fields are cut (stage 100)"),
+    Setting("TIEQUAN_DB_TIMEOUT", 2.0, "seconds a write waits before it counts as an outage"),
+    Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),
+    Setting("TIEQUAN_PROGRESS_INTERVAL", 0, "seconds between progress lines (0: off)"),
+    Setting("TIEQUAN_FOLLOWUP_FILE", None, "takedown follow-up plan (written by the runner)"),
+    Setting("TIEQUAN_OCR_ENABLED", True, "read the text in product images (stage 350)"),
+    Setting("TIEQUAN_OCR_MAX_IMAGES", 4, "images read per listing"),
+    Setting("TIEQUAN_OCR_CACHE_DIR", None, "OCR results by image hash (default: under home)"),
+    Setting("TIEQUAN_OCR_THREADS", 2, "OCR worker threads"),
+    Setting("TIEQUAN_OCR_MIN_CONFIDENCE", 0.5, "OCR lines below this confidence are dropped"),
+    Setting("TIEQUAN_OCR_MAX_BYTES", 12_000_000, "larger images are not read"),
+    Setting("TIEQUAN_EVIDENCE_SCREENSHOTS", True, "full-page screenshots of flagged pages"),
+    Setting("TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY", 2, "screenshots taken at once"),
+    Setting("TIEQUAN_EVIDENCE_SCREENSHOT_WAIT", "load", "load, domcontentloaded or networkidle"),
+    Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
+    Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
+    Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+)
+
+SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL)}
+CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
+
+
+def default(name: str) -> Any:
+    return SETTINGS[name].default
+
+
+class SettingError(ValueError):
+    """A setting has a value it cannot take; the message names both."""
+
+
+def _number(raw: Any, name: str, kind: type[int] | type[float], lo: float, hi: float) -> Any:
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = kind(raw)
+        if kind is float and value != value:  # NaN
+            raise ValueError
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not lo <= value <= hi:
+        what = "a whole number" if kind is int else "a number"
+        raise SettingError(f"{name} must be {what} between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+def int_setting(settings: Any, name: str, lo: int, hi: int) -> int:
+    """An int Scrapy setting within [lo, hi], its declared default when unset."""
+    raw = settings.get(name)
+    return int(_number(default(name) if raw is None else raw, name, int, lo, hi))
+
+
+def float_setting(settings: Any, name: str, lo: float, hi: float) -> float:
+    """A float Scrapy setting within [lo, hi], its declared default when unset."""
+    raw = settings.get(name)
+    return float(_number(default(name) if raw is None else raw, name, float, lo, hi))
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The process settings, resolved and checked once."""
+
+    home: Path
+    mongo_uri: str | None
+    db_name: str
+    config_dir: Path
+    sites_dirs: tuple[Path, ...]
+    model_dir: Path
+    evidence_dir: Path
+    chromium: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Environment:
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        home = Path(get("TIEQUAN_HOME") or default("TIEQUAN_HOME"))
+        config = get("TIEQUAN_CONFIG_DIR")
+        config_dir = Path(config) if config else REPO_CONFIG_DIR
+        if not config_dir.is_dir():
+            raise SettingError(f"TIEQUAN_CONFIG_DIR is not a directory: {config!r}")
+        sites = get("TIEQUAN_SITES_DIR")
+        sites_dirs = (
+            tuple(Path(p) for p in sites.split(os.pathsep) if p)
+            if sites
+            else (REPO_CONFIG_DIR / "sites",)
+        )
+        db_name = get("TIEQUAN_DB") or DEFAULT_DB
+        if any(c in db_name for c in '/\\. "$') or len(db_name) > 63:
+            raise SettingError(f"TIEQUAN_DB is not a usable database name: {db_name!r}")
+        model = get("TIEQUAN_MODEL_DIR")
+        evidence = get("TIEQUAN_EVIDENCE_DIR")
+        return cls(
+            home=home,
+            mongo_uri=get("TIEQUAN_MONGO_URI"),
+            db_name=db_name,
+            config_dir=config_dir,
+            sites_dirs=sites_dirs,
+            model_dir=Path(model) if model else home / "models",
+            evidence_dir=Path(evidence) if evidence else home / "evidence",
+            chromium=get("TIEQUAN_CHROMIUM"),
+        )
+
+
+def environment() -> Environment:
+    """The process settings of the current environment (parsed once per distinct value)."""
+    return _parse(tuple(os.environ.get(s.name, "") for s in PROCESS))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(values: tuple[str, ...]) -> Environment:
+    return Environment.from_env({s.name: v for s, v in zip(PROCESS, values, strict=True)})
