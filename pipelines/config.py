@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-from tiequan.settings import default, environment, float_setting, int_setting
+from tiequan.settings import SettingError, default, environment, float_setting, int_setting
 from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ _MAX_SCREENSHOT_CONCURRENCY = 16
 _SCREENSHOT_OPTIONS = (
     "TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY",
     "TIEQUAN_EVIDENCE_SCREENSHOT_WAIT",
+    "TIEQUAN_EVIDENCE_LIVE_SCREENSHOT",
 )
 _SCREENSHOT_WAITS = ("load", "domcontentloaded", "networkidle")
 
@@ -156,7 +157,9 @@ class EvidenceConfig:
     root: Path  # the content-addressed artefact directory
     screenshots: bool
     screenshot_concurrency: int
-    screenshot_wait: str  # Playwright's wait_until before the screenshot
+    screenshot_wait: str  # Playwright's wait_until before a live screenshot
+    # A second screenshot of the page fetched again, beside the one of the capture.
+    live_screenshot: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> EvidenceConfig:
@@ -180,6 +183,15 @@ class EvidenceConfig:
                 f"TIEQUAN_EVIDENCE_SCREENSHOT_WAIT must be one of {', '.join(_SCREENSHOT_WAITS)}, "
                 f"got {wait!r}"
             )
+        try:
+            live = settings.getbool(
+                "TIEQUAN_EVIDENCE_LIVE_SCREENSHOT", default("TIEQUAN_EVIDENCE_LIVE_SCREENSHOT")
+            )
+        except ValueError as exc:
+            raise SettingError(
+                "TIEQUAN_EVIDENCE_LIVE_SCREENSHOT must be true or false, "
+                f"got {settings.get('TIEQUAN_EVIDENCE_LIVE_SCREENSHOT')!r}"
+            ) from exc
         if not screenshots:
             warn_ignored(settings, _SCREENSHOT_OPTIONS, "screenshots are off")
         return cls(
@@ -187,4 +199,5 @@ class EvidenceConfig:
             screenshots=screenshots,
             screenshot_concurrency=concurrency,
             screenshot_wait=wait,
+            live_screenshot=screenshots and live,
         )

@@ -1,12 +1,17 @@
 """Stage 450: fix the evidence (固证) of every flagged listing, then drop the raw bytes.
 
-For a listing with findings: a full-page screenshot taken by Chromium (through Scrapy's
-engine and scrapy-playwright, at most TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY at once), a
-WARC of the page's HTTP exchange, the page itself and the product images that carried a
-finding go to the content-addressed artefact store (tiequan.evidence.artefacts) in a
-worker thread; the evidence document is written in batches (pipelines.batch). A failed
-screenshot or image is noted on the evidence set, never fatal. Every item leaves this
-stage with ``raw`` cleared, so no page bodies travel on to the store stage.
+For a listing with findings, into the content-addressed artefact store
+(tiequan.evidence.artefacts), in a worker thread: a WARC of the page's HTTP exchange, the
+page itself, the product images that carried a finding, and a full-page screenshot of what
+was captured. The screenshot lays out the captured bytes (the rendered DOM of a
+browser-rendered page) and the images already held offline in Chromium, through Scrapy's
+engine and scrapy-playwright, with scripts off and every other request refused: it shows
+what was detected and never fetches the page again (at most
+TIEQUAN_EVIDENCE_SCREENSHOT_CONCURRENCY at once; a live screenshot beside it only with
+TIEQUAN_EVIDENCE_LIVE_SCREENSHOT). The evidence document is written in batches
+(pipelines.batch). A failed screenshot or image is noted on the evidence set, never
+fatal. Every item leaves this stage with ``raw`` cleared, so no page bodies travel on to
+the store stage.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.database import Database
@@ -26,7 +32,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_playwright.page import PageMethod
 
 from crawlers.followup_plan import Target, load_plan
-from crawlers.items import Listing
+from crawlers.items import Listing, RawCapture
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
@@ -39,7 +45,8 @@ logger = logging.getLogger(__name__)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIDENCE_META = "tiequan_evidence"
-_CONTEXT = "tiequan-evidence"  # screenshots get their own browser context
+_CONTEXT = "tiequan-evidence"  # live screenshots get their own browser context
+_OFFLINE_CONTEXT = "tiequan-evidence-offline"  # and captured pages another, without scripts
 _MAX_IMAGE_BYTES = 12_000_000
 
 
@@ -51,6 +58,49 @@ def write_evidence(db: Database[Any], batch: list[dict[str, Any]]) -> None:
         errors = exc.details.get("writeErrors", [])
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
+
+
+@dataclass(frozen=True)
+class OfflinePage:
+    """What a screenshot of the captured page may load: the page and images held, nothing else.
+
+    ``install`` is scrapy-playwright's page init callback: its route, registered after the
+    handler's own, answers first (Playwright runs the newest matching route first).
+    """
+
+    body: bytes
+    media_type: str
+    images: dict[str, bytes]
+
+    @classmethod
+    def of(cls, raw: RawCapture, images: dict[str, bytes]) -> OfflinePage:
+        rendered = raw.rendered and raw.dom is not None
+        body = raw.dom if rendered and raw.dom is not None else raw.body
+        media_type = "text/html; charset=utf-8" if rendered else _content_type(raw)
+        return cls(body, media_type, {**raw.images, **images})
+
+    async def install(self, page: Any, request: Request) -> None:
+        served = asyncio.Event()
+
+        async def answer(route: Any) -> None:
+            asked = route.request
+            if not served.is_set() and asked.is_navigation_request():
+                served.set()
+                await route.fulfill(status=200, headers={"content-type": self.media_type},
+                                    body=self.body)  # fmt: skip
+            elif asked.url in self.images:
+                await route.fulfill(status=200, body=self.images[asked.url])
+            else:
+                await route.abort()
+
+        await page.route("**", answer)
+
+
+def _content_type(raw: RawCapture) -> str:
+    for name, value in raw.response_headers:
+        if name.lower() == "content-type" and value:
+            return value
+    return "text/html"
 
 
 def _short(exc: BaseException) -> str:
@@ -130,7 +180,14 @@ class EvidencePipeline:
             if data is not None:
                 gathered.images[url] = data
         if self.evidence.screenshots:
-            gathered.screenshot = await self._screenshot(item.url, gathered.notes)
+            if raw is not None:
+                gathered.screenshot = await self._screenshot(
+                    raw.response_url, gathered.notes, offline=OfflinePage.of(raw, gathered.images)
+                )
+            else:
+                gathered.notes.append("未保留采集内容，未能截图")
+            if self.evidence.live_screenshot:
+                gathered.live_screenshot = await self._screenshot(item.url, gathered.notes)
         assert self.executor is not None, "open_spider was not called"
         future = self.executor.submit(
             build_evidence_set, gathered, self.store, jurisdictions=self.jurisdictions
@@ -151,21 +208,28 @@ class EvidencePipeline:
         self.stats.inc_value("evidence/bytes", sum(int(a["size"]) for a in doc["artefacts"]))
         return item
 
-    async def _screenshot(self, url: str, notes: list[str]) -> bytes | None:
+    async def _screenshot(
+        self, url: str, notes: list[str], *, offline: OfflinePage | None = None
+    ) -> bytes | None:
+        """A full-page PNG: of the captured page when ``offline`` is given, else live."""
         if self.no_browser is not None:
             return self._shot_failed(url, notes, self.no_browser)
         method = PageMethod("screenshot", full_page=True, type="png")
-        request = Request(
-            url,
-            meta={
-                "playwright": True,
-                "playwright_context": _CONTEXT,
-                "playwright_page_methods": [method],
-                "playwright_page_goto_kwargs": {"wait_until": self.evidence.screenshot_wait},
-                EVIDENCE_META: True,
-            },
-            dont_filter=True,
-        )
+        meta: dict[str, Any] = {
+            "playwright": True,
+            "playwright_context": _CONTEXT,
+            "playwright_page_methods": [method],
+            "playwright_page_goto_kwargs": {"wait_until": self.evidence.screenshot_wait},
+            EVIDENCE_META: True,
+        }
+        if offline is not None:
+            meta.update(
+                playwright_context=_OFFLINE_CONTEXT,
+                playwright_context_kwargs={"java_script_enabled": False},
+                playwright_page_init_callback=offline.install,
+                playwright_page_goto_kwargs={"wait_until": "load"},
+            )
+        request = Request(url, meta=meta, dont_filter=True)
         engine = self.crawler.engine
         assert engine is not None and self._shots is not None
         async with self._shots:
@@ -178,8 +242,8 @@ class EvidencePipeline:
         data = method.result
         if not isinstance(data, bytes) or not data.startswith(PNG_MAGIC):
             return self._shot_failed(url, notes, "浏览器未返回 PNG 图像")
-        if response.status >= 400:
-            notes.append(f"截图时页面返回 HTTP {response.status}")
+        if offline is None and response.status >= 400:
+            notes.append(f"实时截图时页面返回 HTTP {response.status}")
         self.stats.inc_value("evidence/screenshots")
         return data
 

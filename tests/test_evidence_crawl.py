@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -43,6 +44,7 @@ def test_flagged_pages_get_screenshot_warc_and_images(
     small_sandbox: SandboxServer, tmp_path: Path, mongo_uri: str, db: Database[Any]
 ) -> None:
     home = tmp_path / "home"
+    small_sandbox.reset_counters()
     feed, stats_path, log = tmp_path / "items.jsonl", tmp_path / "stats.json", tmp_path / "log"
     overrides = {
         "DOWNLOAD_DELAY": 0,
@@ -90,9 +92,16 @@ def test_flagged_pages_get_screenshot_warc_and_images(
         assert doc["notes"] == [] and doc["findings"] == item["findings"]
         assert doc["final_url"] == item["final_url"] and doc["status"] == 200
         by_kind = {a["kind"]: a for a in doc["artefacts"]}
+        # The screenshot lays out what was captured: the page was fetched once, by the crawl.
+        assert doc["screenshot_of"] == "capture" and "live_screenshot" not in by_kind
+        path = urlsplit(item["final_url"]).path
+        retried = path in small_sandbox.world.faults  # planned to fail once
+        assert small_sandbox.hits[path] == 1 + retried, item["final_url"]
         shot = store.read(by_kind["screenshot"]["sha256"])
         with Image.open(io.BytesIO(shot)) as image:
             assert image.format == "PNG" and image.width >= 800 and image.height >= 600
+            low, high = image.convert("L").getextrema()
+            assert high - low > 100  # the captured page laid out, not a blank one
         records = list(_records(store.read(by_kind["warc"]["sha256"])))
         page = next(r for r in records if r[0] == "response" and r[1] == item["final_url"])
         assert item["title"].split()[0] in page[2].decode("utf-8")

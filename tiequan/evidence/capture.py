@@ -70,7 +70,8 @@ class Gathered:
     run_id: str
     purpose: str = "detection"
     raw: RawCapture | None = None
-    screenshot: bytes | None = None
+    screenshot: bytes | None = None  # of the captured page, rendered offline
+    live_screenshot: bytes | None = None  # the page fetched again, only when asked for
     images: dict[str, bytes] = field(default_factory=dict)  # finding images only
     notes: list[str] = field(default_factory=list)
 
@@ -112,6 +113,13 @@ def build_evidence_set(
                 name="screenshot.png", source_url=str(listing.get("url") or ""),
             )
         )  # fmt: skip
+    if gathered.live_screenshot is not None:
+        artefacts.append(
+            store.put(
+                gathered.live_screenshot, kind="live_screenshot", media_type="image/png",
+                name="live-screenshot.png", source_url=str(listing.get("url") or ""),
+            )
+        )  # fmt: skip
     for n, image in enumerate(images, start=1):
         suffix = image.media_type.rsplit("/", 1)[-1].split("+")[0]
         artefacts.append(
@@ -149,6 +157,8 @@ def build_evidence_set(
         "party_key": party.key,
         "party": party.to_doc(),
         "artefacts": [a.to_doc() for a in artefacts],
+        # The screenshot shows the captured bytes (or rendered DOM), laid out offline.
+        "screenshot_of": "capture" if gathered.screenshot is not None else None,
         "notes": notes,
         "schema": SCHEMA_VERSION,
     }

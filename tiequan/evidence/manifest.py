@@ -19,7 +19,8 @@ from tiequan.storage.store import EVIDENCE, LEADS
 MANIFEST_FORMAT = "tiequan-evidence-manifest/1"
 KIND_LABELS = {
     "warc": "网页存档（WARC）",
-    "screenshot": "网页截图",
+    "screenshot": "网页截图（据采集内容离线渲染）",
+    "live_screenshot": "网页截图（取证时重新访问）",
     "image": "商品图片",
     "html": "网页源码",
     "manifest": "证据清单",
