@@ -58,6 +58,68 @@ def total_reached(data: Any, total_key: str | None, seen: int) -> bool:
         return False
 
 
+CAPPED = "api.max_pages"
+
+
+def list_url(profile: SiteProfile, position: int | str) -> str:
+    """The list URL for a page number, offset or cursor (paging by next: the first URL)."""
+    assert profile.api is not None
+    paging = profile.api.paging
+    values: dict[str, Any] = {"limit": paging.limit}
+    if paging.by == "next":
+        values["page"] = paging.start if paging.start is not None else 1
+        values["offset"] = paging.start if paging.start is not None else 0
+    else:
+        values[paging.by] = position
+    path = profile.api.list_path
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", quote(str(value), safe=""))
+    return profile.url(path)
+
+
+def next_list_page(
+    profile: SiteProfile,
+    data: Any,
+    url: str,
+    count: int,
+    position: int | str,
+    seen: int,
+    received: int,
+) -> tuple[str, int | str] | str:
+    """(URL, position) of the list page after this one, or why the list ends here.
+
+    ``count`` list pages were requested so far, this one (at ``position``) included;
+    ``seen`` items were listed up to and including its ``received``.
+    """
+    assert profile.api is not None
+    spec = profile.api
+    paging = spec.paging
+    page_number = int(position) if paging.by == "page" else count
+    if not received:
+        return "the page lists no items"
+    if is_last_page(data, spec.last_page_key, page_number):
+        return f"last_page_key {spec.last_page_key} says this is the last page"
+    if total_reached(data, paging.total_key, seen):
+        return f"{seen} items listed: total_key {paging.total_key} reached"
+    following: Any = None
+    if paging.by in ("next", "cursor"):
+        following = dotted_get(data, paging.next_key or "")
+        if following in (None, "", False) or isinstance(following, (dict, list)):
+            return f"next_key {paging.next_key} is {json.dumps(following, ensure_ascii=False)}"
+    if count >= spec.max_pages:
+        return f"{CAPPED} = {spec.max_pages} reached"
+    if paging.by == "next":
+        return urljoin(url, str(following)), ""
+    nxt: int | str
+    if paging.by == "cursor":
+        nxt = following if isinstance(following, (int, str)) else str(following)
+    elif paging.by == "offset":
+        nxt = int(position) + received
+    else:
+        nxt = int(position) + 1
+    return list_url(profile, nxt), nxt
+
+
 class ApiModeMixin:
     if TYPE_CHECKING:
         profile: SiteProfile
@@ -83,19 +145,7 @@ class ApiModeMixin:
         yield self.api_list_request(self.api_list_url(paging.first), 1, paging.first, 0)
 
     def api_list_url(self, position: int | str) -> str:
-        """The list URL for a page number, offset or cursor (by next: the first URL)."""
-        spec = self.api_spec()
-        paging = spec.paging
-        values: dict[str, Any] = {"limit": paging.limit}
-        if paging.by == "next":
-            values["page"] = paging.start if paging.start is not None else 1
-            values["offset"] = paging.start if paging.start is not None else 0
-        else:
-            values[paging.by] = position
-        path = spec.list_path
-        for name, value in values.items():
-            path = path.replace("{" + name + "}", quote(str(value), safe=""))
-        return self.profile.url(path)
+        return list_url(self.profile, position)
 
     def api_list_request(
         self, url: str, count: int, position: int | str, seen: int
@@ -120,33 +170,17 @@ class ApiModeMixin:
 
     def api_next_request(self, data: Any, response: Response, received: int) -> Any:
         """The request for the next list page, or None where the list ends."""
-        spec = self.api_spec()
-        paging = spec.paging
         count = int(response.meta.get(API_PAGE_META, 1))
-        position = response.meta.get(API_POSITION_META, paging.first)
+        position = response.meta.get(API_POSITION_META, self.api_spec().paging.first)
         seen = int(response.meta.get(API_SEEN_META, 0)) + received
-        page_number = int(position) if paging.by == "page" else count
-        if not received or is_last_page(data, spec.last_page_key, page_number):
+        step = next_list_page(self.profile, data, response.url, count, position, seen, received)
+        if isinstance(step, str):
+            if step.startswith(CAPPED):
+                self.inc_stat("tiequan/pagination_capped")
+                self.logger.info("stopped at %s: %s", response.url, step)
             return None
-        if total_reached(data, paging.total_key, seen):
-            return None
-        if paging.by in ("next", "cursor"):
-            following = dotted_get(data, paging.next_key or "")
-            if following in (None, "", False) or isinstance(following, (dict, list)):
-                return None  # a null, empty or missing next link or cursor ends the list
-        if count >= spec.max_pages:
-            self.inc_stat("tiequan/pagination_capped")
-            self.logger.info("stopped at %s: api.max_pages = %d reached", response.url, count)
-            return None
-        if paging.by == "next":
-            return self.api_list_request(urljoin(response.url, str(following)), count + 1, "", seen)
-        if paging.by == "cursor":
-            nxt: int | str = following if isinstance(following, (int, str)) else str(following)
-        elif paging.by == "offset":
-            nxt = int(position) + received
-        else:
-            nxt = int(position) + 1
-        return self.api_list_request(self.api_list_url(nxt), count + 1, nxt, seen)
+        url, nxt = step
+        return self.api_list_request(url, count + 1, nxt, seen)
 
     def api_detail_request(self, raw: Any, list_url: str) -> Iterator[scrapy.Request]:
         item_id = json_value(raw, self.api_spec().fields["id"])

@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.evidence_cmd",
     "tiequan.cli.sandbox_cmd",
     "tiequan.cli.demo_cmd",
+    "tiequan.cli.sites_cmd",
 )
 
 
