@@ -74,7 +74,11 @@ def register(sub: Any) -> None:
         default="auto",
         help="auto: Chromium when the listing's HTML holds no item links",
     )
-    draft.add_argument("--out", type=Path, help="where to write (default: <sites dir>/NAME.yaml)")
+    draft.add_argument(
+        "--out",
+        type=Path,
+        help="where to write (default ./NAME.yaml: not the sites directory, which sweeps read)",
+    )
     draft.add_argument("--force", action="store_true", help="overwrite an existing file")
     draft.set_defaults(func=run_draft)
 
@@ -143,9 +147,13 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_draft(args: argparse.Namespace) -> int:
-    from tiequan.sites.draft import DraftError, draft_profile
+    from tiequan.sites.draft import NAME_RE, DraftError, draft_profile
 
-    out = args.out or default_sites_dir() / f"{args.name}.yaml"
+    if not NAME_RE.match(args.name):
+        return fail(
+            f"tiequan sites draft: --name {args.name!r}: use a-z, 0-9 and _, a letter first"
+        )
+    out = args.out or Path(f"{args.name}.yaml")
     if out.exists() and not args.force:
         return fail(f"tiequan sites draft: {out} exists; use --force to overwrite it")
     try:

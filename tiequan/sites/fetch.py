@@ -152,6 +152,10 @@ class Fetcher:
                     page.wait_for_selector(wait_for, timeout=self.timeout * 1000)
                 except PlaywrightTimeout:  # check what is there: the table will show it
                     pass
+            try:  # requests the page starts once its content is there (a shop's licence)
+                page.wait_for_load_state("networkidle", timeout=5000)
+            except PlaywrightTimeout:
+                pass
             for _ in range(min(scrolls, BROWSER_SCROLLS)):
                 page.mouse.wheel(0, 4000)
                 page.wait_for_timeout(300)
