@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from tiequan.settings import environment
 
 log = logging.getLogger(__name__)
 
+CONTACT_SETTING = "TIEQUAN_CONTACT"  # also read from the environment variable of that name
+# A URL or an e-mail address: printable ASCII (header-safe), no parentheses (the user
+# agent's comment) and no semicolons (its separators).
+_CONTACT_RE = re.compile(r"^[!-'*-:<-~]([ !-'*-:<-~]*[!-'*-:<-~])?$")
 STOCK_RETRY = "scrapy.downloadermiddlewares.retry.RetryMiddleware"
 BACKOFF_RETRY = "crawlers.middlewares.BackoffRetryMiddleware"
 
@@ -116,3 +121,27 @@ def sites_dirs(value: object) -> tuple[Path, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(Path(v) for v in value)
     return tuple(Path(p) for p in str(value).split(os.pathsep) if p)
+
+
+def deployment_user_agent(settings: BaseSettings) -> str:
+    """USER_AGENT with the deployment's contact (TIEQUAN_CONTACT) in its comment.
+
+    The contact is per deployment, not per site profile: it names the bureau that runs
+    the crawler, whatever site it visits. Raises SettingsConflict on a value that cannot
+    go into an HTTP header.
+    """
+    agent = str(settings.get("USER_AGENT") or "")
+    contact = settings.get(CONTACT_SETTING) or environment().contact or ""
+    contact = str(contact).strip()
+    if not contact:
+        return agent
+    if not _CONTACT_RE.match(contact):
+        raise SettingsConflict(
+            f"{CONTACT_SETTING} = {contact!r}: must be a URL or e-mail address in printable "
+            "ASCII, without parentheses or semicolons"
+        )
+    if contact in agent:
+        return agent
+    if agent.endswith(")"):
+        return f"{agent[:-1]}; +{contact})"
+    return f"{agent} (+{contact})".strip()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from crawlers.extract import SelectorSpec
+from crawlers.extract import JsonFieldSpec, SelectorSpec
 
 MISSING = "(missing)"
 _BASE_URL_RE = re.compile(r"^https?://[^/]+$")
@@ -26,6 +26,12 @@ class ProfileError(ValueError):
 
 
 Fields = dict[str, SelectorSpec]
+JsonFields = dict[str, JsonFieldSpec]
+# Where licence fields are read: "page" is the page the item came from (its item page, or
+# its card on a listing for inline items; no extra request), "link" the page that
+# item.licence_link points to (one request per distinct link).
+LICENCE_SOURCES = ("page", "link")
+PAGING_MODES = ("page", "offset", "next", "cursor")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,12 @@ class ItemSpec:
 
 
 @dataclass(frozen=True)
+class LicenceSpec:
+    fields: Fields
+    read_from: tuple[str, ...] = ("link",)
+
+
+@dataclass(frozen=True)
 class BrowserSpec:
     wait_for: str | None = None
     scroll_times: int = 0
@@ -56,15 +68,44 @@ class BrowserSpec:
 
 
 @dataclass(frozen=True)
+class Paging:
+    """How an API list is paged.
+
+    ``page``: {page} counts from ``start`` (default 1). ``offset``: {offset} starts at
+    ``start`` (default 0) and moves by the number of items received. ``next``: the next
+    request is the URL at ``next_key``. ``cursor``: {cursor} takes the value at
+    ``next_key`` (first request: ``start``, default empty). {limit} is ``limit``.
+    The list ends at an empty page, a null or missing ``next_key`` value, once
+    ``total_key`` items were seen, at ``last_page_key`` or at ``max_pages``.
+    """
+
+    by: str = "page"
+    start: int | str | None = None
+    limit: int | None = None
+    next_key: str | None = None
+    total_key: str | None = None
+
+    @property
+    def first(self) -> int | str:
+        if self.start is not None:
+            return self.start
+        defaults: dict[str, int | str] = {"page": 1, "offset": 0, "cursor": ""}
+        return defaults.get(self.by, 1)
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     list_path: str
     items_key: str
-    fields: dict[str, str]
+    fields: JsonFields
     last_page_key: str | None = None
     detail_path: str | None = None
     max_pages: int = DEFAULT_MAX_PAGES
+    # With licence_path, licence_fields are read from that response; without it, from the
+    # item's own JSON (its detail, else its list row).
     licence_path: str | None = None
-    licence_fields: dict[str, str] = field(default_factory=dict)
+    licence_fields: JsonFields = field(default_factory=dict)
+    paging: Paging = field(default_factory=Paging)
 
 
 @dataclass(frozen=True)
@@ -101,7 +142,7 @@ class SiteProfile:
     start_paths: tuple[str, ...]
     listing: ListingSpec | None
     item: ItemSpec | None
-    licence: Fields | None
+    licence: LicenceSpec | None
     browser: BrowserSpec
     api: ApiSpec | None
     politeness: Politeness

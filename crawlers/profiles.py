@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from parsel import Selector
 
-from crawlers.extract import SelectorSpec
+from crawlers.extract import NUMBER_TYPES, JsonFieldSpec, SelectorSpec
 from crawlers.profile_model import (
     DEFAULT_MAX_PAGES,
     MISSING,
@@ -29,7 +29,10 @@ from crawlers.profile_model import (
     Fields,
     InlineItems,
     ItemSpec,
+    JsonFields,
+    LicenceSpec,
     ListingSpec,
+    Paging,
     Politeness,
     ProfileError,
     Schedule,
@@ -42,7 +45,9 @@ __all__ = [
     "BrowserSpec",
     "InlineItems",
     "ItemSpec",
+    "LicenceSpec",
     "ListingSpec",
+    "Paging",
     "Politeness",
     "ProfileError",
     "Schedule",
@@ -58,6 +63,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "site_profile.schema.json"
 SITES_ENV = "TIEQUAN_SITES_DIR"
 _PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# The placeholder each paging mode fills in api.list_path (next: only the first request).
+_PAGING_PLACEHOLDER = {"page": "page", "offset": "offset", "cursor": "cursor", "next": None}
 
 
 @functools.cache
@@ -122,11 +129,33 @@ def _fields(raw: Mapping[str, Any], path: Path, where: str) -> Fields:
     out: Fields = {}
     for name, sel in raw.items():
         spec = _selector(sel, path, f"{where}.{name}")
-        if spec.regex is not None:
-            try:
-                re.compile(spec.regex)
-            except re.error as exc:
-                raise ProfileError(path, f"{where}.{name}.regex", spec.regex, str(exc)) from exc
+        _check_transforms(spec, sel, path, f"{where}.{name}")
+        out[name] = spec
+    return out
+
+
+def _check_transforms(spec: SelectorSpec | JsonFieldSpec, raw: Any, path: Path, where: str) -> None:
+    if spec.regex is not None:
+        try:
+            re.compile(spec.regex)
+        except re.error as exc:
+            raise ProfileError(path, f"{where}.regex", spec.regex, str(exc)) from exc
+    if not isinstance(raw, Mapping):
+        return
+    if spec.scale is not None and spec.type not in NUMBER_TYPES:
+        raise ProfileError(
+            path, f"{where}.scale", raw["scale"], "scale applies to numbers: add type: float or int"
+        )
+    many = spec.many if isinstance(spec, SelectorSpec) else True  # a JSON list is many
+    if "join" in raw and (not many or spec.type not in (None, "text")):
+        _warn_ignored(path, f"{where}.join", raw["join"], "join applies to many text values")
+
+
+def _json_fields(raw: Mapping[str, Any], path: Path, where: str) -> JsonFields:
+    out: JsonFields = {}
+    for name, value in raw.items():
+        spec = JsonFieldSpec.parse(value)
+        _check_transforms(spec, value, path, f"{where}.{name}")
         out[name] = spec
     return out
 
@@ -168,7 +197,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
         raise ProfileError(path, "name", name, f"must equal the file name stem {path.stem!r}")
     listing: ListingSpec | None = None
     item: ItemSpec | None = None
-    licence: Fields | None = None
+    licence: LicenceSpec | None = None
     api: ApiSpec | None = None
     raw_listing, raw_item = data.get("listing"), data.get("item")
     raw_licence = data.get("licence")
@@ -200,7 +229,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
             _require_id_title(item.fields, path, "item.fields")
         elif item is not None:
             _warn_ignored(path, "item", raw_item, "listing has no item_links")
-        licence = _licence(raw_licence, item, path)
+        licence = _licence(raw_licence, item, listing, path)
         if render != "browser" and "browser" in data:
             _warn_ignored(path, "browser", data["browser"], f"render is {render}")
     politeness = Politeness(**data.get("politeness", {}))
@@ -244,20 +273,30 @@ def _listing(raw: Mapping[str, Any], path: Path) -> ListingSpec:
     )
 
 
-def _licence(raw: Mapping[str, Any] | None, item: ItemSpec | None, path: Path) -> Fields | None:
+def _licence(
+    raw: Mapping[str, Any] | None, item: ItemSpec | None, listing: ListingSpec, path: Path
+) -> LicenceSpec | None:
     has_link = item is not None and item.licence_link is not None
     if raw is None:
         if has_link:
             raise ProfileError(path, "licence", MISSING, "item.licence_link needs licence.fields")
         return None
-    if not has_link:
-        _warn_ignored(path, "licence", raw, "item has no licence_link")
+    read_from = tuple(raw.get("read_from", ("link",) if has_link else ("page",)))
+    if "link" in read_from and not has_link:
+        raise ProfileError(
+            path, "licence.read_from", list(read_from), "link needs item.licence_link"
+        )
+    if item is not None and item.licence_link is not None and "link" not in read_from:
+        link = item.licence_link.describe()
+        _warn_ignored(path, "item.licence_link", link, "licence.read_from has no link")
+    if item is None and listing.inline_items is None:
+        _warn_ignored(path, "licence", raw, "no item pages and no inline items to read it on")
     for name in raw["fields"]:
         if name not in ("credit_code", "name", "address"):
             _warn_ignored(
                 path, f"licence.fields.{name}", raw["fields"][name], "not a licence field"
             )
-    return _fields(raw["fields"], path, "licence.fields")
+    return LicenceSpec(fields=_fields(raw["fields"], path, "licence.fields"), read_from=read_from)
 
 
 def _api(raw: Mapping[str, Any], path: Path) -> ApiSpec:
@@ -275,9 +314,47 @@ def _api(raw: Mapping[str, Any], path: Path) -> ApiSpec:
                     licence_path,
                     f"{{{placeholder}}} is not in api.fields",
                 )
-    elif licence_fields:
-        _warn_ignored(path, "api.licence_fields", licence_fields, "no api.licence_path")
-    return ApiSpec(**raw)
+    paging = _paging(raw, path)
+    return ApiSpec(
+        **{
+            **raw,
+            "fields": _json_fields(raw["fields"], path, "api.fields"),
+            "licence_fields": _json_fields(licence_fields, path, "api.licence_fields"),
+            "paging": paging,
+        }
+    )
+
+
+def _paging(raw: Mapping[str, Any], path: Path) -> Paging:
+    """Check api.paging against api.list_path: every placeholder known and filled."""
+    paging = Paging(**raw.get("paging", {}))
+    list_path = raw["list_path"]
+    where = "api.paging"
+    if paging.by in ("page", "offset") and not isinstance(paging.first, int):
+        raise ProfileError(path, f"{where}.start", paging.start, f"by: {paging.by} needs a number")
+    if paging.by in ("next", "cursor") and paging.next_key is None:
+        raise ProfileError(path, f"{where}.next_key", MISSING, f"by: {paging.by} needs it")
+    if paging.by in ("page", "offset") and paging.next_key is not None:
+        _warn_ignored(path, f"{where}.next_key", paging.next_key, f"by is {paging.by}")
+    needed = _PAGING_PLACEHOLDER[paging.by]
+    found = _PLACEHOLDER_RE.findall(list_path)
+    if needed is not None and needed not in found:
+        raise ProfileError(
+            path, "api.list_path", list_path, f"paging by {paging.by} needs {{{needed}}} in it"
+        )
+    allowed = {"limit", needed} if paging.by != "next" else {"page", "offset", "limit"}
+    for placeholder in found:
+        if placeholder not in allowed:
+            known = ", ".join(f"{{{p}}}" for p in sorted(p for p in allowed if p))
+            raise ProfileError(
+                path,
+                "api.list_path",
+                list_path,
+                f"{{{placeholder}}} is not filled when paging by {paging.by} (known: {known})",
+            )
+    if "limit" in found and paging.limit is None:
+        raise ProfileError(path, f"{where}.limit", MISSING, "api.list_path has {limit}")
+    return paging
 
 
 def load_profile(path: Path) -> SiteProfile:

@@ -19,6 +19,9 @@ USER_AGENT = (
     "Mozilla/5.0 (compatible; tiequan-supervision/0.1; "
     "market-regulation network transaction monitoring)"
 )
+# The deployment's contact (a URL or e-mail address), added to USER_AGENT by every spider;
+# None: the environment variable TIEQUAN_CONTACT, if set (crawl_settings.deployment_user_agent).
+TIEQUAN_CONTACT = None
 ROBOTSTXT_OBEY = True
 
 CONCURRENT_REQUESTS = 16

@@ -21,7 +21,7 @@ from crawlers.profiles import default_sites_dir, load_profiles
 from tests.crawling import CRAWL_SCRIPT
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import build_truth
-from tiequan.sandbox.world import SITES, TRAP_REAL_PAGES
+from tiequan.sandbox.world import LICENCE_ON_PAGE_TEMPLATE, SITES, TRAP_REAL_PAGES
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = {name: prefix for prefix, name in SITES.items()}
@@ -131,6 +131,31 @@ def test_licences_match_the_shops(
             assert item["licence"] is None, item["url"]
     assert shown > 0
     assert crawls[site].stat("tiequan/licence_failed") == 0
+
+
+def test_licence_on_the_item_page_costs_no_request(
+    crawls: dict[str, CrawlResult], sandbox: SandboxServer
+) -> None:
+    world = sandbox.world
+    by_id = {i["item_id"]: i for i in crawls["sandbox_mall"].items}
+    on_page = [e for e in world.entries["mall"] if e.template == LICENCE_ON_PAGE_TEMPLATE]
+    assert on_page
+    for entry in on_page:
+        retried = 1 if entry.path in world.faults else 0
+        assert sandbox.hits[entry.path] == 1 + retried, entry.path  # fetched once, not twice
+        licence = world.shops["mall"][entry.shop_id].licence
+        got = by_id[entry.item_id]["licence"]
+        if licence.credit_code:
+            assert got["url"].endswith(entry.path) and got["credit_code"] == licence.credit_code
+    # a shop whose items all print the licence has its licence page never asked for
+    templates: dict[str, set[int]] = {}
+    for entry in world.entries["mall"] + world.price_watch:
+        templates.setdefault(entry.shop_id, set()).add(entry.template)
+    only_on_page = [s for s, t in templates.items() if t == {LICENCE_ON_PAGE_TEMPLATE}]
+    for shop_id in only_on_page:
+        assert sandbox.hits[f"/mall/shop/{shop_id}/licence"] == 0
+    stat = crawls["sandbox_mall"].stat("tiequan/licence_on_page")
+    assert stat == sum(1 for e in on_page if world.shops["mall"][e.shop_id].licence.credit_code)
 
 
 def test_product_fields_match_the_world(

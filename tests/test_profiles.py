@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crawlers.extract import SelectorSpec
+from crawlers.extract import JsonFieldSpec, SelectorSpec
 from crawlers.profiles import (
     ProfileError,
     SiteProfile,
@@ -205,7 +205,8 @@ def test_api_licence_placeholder_must_be_a_field(tmp_path: Path) -> None:
 def test_api_profile_loads(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, API))
     assert profile.api is not None
-    assert profile.api.fields["shop_id"] == "agency.id"
+    assert profile.api.fields["shop_id"] == JsonFieldSpec(path="agency.id")
+    assert profile.api.paging.by == "page" and profile.api.paging.first == 1
     assert profile.listing is None
 
 

@@ -25,7 +25,13 @@ from tiequan.sandbox.evasion import ALL_VARIANTS, disguise, plain, to_chinese_nu
 from tiequan.sandbox.routes import SandboxApp
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import TruthItem, build_truth, format_score, score_leads
-from tiequan.sandbox.world import MALL_PAGE_SIZE, SITES, generate_world, get_world
+from tiequan.sandbox.world import (
+    LICENCE_ON_PAGE_TEMPLATE,
+    MALL_PAGE_SIZE,
+    SITES,
+    generate_world,
+    get_world,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20220101
@@ -319,7 +325,7 @@ def test_item_templates_expose_the_truth_id(sandbox: SandboxServer) -> None:
         assert sel.css(fields["title"]).get() == e.title
         assert float(sel.css(fields["price"]["css"]).get("").lstrip("¥")) == pytest.approx(e.price)
         assert len(sel.css(fields["image_urls"]["css"]).getall()) == len(e.images)
-    assert seen_templates == {0, 1, 2}
+    assert seen_templates == {0, 1, 2, LICENCE_ON_PAGE_TEMPLATE}
     pfields = profile("sandbox_property")["item"]["fields"]
     for e in world.entries["property"]:
         if e.path in faulty:

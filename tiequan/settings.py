@@ -47,6 +47,7 @@ PROCESS = (
     Setting("TIEQUAN_MODEL_DIR", None, "trained-model cache (default: $TIEQUAN_HOME/models)"),
     Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
     Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
+    Setting("TIEQUAN_CONTACT", None, "the bureau's URL or e-mail, added to the user agent"),
 )
 
 CRAWL = (
@@ -125,6 +126,7 @@ class Environment:
     model_dir: Path
     evidence_dir: Path
     chromium: str | None
+    contact: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -157,6 +159,7 @@ class Environment:
             model_dir=Path(model) if model else home / "models",
             evidence_dir=Path(evidence) if evidence else home / "evidence",
             chromium=get("TIEQUAN_CHROMIUM"),
+            contact=get("TIEQUAN_CONTACT"),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse, urlsplit
 
 import scrapy
+from parsel import Selector, SelectorList
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response, TextResponse
@@ -31,9 +32,10 @@ from crawlers.assemble import (
     utc_now,
 )
 from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
+from crawlers.crawl_settings import deployment_user_agent
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
 from crawlers.followup_plan import load_plan
-from crawlers.items import Listing, RawCapture
+from crawlers.items import Licence, Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
 
@@ -65,6 +67,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
+        agent = deployment_user_agent(settings)
+        if agent != settings.get("USER_AGENT"):
+            settings.set("USER_AGENT", agent, priority=settings.getpriority("USER_AGENT") or 0)
         profile = getattr(cls, "profile", None)
         if profile is None:
             return
@@ -141,7 +146,8 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         elif not isinstance(response, TextResponse):
             fields = {}
         else:
-            fields = extract_fields(response.selector, self.profile.licence or {}, response.url)
+            spec = self.profile.licence
+            fields = extract_fields(response.selector, spec.fields if spec else {}, response.url)
         licence = make_licence(fields, response.url)
         if licence is None:
             # the shop shows no licence (电子商务法 §15 gap)
@@ -290,7 +296,19 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             if listing is None:
                 self.incomplete(response.url, fields)
                 continue
+            # CSS licence selectors look inside the item's card; an XPath from // sees the page
+            listing.licence = self.licence_on_page(node, response.url)
             yield from self.emit([listing])
+
+    def licence_on_page(self, root: Selector | SelectorList[Selector], url: str) -> Licence | None:
+        """The licence shown where the item itself is (read_from: page), or None."""
+        spec = self.profile.licence
+        if spec is None or "page" not in spec.read_from:
+            return None
+        licence = make_licence(extract_fields(root, spec.fields, url), url)
+        if licence is not None:
+            self.inc_stat("tiequan/licence_on_page")
+        return licence
 
     def followup_requests(self) -> Iterator[scrapy.Request]:
         """Pages of referred or admonished leads' listings, asked again (takedown follow-up).
@@ -356,12 +374,28 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if listing is None:
             self.incomplete(response.url, fields)
             return
-        link = None
-        if spec.licence_link is not None:
-            link = evaluate(response.selector, licence_link_spec(spec.licence_link), response.url)
-        outputs = self.with_licence(link, listing) if link else self.emit([listing])
-        for out in outputs:
+        for out in self.with_item_licence(response, listing):
             yield out
+
+    def with_item_licence(
+        self, response: TextResponse, listing: Listing
+    ) -> Iterator[Listing | scrapy.Request]:
+        """Attach the licence by licence.read_from: the item page itself first when it
+        shows a credit code there, else the licence link (fetched once per link)."""
+        spec = self.profile.item
+        assert spec is not None
+        on_page = self.licence_on_page(response.selector, response.url)
+        if on_page is not None and on_page.credit_code:
+            listing.licence = on_page
+            return self.emit([listing])
+        link = None
+        read_from = self.profile.licence.read_from if self.profile.licence else ()
+        if spec.licence_link is not None and "link" in read_from:
+            link = evaluate(response.selector, licence_link_spec(spec.licence_link), response.url)
+        if link:
+            return self.with_licence(link, listing)
+        listing.licence = on_page
+        return self.emit([listing])
 
 
 def licence_link_spec(spec: SelectorSpec) -> SelectorSpec:

@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.sandbox_cmd",
     "tiequan.cli.demo_cmd",
     "tiequan.cli.spool_cmd",
+    "tiequan.cli.sites_cmd",
 )
 
 

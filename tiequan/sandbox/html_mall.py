@@ -1,4 +1,4 @@
-"""Server-rendered mall pages: three item templates, search, trap, shop pages."""
+"""Server-rendered mall pages: four item templates, search, trap, shop pages."""
 
 from __future__ import annotations
 
@@ -117,7 +117,50 @@ def _template_c(item: Entry, shop: Shop) -> str:
 </section></main>"""
 
 
-_TEMPLATES = (_template_a, _template_b, _template_c)
+def _licence_panel(shop: Shop) -> str:
+    """The seller's licence printed on the item page itself (电子商务法 §15)."""
+    lic = shop.licence
+    if not lic.credit_code:
+        return '<section class="shop-licence"><p>该店铺暂未公示营业执照信息。</p></section>'
+    rows = (
+        ("企业名称", lic.company),
+        ("统一社会信用代码", lic.credit_code),
+        ("住所", lic.address),
+        ("法定代表人", lic.legal_rep),
+        ("经营范围", lic.scope),
+    )
+    lis = "".join(f"<li>{e(k)}：{e(v)}</li>" for k, v in rows)
+    return f"""<section class="shop-licence"><h4>经营者营业执照信息</h4><ul>{lis}</ul>
+<p class="lic-note">以上信息由经营者自行提供，平台已进行核验。</p></section>"""
+
+
+def _template_d(item: Entry, shop: Shop) -> str:
+    """A newer layout: the licence is on the item page, there is no licence link."""
+    imgs = "".join(f'<img src="{_img("mall", n)}" alt="">' for n in item.images)
+    was = (
+        f'<span class="goods-was">划线价 <s>¥{_money(item.original_price)}</s></span>'
+        if item.original_price
+        else ""
+    )
+    return f"""<div class="goods" data-goods-id="{e(item.item_id)}">
+<div class="goods-hd">
+  <h1 class="goods-title">{e(item.title)}</h1>
+  <div class="goods-price" data-price="{_money(item.price)}">券后
+    <strong>¥{_money(item.price)}</strong> {was}</div>
+  <div class="goods-sold">已拼{item.sales}件</div>
+  <div class="goods-shop">店铺：<a class="shop-link"
+    href="/mall/shop/{e(shop.shop_id)}/">{e(shop.name)}</a></div>
+</div>
+<div class="goods-intro">
+{_paras(item.text)}
+</div>
+<div class="goods-pics">{imgs}</div>
+{_licence_panel(shop)}
+</div>"""
+
+
+# Template index 3 (LICENCE_ON_PAGE_TEMPLATE in world.py) prints the licence on the page.
+_TEMPLATES = (_template_a, _template_b, _template_c, _template_d)
 
 
 def item_page(item: Entry, shop: Shop, others: list[Entry]) -> str:

@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 from tiequan.sandbox import html_apps, html_common, html_mall, html_property
@@ -24,6 +25,10 @@ from tiequan.sandbox.world import (
 HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 _TRAP_PAGE_SIZE = 12
+# The JS mall's app API (v2): offset/limit paging with a "next" link, prices in fen (分),
+# descriptions as HTML, the shop's licence inline in every item.
+V2_DEFAULT_LIMIT = 20
+V2_MAX_LIMIT = 50
 _CSS = b"body{font-family:sans-serif;margin:0 auto;max-width:1000px}.footer{color:#888}"
 
 
@@ -53,6 +58,18 @@ def _int(query: dict[str, list[str]], key: str, default: int) -> int:
 def _chunk(items: list[Entry], page_no: int, size: int) -> tuple[list[Entry], bool]:
     start = (page_no - 1) * size
     return items[start : start + size], start + size < len(items)
+
+
+def _desc_html(text: str) -> str:
+    """A description as the app API sends it: paragraphs, the first words in bold."""
+    paras = []
+    for k, line in enumerate(x for x in text.split("\n") if x):
+        shown = escape(line, quote=False)
+        if k == 0 and len(line) > 4:
+            head, rest = escape(line[:4], quote=False), escape(line[4:], quote=False)
+            shown = f"<strong>{head}</strong>{rest}"
+        paras.append(f"<p>{shown}</p>")
+    return '<div class="rich-desc">' + "\n".join(paras) + "</div>"
 
 
 def _post_image(post: Entry) -> str | None:
@@ -90,6 +107,7 @@ class SandboxApp:
             (re.compile(r"/jsmall/item/(\w+)"), self._jsmall_item),
             (re.compile(r"/jsmall/shop/(\w+)"), self._jsmall_shop_page),
             (re.compile(r"/jsmall/api/items"), self._jsmall_api_list),
+            (re.compile(r"/jsmall/api/v2/items"), self._jsmall_api_v2_list),
             (re.compile(r"/jsmall/api/items/(\w+)"), self._jsmall_api_item),
             (re.compile(r"/jsmall/api/shops/(\w+)"), self._jsmall_api_shop),
             (
@@ -230,6 +248,49 @@ class SandboxApp:
                 "url": e.path,
             }
         )
+
+    def _jsmall_api_v2_list(self, query: dict[str, list[str]]) -> Response:
+        items = self.world.entries["jsmall"]
+        offset = _int(query, "offset", 0)
+        limit = min(V2_MAX_LIMIT, max(1, _int(query, "limit", V2_DEFAULT_LIMIT)))
+        chunk = items[offset : offset + limit]
+        following = offset + limit
+        nxt = (
+            f"/jsmall/api/v2/items?offset={following}&limit={limit}"
+            if following < len(items)
+            else None
+        )
+        return _json(
+            {
+                "code": 0,
+                "data": [self._jsmall_v2_item(e) for e in chunk],
+                "paging": {"offset": offset, "limit": limit, "total": len(items)},
+                "next": nxt,
+            }
+        )
+
+    def _jsmall_v2_item(self, e: Entry) -> dict[str, Any]:
+        shop = self.world.shops["jsmall"][e.shop_id]
+        lic = shop.licence
+        licence = (
+            {"credit_code": lic.credit_code, "company_name": lic.company, "address": lic.address}
+            if lic.credit_code
+            else None
+        )
+        return {
+            "id": e.item_id,
+            "title": e.title,
+            "price_fen": None if e.price is None else round(e.price * 100),
+            "original_price_fen": None
+            if e.original_price is None
+            else round(e.original_price * 100),
+            "sales": e.sales,
+            "desc_html": _desc_html(e.text),
+            "images": [f"/jsmall/img/{n}.png" for n in e.images],
+            "shop": {"id": shop.shop_id, "name": shop.name, "licence": licence},
+            "category": html_mall.FAMILIES.get(e.family, ""),
+            "url": e.path,
+        }
 
     def _jsmall_api_shop(self, query: dict[str, list[str]], shop_id: str) -> Response:
         shop = self.world.shops["jsmall"].get(shop_id)

@@ -38,6 +38,10 @@ MALL_PAGE_SIZE = 20
 PROPERTY_PAGE_SIZE = 10
 FEED_BATCH = 15
 TRAP_REAL_PAGES = 3
+# About a quarter of the mall's items use the template that prints the seller's licence on
+# the item page (and has no licence link); drawn from a generator of its own.
+LICENCE_ON_PAGE_TEMPLATE = 3
+LICENCE_ON_PAGE_SHARE = 0.25
 
 
 @dataclass
@@ -248,6 +252,12 @@ def _property(world: World, rng: random.Random, n: int) -> None:
     world.shops["property"] = developers
 
 
+def _licence_on_page(world: World, rng: random.Random) -> None:
+    for entry in world.entries["mall"]:
+        if rng.random() < LICENCE_ON_PAGE_SHARE:
+            entry.template = LICENCE_ON_PAGE_TEMPLATE
+
+
 def _faults(world: World, rng: random.Random) -> None:
     """Pick item paths that fail once (503/502/429) or answer slowly; at least one each."""
     paths = [e.path for e in world.entries["mall"] + world.entries["property"]]
@@ -272,6 +282,7 @@ def generate_world(seed: int, scale: float = 1.0) -> World:
     counts = {p: max(12, round(c * scale)) for p, c in BASE_COUNTS.items()}
     # One generator per site, so adding content to one site leaves the others unchanged.
     _products(world, _rng(seed, "mall"), "mall", counts["mall"])
+    _licence_on_page(world, _rng(seed, "mall_licence_template"))
     _products(world, _rng(seed, "jsmall"), "jsmall", counts["jsmall"])
     _social(world, _rng(seed, "social"), counts["social"])
     _property(world, _rng(seed, "property"), counts["property"])
