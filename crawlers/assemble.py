@@ -198,11 +198,13 @@ class LicenceCache:
 
     def __init__(self) -> None:
         self._known: dict[str, Licence | None] = {}
+        self._pages: dict[str, RawCapture | None] = {}  # kept only for the evidence stage
         self._pending: dict[str, list[Listing]] = {}
 
     def add(self, key: str, listing: Listing) -> LicenceState:
         if key in self._known:
             listing.licence = self._known[key]
+            listing.licence_raw = self._pages.get(key)
             return LicenceState.READY
         if key in self._pending:
             self._pending[key].append(listing)
@@ -210,12 +212,18 @@ class LicenceCache:
         self._pending[key] = [listing]
         return LicenceState.FETCH
 
-    def resolve(self, key: str, licence: Licence | None) -> list[Listing]:
-        """Record the shop's licence (None on failure); return the held items, attached."""
+    def resolve(
+        self, key: str, licence: Licence | None, page: RawCapture | None = None
+    ) -> list[Listing]:
+        """Record the shop's licence (None on failure) and, for the evidence stage, the
+        exchange of its page; return the held items, attached."""
         self._known[key] = licence
+        if page is not None:
+            self._pages[key] = page
         waiting = self._pending.pop(key, [])
         for listing in waiting:
             listing.licence = licence
+            listing.licence_raw = page
         return waiting
 
     @property

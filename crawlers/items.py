@@ -7,7 +7,7 @@ from typing import Any
 
 KINDS = ("product", "post", "property")
 # Fields that live only while the item travels through the pipelines: never stored or hashed.
-TRANSIENT_FIELDS = ("raw",)
+TRANSIENT_FIELDS = ("raw", "licence_raw")
 
 
 @dataclass(repr=False, eq=False)
@@ -85,10 +85,12 @@ class Listing:
     evidence_id: str | None = None
     # Transient: the raw exchange, cleared by the evidence stage (see TRANSIENT_FIELDS).
     raw: RawCapture | None = field(default=None, repr=False, compare=False)
+    # Transient too: the exchange of the shop's licence page, when one was fetched for it.
+    licence_raw: RawCapture | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: every field but the transient ones (the raw bytes are not copied)."""
-        record = asdict(replace(self, raw=None))
+        record = asdict(replace(self, raw=None, licence_raw=None))
         for name in TRANSIENT_FIELDS:
             del record[name]
         return record

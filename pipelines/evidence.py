@@ -168,11 +168,14 @@ class EvidencePipeline:
         if not isinstance(item, Listing):
             return item
         raw, item.raw = item.raw, None
+        licence_page, item.licence_raw = item.licence_raw, None
         followup = self.followups.get(item.item_id)
         if not item.findings and followup is None:
             return item
         purpose = "detection" if item.findings else "followup"
-        gathered = Gathered(item.to_dict(), self.config.run_id, purpose=purpose, raw=raw)
+        gathered = Gathered(
+            item.to_dict(), self.config.run_id, purpose=purpose, raw=raw, licence_page=licence_page
+        )
         for url in finding_image_urls(item.findings):
             data = raw.images.get(url) if raw is not None else None
             if data is None:

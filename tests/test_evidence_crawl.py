@@ -84,7 +84,7 @@ def test_flagged_pages_get_screenshot_warc_and_images(
     store = ArtefactStore(home / "evidence")
     docs = {d["_id"]: d for d in db[EVIDENCE].find()}
     assert len(docs) == len(flagged)
-    image_findings = 0
+    image_findings = licence_pages = 0
     for item in flagged:
         ev_id = evidence_id("sandbox_mall", item["item_id"], "R-evidence")
         assert item["evidence_id"] == ev_id
@@ -106,6 +106,14 @@ def test_flagged_pages_get_screenshot_warc_and_images(
         page = next(r for r in records if r[0] == "response" and r[1] == item["final_url"])
         assert item["title"].split()[0] in page[2].decode("utf-8")
         assert any(r[0] == "request" for r in records)
+        licence_url = (item.get("licence") or {}).get("url")
+        if licence_url and licence_url != item["final_url"]:  # read from the shop's page
+            licence_pages += 1
+            assert by_kind["licence_page"]["source_url"] == licence_url
+            assert store.check(by_kind["licence_page"]["sha256"]) == "ok"
+            assert any(r[0] == "response" and r[1] == licence_url for r in records)
+        else:
+            assert "licence_page" not in by_kind
         for finding in item["findings"]:
             url = (finding.get("image") or {}).get("url")
             if url:
@@ -114,6 +122,7 @@ def test_flagged_pages_get_screenshot_warc_and_images(
                 assert art["kind"] == "image" and store.check(art["sha256"]) == "ok"
                 assert any(r[0] == "resource" and r[1] == url for r in records)
     assert image_findings, "the sandbox hides some claims in product images"
+    assert licence_pages, "some sandbox shops show their licence on a page of its own"
 
 
 def _records(data: bytes) -> Iterator[tuple[str, str, bytes]]:

@@ -152,7 +152,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if licence is None:
             # the shop shows no licence (电子商务法 §15 gap)
             self.inc_stat("tiequan/licence_absent")
-        yield from self.emit(self.licences.resolve(key, licence))
+        yield from self.emit(self.licences.resolve(key, licence, self.capture(response)))
 
     def licence_failed(self, failure: Failure) -> Iterator[Listing]:
         key = failure.request.meta[LICENCE_META]  # type: ignore[attr-defined]

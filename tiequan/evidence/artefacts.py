@@ -24,7 +24,16 @@ from tiequan.storage.connect import resolve_home
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("warc", "screenshot", "live_screenshot", "image", "html", "manifest", "text")
+KINDS = (
+    "warc",
+    "screenshot",
+    "live_screenshot",
+    "image",
+    "html",
+    "licence_page",
+    "manifest",
+    "text",
+)
 CheckResult = Literal["ok", "changed", "missing"]
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20

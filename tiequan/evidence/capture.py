@@ -70,6 +70,7 @@ class Gathered:
     run_id: str
     purpose: str = "detection"
     raw: RawCapture | None = None
+    licence_page: RawCapture | None = None  # the shop's licence page, when one was fetched
     screenshot: bytes | None = None  # of the captured page, rendered offline
     live_screenshot: bytes | None = None  # the page fetched again, only when asked for
     images: dict[str, bytes] = field(default_factory=dict)  # finding images only
@@ -90,7 +91,10 @@ def build_evidence_set(
     artefacts: list[Artefact] = []
     images = [WarcImage(url, data, sniff_image_type(data)) for url, data in gathered.images.items()]
     if raw is not None:
-        warc = build_warc(raw, run_id=gathered.run_id, evidence_id=ev_id, images=images)
+        related = [gathered.licence_page] if gathered.licence_page is not None else []
+        warc = build_warc(
+            raw, run_id=gathered.run_id, evidence_id=ev_id, images=images, related=related
+        )
         artefacts.append(
             store.put(
                 warc, kind="warc", media_type=WARC_MEDIA_TYPE, name=f"{ev_id}.warc.gz",
@@ -106,6 +110,15 @@ def build_evidence_set(
         )  # fmt: skip
     else:
         notes.append("未保存原始网络交互：采集时未保留页面原始数据")
+    licence_page = gathered.licence_page
+    if licence_page is not None:
+        artefacts.append(
+            store.put(
+                licence_page.dom if licence_page.dom is not None else licence_page.body,
+                kind="licence_page", media_type=_page_type(licence_page),
+                name="licence-page.html", source_url=licence_page.response_url,
+            )
+        )  # fmt: skip
     if gathered.screenshot is not None:
         artefacts.append(
             store.put(

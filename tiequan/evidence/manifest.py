@@ -23,6 +23,7 @@ KIND_LABELS = {
     "live_screenshot": "网页截图（取证时重新访问）",
     "image": "商品图片",
     "html": "网页源码",
+    "licence_page": "经营者资质公示页面",
     "manifest": "证据清单",
     "text": "超长字段原文",
 }

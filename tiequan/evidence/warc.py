@@ -40,6 +40,9 @@ class WarcImage:
     media_type: str
 
 
+LICENCE_ROLE = "the shop's licence page (主体资质公示)"
+
+
 def sniff_image_type(data: bytes) -> str:
     """The image media type from its magic bytes (application/octet-stream if unknown)."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -85,8 +88,10 @@ def build_warc(
     run_id: str,
     evidence_id: str,
     images: Iterable[WarcImage] = (),
+    related: Iterable[RawCapture] = (),
 ) -> bytes:
-    """The WARC (.warc.gz, gzip per record) of one evidence set."""
+    """The WARC (.warc.gz, gzip per record) of one evidence set; ``related``: the shop's
+    licence page, when one was fetched for the listing."""
     out = BytesIO()  # not BufferWARCWriter: its spooled temp file is never closed
     writer = WARCWriter(out, gzip=True)
     filename = f"{evidence_id}.warc.gz"
@@ -103,6 +108,40 @@ def build_warc(
     date = _warc_date(raw.fetched_at)
     common = {"WARC-Warcinfo-ID": info_id, "WARC-Date": date}
 
+    response_id = _write_exchange(writer, raw, common)
+    for page in related:
+        own = {"WARC-Date": _warc_date(page.fetched_at), "Tiequan-Role": LICENCE_ROLE}
+        _write_exchange(writer, page, {**common, **own})
+
+    if raw.dom is not None:
+        dom = writer.create_warc_record(
+            raw.response_url,
+            "resource",
+            payload=BytesIO(raw.dom),
+            length=len(raw.dom),
+            warc_content_type="text/html; charset=utf-8",
+            warc_headers_dict={
+                **common,
+                "WARC-Concurrent-To": response_id,
+                "Tiequan-Payload-Note": DOM_NOTE,
+            },
+        )
+        writer.write_record(dom)
+    for image in images:
+        record = writer.create_warc_record(
+            image.url,
+            "resource",
+            payload=BytesIO(image.data),
+            length=len(image.data),
+            warc_content_type=image.media_type,
+            warc_headers_dict={**common, "Tiequan-Role": "image carrying a finding"},
+        )
+        writer.write_record(record)
+    return out.getvalue()
+
+
+def _write_exchange(writer: WARCWriter, raw: RawCapture, common: dict[str, str]) -> str:
+    """The request and response records of one exchange; returns the response's record id."""
     target, host = _request_target(raw.request_url)
     req_headers = _headers(raw.request_headers, frozenset({"host"}))
     if host:
@@ -139,32 +178,7 @@ def build_warc(
     request.rec_headers.add_header("WARC-Concurrent-To", response_id)
     writer.write_record(response)
     writer.write_record(request)
-
-    if raw.dom is not None:
-        dom = writer.create_warc_record(
-            raw.response_url,
-            "resource",
-            payload=BytesIO(raw.dom),
-            length=len(raw.dom),
-            warc_content_type="text/html; charset=utf-8",
-            warc_headers_dict={
-                **common,
-                "WARC-Concurrent-To": response_id,
-                "Tiequan-Payload-Note": DOM_NOTE,
-            },
-        )
-        writer.write_record(dom)
-    for image in images:
-        record = writer.create_warc_record(
-            image.url,
-            "resource",
-            payload=BytesIO(image.data),
-            length=len(image.data),
-            warc_content_type=image.media_type,
-            warc_headers_dict={**common, "Tiequan-Role": "image carrying a finding"},
-        )
-        writer.write_record(record)
-    return out.getvalue()
+    return str(response_id)
 
 
 def _warc_date(iso: str) -> str:
