@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.settings import BaseSettings
 
 from tiequan.settings import SettingError, default, environment, float_setting, int_setting
 from tiequan.storage.connect import resolve_home
@@ -36,11 +36,11 @@ def _path_of(component: object) -> str:
 def warn_ignored(settings: BaseSettings, names: Sequence[str], because: str) -> None:
     """Warn about each of ``names`` that is set although ``because`` makes it moot.
 
-    Defaults (crawlers/settings.py, at project priority) are not "set".
+    A value equal to the declared default (which crawlers/settings.py sets) is not "set".
     """
-    project = SETTINGS_PRIORITIES["project"]
     for name in names:
-        if settings.get(name) is not None and (settings.getpriority(name) or 0) > project:
+        value = settings.get(name)
+        if value is not None and value != default(name):
             logger.warning("%s is ignored because %s", name, because)
 
 
