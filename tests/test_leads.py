@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from tiequan.cli import leads_cmd
 from tiequan.leads.cases import case_score
-from tiequan.leads.format import display_width, render_detail, render_table
+from tiequan.leads.format import render_detail, render_table
 from tiequan.leads.queue import (
     STATUS_PENDING,
     STATUS_REVIEWING,
@@ -25,6 +25,7 @@ from tiequan.leads.queue import (
 )
 from tiequan.party.creditcode import check_digit
 from tiequan.referral import load_categories
+from tiequan.text import display_width
 
 NETWORK_AD = "价格、反垄断和网络交易（广告）监督管理股"
 CODE = "91150921MA0R8K1X2" + check_digit("91150921MA0R8K1X2")

@@ -17,15 +17,10 @@ from docx.table import Table
 
 from tiequan.evidence.capture import parse_utc
 from tiequan.evidence.manifest import KIND_LABELS
-from tiequan.leads.format import (
-    NONE_MARK,
-    SOURCE_NAMES,
-    as_utc,
-    category_label,
-    clean,
-    shanghai,
-)
+from tiequan.leads.format import SOURCE_NAMES, category_label
 from tiequan.leads.lifecycle import STATUS_POLICE
+from tiequan.text import NONE_MARK, clean
+from tiequan.timefmt import as_utc, local_naive, local_time, shanghai
 
 BODY_FONT = "仿宋"  # official documents are set in FangSong; Latin falls back to Times
 TITLE_FONT = "宋体"
@@ -36,20 +31,6 @@ FOLLOWUP_STATES = {"unchanged": "仍在售", "changed": "已修改", "removed": 
 
 
 # -- the wording of a lead's fields ------------------------------------------------------
-
-
-def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored time as officers read it (Asia/Shanghai), or "—"."""
-    if not isinstance(value, datetime):
-        return clean(value) if value else NONE_MARK
-    return as_utc(value).astimezone(shanghai()).strftime(fmt)
-
-
-def local_naive(value: Any) -> datetime | None:
-    """Asia/Shanghai wall-clock time without tzinfo, as Excel stores dates."""
-    if not isinstance(value, datetime):
-        return None
-    return as_utc(value).astimezone(shanghai()).replace(tzinfo=None, microsecond=0)
 
 
 def capture_time(evidence: dict[str, Any]) -> datetime:
@@ -145,7 +126,7 @@ def followup_text(lead: dict[str, Any]) -> str:
     if followup is None:
         return ""
     state = FOLLOWUP_STATES.get(followup.get("state") or "", clean(followup.get("state")))
-    return f"{state}（{local(followup.get('at'), '%Y-%m-%d')}）"
+    return f"{state}（{local_time(followup.get('at'), '%Y-%m-%d')}）"
 
 
 def kind_label(kind: Any) -> str:

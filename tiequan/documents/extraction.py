@@ -25,14 +25,14 @@ from tiequan.documents.common import (
     capture_time,
     human_size,
     kind_label,
-    local,
+    local_time,
     party_name,
     set_fonts,
 )
 from tiequan.documents.referral import Letterhead
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.capture import shanghai_time
-from tiequan.leads.format import clean
+from tiequan.text import clean
 
 TITLE = "电子数据提取笔录"
 FILE_SUFFIX = "电子数据提取笔录.docx"
@@ -166,7 +166,9 @@ def build_extraction(
         document.add_paragraph("尚无固定的电子证据。")
     add_heading(document, "完整性校验")
     files = sum(len(ev.get("artefacts") or []) for ev in sets)
-    checked = f"本笔录生成时（北京时间 {local(now, '%Y-%m-%d %H:%M:%S')}）核验 {files} 个文件，"
+    checked = (
+        f"本笔录生成时（北京时间 {local_time(now, '%Y-%m-%d %H:%M:%S')}）核验 {files} 个文件，"
+    )
     result = f"其中 {failed} 个不一致或缺失。" if failed else "哈希值全部一致。"
     document.add_paragraph(checked + result)
     document.add_paragraph(

@@ -26,13 +26,14 @@ from tiequan.documents.common import (
     decision_text,
     followup_text,
     jurisdiction_name,
-    local,
-    local_naive,
+    local_time,
     party_name,
     source_name,
 )
-from tiequan.leads.format import as_utc, category_label, clean
+from tiequan.leads.format import category_label
 from tiequan.leads.lifecycle import FINAL, STATUSES
+from tiequan.text import clean
+from tiequan.timefmt import as_utc, local_naive
 
 SHEET = "线索台账"
 STATS_SHEET = "统计"
@@ -243,7 +244,7 @@ def _fill_stats(
     sheet.append(["线索台账统计"])
     sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
     sheet.append(["筛选条件", safe_text(description)])
-    sheet.append(["导出时间", local(now, "%Y-%m-%d %H:%M:%S") + "（北京时间）"])
+    sheet.append(["导出时间", local_time(now, "%Y-%m-%d %H:%M:%S") + "（北京时间）"])
     sheet.append(["线索总数", len(leads)])
     sheet.append(["超期线索", sum(is_overdue(d, now) for d in leads)])
     statuses = [clean(d.get("status")) for d in leads]

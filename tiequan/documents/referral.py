@@ -30,7 +30,7 @@ from tiequan.documents.common import (
     doc_number,
     jurisdiction_text,
     kind_label,
-    local,
+    local_time,
     party_name,
     quoted,
     receivers,
@@ -40,7 +40,7 @@ from tiequan.documents.common import (
 )
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.capture import shanghai_time
-from tiequan.leads.format import NONE_MARK, clean
+from tiequan.text import NONE_MARK, clean
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,8 @@ def build_referral(
             ("违反条款", clean(lead.get("article"))),
             ("建议处置", clean(lead.get("max_severity") or lead.get("severity"))),
             ("线索状态", clean(lead.get("status"))),
-            ("发现时间", local(first_seen)),
-            ("最近发现", local(lead.get("last_seen_at"))),
+            ("发现时间", local_time(first_seen)),
+            ("最近发现", local_time(lead.get("last_seen_at"))),
             ("线索分值", f"{float(lead.get('score') or 0):.2f}"),
         ],
     )

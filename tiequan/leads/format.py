@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import unicodedata
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tiequan.referral.categories import PRICE_FRAUD, default_path, load_categories, price_fraud_rule
+from tiequan.text import NONE_MARK, clean, display_width, pad, truncate
+from tiequan.timefmt import as_utc, local_time
 
 SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher-bureau": "上级交办"}
 LISTING_STATES = {"online": "在售", "changed": "已修改", "removed": "已下架"}
 MAX_LISTINGS_SHOWN = 20
 NO_PARTY = "未识别主体"
-NONE_MARK = "—"
 TABLE_COLUMNS = (  # (header, max display width)
     ("编号", 14),
     ("类别", 22),
@@ -28,64 +27,6 @@ TABLE_COLUMNS = (  # (header, max display width)
     ("商品数", 6),
     ("发现时间", 16),
 )
-
-
-def shanghai() -> tzinfo:
-    try:
-        return ZoneInfo("Asia/Shanghai")
-    except ZoneInfoNotFoundError:
-        return timezone(timedelta(hours=8), "CST")  # China has no DST
-
-
-def char_width(ch: str) -> int:
-    if unicodedata.combining(ch):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def display_width(text: str) -> int:
-    return sum(char_width(ch) for ch in text)
-
-
-def clean(value: Any) -> str:
-    """Crawled text made inert for a terminal: no control or bidi characters, one line."""
-    text = "" if value is None else str(value)
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat == "Cc" or ch in "\u2028\u2029":
-            out.append(" ")
-        elif cat != "Cf":
-            out.append(ch)
-    return " ".join("".join(out).split())
-
-
-def truncate(text: str, width: int) -> str:
-    if display_width(text) <= width:
-        return text
-    out, used = [], 0
-    for ch in text:
-        w = char_width(ch)
-        if used + w > width - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + "…"
-
-
-def pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - display_width(text))
-
-
-def as_utc(value: datetime) -> datetime:
-    # Clients without tz_aware=True hand back naive datetimes that are UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def local_time(value: Any) -> str:
-    if not isinstance(value, datetime):
-        return clean(value) if value else NONE_MARK
-    return as_utc(value).astimezone(shanghai()).strftime("%Y-%m-%d %H:%M")
 
 
 def to_jsonable(value: Any) -> Any:
