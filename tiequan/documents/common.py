@@ -19,6 +19,7 @@ from tiequan.evidence.capture import parse_utc
 from tiequan.evidence.manifest import KIND_LABELS
 from tiequan.leads.format import SOURCE_NAMES, category_label
 from tiequan.leads.lifecycle import STATUS_POLICE
+from tiequan.leads.model import Case
 from tiequan.text import NONE_MARK, clean
 from tiequan.timefmt import as_utc, local_naive, local_time, shanghai
 
@@ -96,7 +97,7 @@ def receivers(lead: dict[str, Any]) -> str:
 
 def characterisation(lead: dict[str, Any]) -> str:
     explanation = clean(lead.get("explanation"))
-    name = category_label(lead)
+    name = category_label(Case.from_doc(lead))
     return f"{name}：{explanation}" if explanation else name
 
 

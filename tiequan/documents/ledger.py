@@ -32,6 +32,7 @@ from tiequan.documents.common import (
 )
 from tiequan.leads.format import category_label
 from tiequan.leads.lifecycle import FINAL, STATUSES
+from tiequan.leads.model import Case
 from tiequan.text import clean
 from tiequan.timefmt import as_utc, local_naive
 
@@ -169,7 +170,7 @@ def ledger_row(lead: dict[str, Any], now: datetime) -> list[Any]:
         clean(lead["_id"]),
         source_name(lead),
         seen.date() if seen else None,
-        category_label(lead),
+        category_label(Case.from_doc(lead)),
         party_name(lead),
         credit_code_text(lead),
         jurisdiction_name(lead),
@@ -252,7 +253,7 @@ def _fill_stats(
         sheet,
         "按类别和状态",
         "类别",
-        ((category_label(d), s) for d, s in zip(leads, statuses, strict=True)),
+        ((category_label(Case.from_doc(d)), s) for d, s in zip(leads, statuses, strict=True)),
     )
     _crosstab(
         sheet,

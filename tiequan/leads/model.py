@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypeGuard, TypeVar
 
 # The dataclass fields that carry the document's own shape, not a key of it.
 _SHAPE_FIELDS = frozenset({"extra", "absent"})
@@ -139,6 +139,14 @@ class DocModel:
             doc[key] = codec.encode(value) if codec else value
         doc.update(self.extra)
         return doc
+
+
+_M = TypeVar("_M", bound=DocModel)
+
+
+def filled(part: _M | None) -> TypeGuard[_M]:
+    """Whether a nested part was stored with something in it (not None, not ``{}``)."""
+    return part is not None and bool(part.to_doc())
 
 
 @dataclass(frozen=True)
