@@ -162,7 +162,7 @@ def test_a_listing_seen_on_two_nights_is_one_lead_with_two_evidence_sets(
     assert set(entry["run_ids"]) == runs and entry["seen_count"] == 2
     same = {"listings.platform": entry["platform"], "listings.item_id": entry["item_id"]}
     assert sweep_db.leads.count_documents({**same, "category": lead["category"]}) == 1
-    sets = evidence_sets(sweep_db, lead)
+    sets = evidence_sets(sweep_db, Case.from_doc(lead))
     assert {s["run_id"] for s in sets} == runs and len(sets) == 2
     assert all(s["artefacts"] and s["item_id"] == entry["item_id"] for s in sets)
     assert lead["evidence_count"] == 2

@@ -339,5 +339,7 @@ class Case(DocModel):
     outcome: Outcome | None = field(default=None, metadata=_codec(_nested(Outcome)))
     # The tip-sheet rows this case was imported from (tiequan.leads.importer).
     imports: tuple[Mapping[str, Any], ...] | None = field(default=None, metadata=_codec(SEQ))
+    # The hash record of the evidence manifest last made for it (tiequan.evidence.manifest).
+    manifest: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     absent: frozenset[str] = frozenset()
