@@ -87,6 +87,8 @@ def test_every_lead_the_queue_writes_round_trips(
         d["_id"] for d in queue.list(limit=None)
     ]
     assert queue.get_case("XS0000000000") is None
+    overdue = [d["_id"] for d in queue.overdue(now=NIGHT2 + timedelta(days=30))]
+    assert overdue and [c.id for c in queue.overdue_cases(NIGHT2 + timedelta(days=30))] == overdue
 
 
 def schema1_lead() -> dict[str, Any]:

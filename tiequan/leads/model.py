@@ -97,7 +97,9 @@ class DocModel:
     """``from_doc``/``to_doc`` for the frozen dataclasses below (declared fields, in order).
 
     A field's document key is its name unless its metadata names another (``_id``); its
-    codec, if any, turns the stored value into the typed one and back.
+    codec, if any, turns the stored value into the typed one and back. Hand-written rather
+    than cattrs/pydantic: plain frozen dataclasses like crawlers/items.py, and an exact
+    round trip (unknown keys, missing keys, values as stored) that those would coerce.
     """
 
     extra: Mapping[str, Any]
@@ -109,36 +111,49 @@ class DocModel:
             where = path or cls.__name__
             raise CaseDocError(f"lead field {where}: expected an object, got {_shown(doc)}")
         values: dict[str, Any] = {}
-        known: set[str] = set()
         absent: list[str] = []
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name in _SHAPE_FIELDS:
-                continue
-            key = f.metadata.get("key") or f.name
-            known.add(key)
+        spec = _spec(cls)
+        for name, key, codec in spec.fields:
             if key not in doc:
                 absent.append(key)
                 continue
-            codec: _Codec | None = f.metadata.get("codec")
             value = doc[key]
-            values[f.name] = codec.decode(value, _where(path, key)) if codec else value
-        extra = {k: v for k, v in doc.items() if k not in known}
-        values.update(extra=extra, absent=frozenset(absent))
+            values[name] = codec.decode(value, _where(path, key)) if codec else value
+        values["extra"] = {k: v for k, v in doc.items() if k not in spec.keys}
+        values["absent"] = frozenset(absent)
         return cls(**values)
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
-            if f.name in _SHAPE_FIELDS:
-                continue
-            key = f.metadata.get("key") or f.name
+        for name, key, codec in _spec(type(self)).fields:
             if key in self.absent:
                 continue
-            codec: _Codec | None = f.metadata.get("codec")
-            value = getattr(self, f.name)
+            value = getattr(self, name)
             doc[key] = codec.encode(value) if codec else value
         doc.update(self.extra)
         return doc
+
+
+@dataclass(frozen=True)
+class _Spec:
+    fields: tuple[tuple[str, str, _Codec | None], ...]  # (field name, document key, codec)
+    keys: frozenset[str]
+
+
+_SPECS: dict[type[DocModel], _Spec] = {}
+
+
+def _spec(cls: type[DocModel]) -> _Spec:
+    """A model's fields in declared order, worked out once per class."""
+    spec = _SPECS.get(cls)
+    if spec is None:
+        named = tuple(
+            (f.name, f.metadata.get("key") or f.name, f.metadata.get("codec"))
+            for f in fields(cls)  # type: ignore[arg-type]
+            if f.name not in _SHAPE_FIELDS
+        )
+        spec = _SPECS[cls] = _Spec(named, frozenset(key for _, key, _ in named))
+    return spec
 
 
 _M = TypeVar("_M", bound=DocModel)

@@ -315,6 +315,10 @@ class LeadQueue:
         query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
         return builtins.list(self.coll.find(query).sort([("due_at", 1), ("_id", 1)]).limit(limit))
 
+    def overdue_cases(self, now: datetime | None = None, limit: int = 200) -> builtins.list[Case]:
+        """``overdue`` as typed Cases."""
+        return [Case.from_doc(d) for d in self.overdue(now, limit)]
+
     # -- reading -----------------------------------------------------------------------
 
     def get(self, lead_id: str) -> dict[str, Any] | None:
