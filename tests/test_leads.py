@@ -365,3 +365,18 @@ def test_categories_loaded_once_per_queue(db: Database[dict[str, Any]]) -> None:
     cats = load_categories()
     q = LeadQueue(db, cats)
     assert q.categories is cats
+
+
+def test_cli_refer_names_where_the_lead_went(
+    seeded_env: LeadQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lead_id = make_lead_id(PARTY, "slimming_aphrodisiac")
+    seeded_env.apply(lead_id, "claim", "张三")
+    assert _cli(["leads", "confirm", lead_id, "--by", "张三"]) == 0
+    out = capsys.readouterr().out
+    assert f"线索 {lead_id} 已" in out and "当前状态：已确认。" in out and "移送至" not in out
+    assert _cli(["leads", "refer", lead_id, "--by", "张三"]) == 0
+    out = capsys.readouterr().out
+    assert "当前状态：已移送。" in out
+    assert f"移送至：{NETWORK_AD}、食品生产流通监督管理股" in out
+    assert out.rstrip().endswith("；属地：东乌兰旗市场监督管理局")
