@@ -9,6 +9,7 @@ import yaml
 
 from detectors.base import CATEGORY_IDS, CORE_CATEGORIES
 from tiequan.leads.format import category_label, render_detail
+from tiequan.leads.model import Case
 from tiequan.referral import CategoriesError, load_categories, price_fraud_rule
 from tiequan.referral.categories import default_path
 
@@ -144,13 +145,14 @@ def test_officers_see_the_routed_name(tmp_path: Path, monkeypatch: pytest.Monkey
     data["finding_types"][0]["name"] = "虚构原价"
     _write(tmp_path, data)
     monkeypatch.setenv("TIEQUAN_CONFIG_DIR", str(tmp_path))
-    lead = {"_id": "XS1", "category": "illegal_fees", "finding_type": "price_fraud"}
+    lead = Case.from_doc({"_id": "XS1", "category": "illegal_fees", "finding_type": "price_fraud"})
     assert "虚构原价（price_fraud，按价格监管职责归口 illegal_fees）" in render_detail(lead)
     assert category_label(lead) == "虚构原价"
     # a lead stored before finding types were kept is told by the article
     legacy = {"_id": "XS2", "category": "illegal_fees", "article": price_fraud_rule().article}
-    assert category_label(legacy) == "虚构原价"
-    assert category_label(dict(legacy, article="《广告法》第十七条")) == "illegal_fees"
+    assert category_label(Case.from_doc(legacy)) == "虚构原价"
+    other = Case.from_doc(dict(legacy, article="《广告法》第十七条"))
+    assert category_label(other) == "illegal_fees"
 
 
 @pytest.mark.parametrize(

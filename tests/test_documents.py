@@ -27,6 +27,7 @@ from tiequan.documents import (
 from tiequan.documents.export import export_run, parse_forms
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.capture import evidence_id
+from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue, make_lead_id
 from tiequan.party.creditcode import check_digit
 from tiequan.storage.store import EVIDENCE
@@ -415,7 +416,7 @@ def test_ledger_guards_against_formula_injection(tmp_path: Path) -> None:
         "lead_unit": "+1",
         "created_at": NOW,
     }
-    path = write_ledger(tmp_path / "evil.xlsx", [evil], now=NOW)
+    path = write_ledger(tmp_path / "evil.xlsx", [Case.from_doc(evil)], now=NOW)
     sheet = openpyxl.load_workbook(path)["线索台账"]
     values = {sheet.cell(1, c).value: sheet.cell(2, c) for c in range(1, sheet.max_column + 1)}
     assert values["当事人"].value == '\'=HYPERLINK("http://evil.example","点我")'

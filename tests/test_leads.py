@@ -15,7 +15,8 @@ from pymongo.database import Database
 
 from tiequan.cli import leads_cmd
 from tiequan.leads.cases import case_score
-from tiequan.leads.format import display_width, render_detail, render_table
+from tiequan.leads.format import render_detail, render_table
+from tiequan.leads.model import Case
 from tiequan.leads.queue import (
     STATUS_PENDING,
     STATUS_REVIEWING,
@@ -25,6 +26,7 @@ from tiequan.leads.queue import (
 )
 from tiequan.party.creditcode import check_digit
 from tiequan.referral import load_categories
+from tiequan.text import display_width
 
 NETWORK_AD = "价格、反垄断和网络交易（广告）监督管理股"
 CODE = "91150921MA0R8K1X2" + check_digit("91150921MA0R8K1X2")
@@ -283,7 +285,7 @@ def test_list_and_counts(queue: LeadQueue) -> None:
 
 def test_table_in_chinese_aligned_by_display_width(queue: LeadQueue) -> None:
     queue.record(sample_pairs(), run_id="R1")
-    table = render_table(queue.list())
+    table = render_table(queue.list_cases())
     lines = table.splitlines()
     assert lines[0].startswith("编号") and "牵头单位" in lines[0] and "发现时间" in lines[0]
     assert "医疗美容领域虚假宣传" in table and lines[-1] == "共 3 条"
@@ -295,21 +297,21 @@ def test_table_in_chinese_aligned_by_display_width(queue: LeadQueue) -> None:
 
 def test_detail_view_labels_party_jurisdiction_and_units(queue: LeadQueue) -> None:
     queue.record(sample_pairs(), run_id="R1")
-    with_party = render_detail(queue.get(make_lead_id(PARTY, "miracle_drug")) or {})
+    with_party = render_detail(queue.get_case(make_lead_id(PARTY, "miracle_drug")) or Case())
     assert "“神医”“神药”等虚假违法广告" in with_party
     assert f"统一社会信用代码 {CODE}" in with_party
     assert "“瘦八斤”、“纤体速效”" in with_party and "违反条款" in with_party
     assert "协办单位  市场监管所、市场监管综合行政执法大队" in with_party
     assert "东乌兰旗市场监督管理局" in with_party
     no_party = render_detail(
-        queue.get(make_lead_id(shop_party("无照小店"), "medical_beauty")) or {}
+        queue.get_case(make_lead_id(shop_party("无照小店"), "medical_beauty")) or Case()
     )
     assert "未识别主体" in no_party and "统一社会信用代码 " not in no_party
 
 
 def test_crawled_control_characters_are_made_inert(queue: LeadQueue) -> None:
     queue.record([(listing("7", title="好物\x1b[31m推荐\u202e"), finding())], "R1")
-    table = render_table(queue.list())
+    table = render_table(queue.list_cases())
     assert "\x1b" not in table and "\u202e" not in table and "好物 [31m推荐" in table
 
 
@@ -363,3 +365,18 @@ def test_categories_loaded_once_per_queue(db: Database[dict[str, Any]]) -> None:
     cats = load_categories()
     q = LeadQueue(db, cats)
     assert q.categories is cats
+
+
+def test_cli_refer_names_where_the_lead_went(
+    seeded_env: LeadQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lead_id = make_lead_id(PARTY, "slimming_aphrodisiac")
+    seeded_env.apply(lead_id, "claim", "张三")
+    assert _cli(["leads", "confirm", lead_id, "--by", "张三"]) == 0
+    out = capsys.readouterr().out
+    assert f"线索 {lead_id} 已" in out and "当前状态：已确认。" in out and "移送至" not in out
+    assert _cli(["leads", "refer", lead_id, "--by", "张三"]) == 0
+    out = capsys.readouterr().out
+    assert "当前状态：已移送。" in out
+    assert f"移送至：{NETWORK_AD}、食品生产流通监督管理股" in out
+    assert out.rstrip().endswith("；属地：东乌兰旗市场监督管理局")

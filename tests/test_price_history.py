@@ -16,6 +16,7 @@ from crawlers.items import Listing
 from pipelines.config import PipelineConfig
 from pipelines.detect import DetectPipeline
 from tiequan.leads.format import render_detail, render_table
+from tiequan.leads.model import Case
 from tiequan.referral import load_categories, price_fraud_rule
 from tiequan.sandbox.pricewatch import priced
 from tiequan.sandbox.truth import build_truth, score_leads
@@ -188,12 +189,12 @@ def test_leads_show_price_fraud_as_such() -> None:
         "explanation": "标示划线原价199元，为现价49元的4.1倍", "matched": ["划线原价 199 元"],
         "lead_unit": "价格、反垄断和网络交易（广告）监督管理股", "title": "保温杯",
     }  # fmt: skip
-    detail = render_detail(lead)
+    detail = render_detail(Case.from_doc(lead))
     assert "价格欺诈（price_fraud" in detail and "乱收费" not in detail
     assert "标示划线原价199元" in detail and "“划线原价 199 元”" in detail
-    assert "价格欺诈" in render_table([lead])
-    other = dict(lead, article="《广告法》第十七条")
-    assert "乱收费" in render_detail(other) and "价格欺诈" not in render_detail(other)
+    assert "价格欺诈" in render_table([Case.from_doc(lead)])
+    other = render_detail(Case.from_doc(dict(lead, article="《广告法》第十七条")))
+    assert "乱收费" in other and "价格欺诈" not in other
 
 
 def test_sandbox_price_watch_changes_by_night() -> None:

@@ -18,6 +18,7 @@ from pymongo.database import Database
 from detectors.base import CORE_CATEGORIES
 from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
 from tiequan.evidence.manifest import evidence_sets
+from tiequan.leads.model import Case
 from tiequan.referral.categories import load_categories
 from tiequan.sandbox.server import SandboxServer
 
@@ -108,6 +109,20 @@ def test_leads_in_every_core_category_routed_to_lead_unit(
     assert sum(sweeps[0]["leads_by_unit"].values()) == sum(by_category.values())
 
 
+def test_every_swept_lead_reads_into_a_case_and_back(
+    sweeps: list[dict[str, Any]], sweep_db: Database[Any]
+) -> None:
+    docs = list(sweep_db.leads.find())
+    assert len(docs) > 10
+    seen_twice = 0
+    for doc in docs:
+        case = Case.from_doc(doc)
+        assert case.to_doc() == doc, doc["_id"]
+        assert case.listings and all(e.evidence_id for e in case.listings), doc["_id"]
+        seen_twice += any((e.seen_count or 0) > 1 for e in case.listings)
+    assert seen_twice > 0
+
+
 def test_second_sweep_creates_no_duplicate_lead(
     sweeps: list[dict[str, Any]], sweep_db: Database[Any]
 ) -> None:
@@ -147,7 +162,7 @@ def test_a_listing_seen_on_two_nights_is_one_lead_with_two_evidence_sets(
     assert set(entry["run_ids"]) == runs and entry["seen_count"] == 2
     same = {"listings.platform": entry["platform"], "listings.item_id": entry["item_id"]}
     assert sweep_db.leads.count_documents({**same, "category": lead["category"]}) == 1
-    sets = evidence_sets(sweep_db, lead)
+    sets = evidence_sets(sweep_db, Case.from_doc(lead))
     assert {s["run_id"] for s in sets} == runs and len(sets) == 2
     assert all(s["artefacts"] and s["item_id"] == entry["item_id"] for s in sets)
     assert lead["evidence_count"] == 2

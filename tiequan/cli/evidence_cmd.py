@@ -23,6 +23,7 @@ from tiequan.evidence.manifest import (
     write_manifest,
 )
 from tiequan.evidence.orphans import DEFAULT_MIN_AGE_SECONDS, find_orphans, prune_orphans
+from tiequan.leads.model import Case
 from tiequan.referral import CategoriesError
 from tiequan.referral.categories import load_categories
 from tiequan.storage.connect import StorageError, open_database, resolve_home
@@ -105,10 +106,10 @@ def _category_names() -> dict[str, str]:
         return {}  # the ids are shown instead
 
 
-def render_sets(lead: dict[str, Any], sets: list[dict[str, Any]], store: ArtefactStore) -> str:
-    party = (lead.get("party") or {}).get("label") or lead.get("party_key") or "未识别主体"
-    category = lead.get("category_name") or lead.get("category") or ""
-    lines = [f"线索 {lead['_id']}｜{category}｜{party}", f"证据集共 {len(sets)} 组"]
+def render_sets(case: Case, sets: list[dict[str, Any]], store: ArtefactStore) -> str:
+    party = (case.party.label if case.party else None) or case.party_key or "未识别主体"
+    category = case.category_name or case.category or ""
+    lines = [f"线索 {case.id}｜{category}｜{party}", f"证据集共 {len(sets)} 组"]
     names = _category_names() if sets else {}
     for doc in sets:
         lines.append("")
@@ -175,7 +176,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     def action(db: Database[Any]) -> int:
         result = verify(db, _store(args), args.lead_id)
-        scope = f"线索 {find_lead(db, args.lead_id)['_id']}" if args.lead_id else "全部证据集"
+        scope = f"线索 {find_lead(db, args.lead_id).id}" if args.lead_id else "全部证据集"
         for problem in result.problems:
             print(problem.describe())
         print(

@@ -13,6 +13,7 @@ from tiequan.cli.leads_export_cmd import register_export
 from tiequan.cli.leads_import_cmd import register_import
 from tiequan.leads.format import render_detail, render_history, render_table, to_jsonable
 from tiequan.leads.lifecycle import ACTIONS, TransitionError
+from tiequan.leads.model import Case, filled
 from tiequan.leads.queue import LeadNotFound, LeadQueue, normalise_lead_id
 from tiequan.referral import CategoriesError
 from tiequan.storage.connect import StorageError, open_database
@@ -114,7 +115,7 @@ def _list(args: argparse.Namespace) -> int:
         if a.json:
             print_json(leads)
         else:
-            print(render_table(leads))
+            print(render_table([Case.from_doc(d) for d in leads]))
         if limit is not None and len(leads) == limit:
             total = queue.count(**filters)
             if total > limit:
@@ -154,7 +155,7 @@ def _show(args: argparse.Namespace) -> int:
         if a.json:
             print_json(lead)
         else:
-            print(render_detail(lead))
+            print(render_detail(Case.from_doc(lead)))
         return 0
 
     return run_with_queue(args, action)
@@ -167,7 +168,7 @@ def _claim(args: argparse.Namespace) -> int:
             print("没有可认领的待研判线索。")
             return 0
         print(f"{a.reviewer} 已认领线索 {lead['_id']}：\n")
-        print(render_detail(lead))
+        print(render_detail(Case.from_doc(lead)))
         return 0
 
     return run_with_queue(args, action)
@@ -185,14 +186,16 @@ def _release(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace) -> int:
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
-        lead = queue.apply(
-            a.lead_id, a.action_name, a.by, reason=a.reason, outcome=getattr(a, "outcome", None)
+        case = Case.from_doc(
+            queue.apply(
+                a.lead_id, a.action_name, a.by, reason=a.reason, outcome=getattr(a, "outcome", None)
+            )
         )
-        print(f"线索 {lead['_id']} 已{ACTIONS[a.action_name].label}，当前状态：{lead['status']}。")
-        referral = lead.get("referral") if lead["status"] == "已移送" else None
-        if referral:
-            bureau = referral.get("bureau") or "未能确定管辖，请人工指定"
-            units = "、".join(u for u in referral.get("units", []) if u)
+        print(f"线索 {case.id} 已{ACTIONS[a.action_name].label}，当前状态：{case.status}。")
+        referral = case.referral if case.status == "已移送" else None
+        if filled(referral):
+            bureau = referral.bureau or "未能确定管辖，请人工指定"
+            units = "、".join(u for u in referral.units or () if u)
             print(f"移送至：{units}；属地：{bureau}")
         return 0
 
@@ -212,8 +215,8 @@ def _history(args: argparse.Namespace) -> int:
 
 def _overdue(args: argparse.Namespace) -> int:
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
-        leads = queue.overdue(limit=a.limit)
-        print(render_table(leads, empty="没有超期线索。"))
+        cases = [Case.from_doc(d) for d in queue.overdue(limit=a.limit)]
+        print(render_table(cases, empty="没有超期线索。"))
         return 0
 
     return run_with_queue(args, action)

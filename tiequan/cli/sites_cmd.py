@@ -11,7 +11,7 @@ from crawlers.crawl_settings import SettingsConflict
 from crawlers.profiles import ProfileError, SiteProfile, default_sites_dir, load_profile
 from tiequan.cli.exit_codes import EXIT_REJECTED, EXIT_USAGE
 from tiequan.cli.sweep_cmd import base_url
-from tiequan.leads.format import clean, display_width, pad, truncate
+from tiequan.text import clean, display_width, pad, truncate
 
 COLUMNS = (("field", 24), ("value", 44), ("source", 56), ("check", 0))
 MARKS = {"ok": "ok", "warn": "WARN", "error": "ERROR"}

@@ -17,15 +17,11 @@ from docx.table import Table
 
 from tiequan.evidence.capture import parse_utc
 from tiequan.evidence.manifest import KIND_LABELS
-from tiequan.leads.format import (
-    NONE_MARK,
-    SOURCE_NAMES,
-    as_utc,
-    category_label,
-    clean,
-    shanghai,
-)
+from tiequan.leads.format import SOURCE_NAMES, category_label
 from tiequan.leads.lifecycle import STATUS_POLICE
+from tiequan.leads.model import Case, CaseListing, Followup, JurisdictionDoc, PartyDoc, filled
+from tiequan.text import NONE_MARK, clean
+from tiequan.timefmt import as_utc, local_naive, local_time, shanghai
 
 BODY_FONT = "仿宋"  # official documents are set in FangSong; Latin falls back to Times
 TITLE_FONT = "宋体"
@@ -38,20 +34,6 @@ FOLLOWUP_STATES = {"unchanged": "仍在售", "changed": "已修改", "removed": 
 # -- the wording of a lead's fields ------------------------------------------------------
 
 
-def local(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored time as officers read it (Asia/Shanghai), or "—"."""
-    if not isinstance(value, datetime):
-        return clean(value) if value else NONE_MARK
-    return as_utc(value).astimezone(shanghai()).strftime(fmt)
-
-
-def local_naive(value: Any) -> datetime | None:
-    """Asia/Shanghai wall-clock time without tzinfo, as Excel stores dates."""
-    if not isinstance(value, datetime):
-        return None
-    return as_utc(value).astimezone(shanghai()).replace(tzinfo=None, microsecond=0)
-
-
 def capture_time(evidence: dict[str, Any]) -> datetime:
     """An evidence set's capture time for sorting (sets without one sort first)."""
     return parse_utc(evidence.get("captured_at")) or datetime.min.replace(tzinfo=UTC)
@@ -62,60 +44,60 @@ def doc_number(lead_id: str, now: datetime) -> str:
     return f"铁拳线索〔{as_utc(now).astimezone(shanghai()).year}〕{lead_id}号"
 
 
-def source_name(lead: dict[str, Any]) -> str:
-    source = lead.get("source") or "crawler"
+def source_name(case: Case) -> str:
+    source = case.source or "crawler"
     name = SOURCE_NAMES.get(source, clean(source))
-    ref = clean(lead.get("source_ref"))
+    ref = clean(case.source_ref)
     return f"{name}（{ref}）" if ref else name
 
 
-def party_name(lead: dict[str, Any]) -> str:
-    party = lead.get("party") or {}
-    return clean(party.get("name")) or clean(party.get("label")) or "未识别主体"
+def party_name(case: Case) -> str:
+    party = case.party or PartyDoc()
+    return clean(party.name) or clean(party.label) or "未识别主体"
 
 
-def credit_code_valid(party: dict[str, Any]) -> bool | None:
+def credit_code_valid(party: PartyDoc) -> bool | None:
     """Whether the shown credit code passed its check digit; None when none was shown."""
-    if not party.get("credit_code"):
+    if not party.credit_code:
         return None
-    if "credit_code_valid" in party:
-        return bool(party["credit_code_valid"])
-    check = party.get("credit_code_check") or {}
-    return bool(check.get("valid", party.get("identified")))
+    if "credit_code_valid" in party.extra:
+        return bool(party.extra["credit_code_valid"])
+    check = party.credit_code_check or {}
+    return bool(check.get("valid", party.identified))
 
 
-def credit_code_text(lead: dict[str, Any]) -> str:
-    party = lead.get("party") or {}
+def credit_code_text(case: Case) -> str:
+    party = case.party or PartyDoc()
     valid = credit_code_valid(party)
     if valid is None:
         return "未公示"
-    return f"{clean(party['credit_code'])}（{'校验通过' if valid else '校验未通过'}）"
+    return f"{clean(party.credit_code)}（{'校验通过' if valid else '校验未通过'}）"
 
 
-def jurisdiction_name(lead: dict[str, Any]) -> str:
-    jurisdiction = lead.get("jurisdiction") or {}
-    return clean(jurisdiction.get("label") or jurisdiction.get("bureau_name")) or UNRESOLVED
+def jurisdiction_name(case: Case) -> str:
+    jurisdiction = case.jurisdiction or JurisdictionDoc()
+    return clean(jurisdiction.label or jurisdiction.bureau_name) or UNRESOLVED
 
 
-def jurisdiction_text(lead: dict[str, Any]) -> str:
-    basis = clean((lead.get("jurisdiction") or {}).get("basis"))
-    name = jurisdiction_name(lead)
+def jurisdiction_text(case: Case) -> str:
+    basis = clean((case.jurisdiction or JurisdictionDoc()).basis)
+    name = jurisdiction_name(case)
     return f"{name}（依据：{basis}）" if basis and basis != name else name
 
 
-def receivers(lead: dict[str, Any]) -> str:
+def receivers(case: Case) -> str:
     """接收单位: the police for 移送公安 leads, else the lead unit and the county bureau."""
-    if lead.get("status") == STATUS_POLICE:
+    if case.status == STATUS_POLICE:
         return POLICE
-    jurisdiction = lead.get("jurisdiction") or {}
-    bureau = clean(jurisdiction.get("bureau_name")) or f"属地待定（{UNRESOLVED}）"
-    unit = clean(lead.get("lead_unit"))
+    jurisdiction = case.jurisdiction or JurisdictionDoc()
+    bureau = clean(jurisdiction.bureau_name) or f"属地待定（{UNRESOLVED}）"
+    unit = clean(case.lead_unit)
     return f"{unit}；{bureau}" if unit else bureau
 
 
-def characterisation(lead: dict[str, Any]) -> str:
-    explanation = clean(lead.get("explanation"))
-    name = category_label(lead)
+def characterisation(case: Case) -> str:
+    explanation = clean(case.explanation)
+    name = category_label(case)
     return f"{name}：{explanation}" if explanation else name
 
 
@@ -123,29 +105,29 @@ def quoted(matched: Iterable[Any] | None) -> str:
     return "、".join(f"“{clean(m)}”" for m in matched or [] if clean(m)) or NONE_MARK
 
 
-def decision_text(lead: dict[str, Any]) -> str:
-    decision = lead.get("decision") or {}
-    if not decision:
+def decision_text(case: Case) -> str:
+    decision = case.decision
+    if not filled(decision):
         return ""
-    text = clean(decision.get("action"))
-    reason = clean(decision.get("reason"))
+    text = clean(decision.action)
+    reason = clean(decision.reason)
     return f"{text}（理由：{reason}）" if reason else text
 
 
-def latest_followup(lead: dict[str, Any]) -> dict[str, Any] | None:
-    followups = [f for f in lead.get("followups") or [] if isinstance(f, dict)]
+def latest_followup(case: Case) -> Followup | None:
+    followups = case.followups or ()
     if not followups:
         return None
-    return max(followups, key=lambda f: local_naive(f.get("at")) or datetime.min)
+    return max(followups, key=lambda f: local_naive(f.at) or datetime.min)
 
 
-def followup_text(lead: dict[str, Any]) -> str:
+def followup_text(case: Case) -> str:
     """下架复查: the latest follow-up's state and date, e.g. "已下架（2026-03-02）"."""
-    followup = latest_followup(lead)
+    followup = latest_followup(case)
     if followup is None:
         return ""
-    state = FOLLOWUP_STATES.get(followup.get("state") or "", clean(followup.get("state")))
-    return f"{state}（{local(followup.get('at'), '%Y-%m-%d')}）"
+    state = FOLLOWUP_STATES.get(followup.state or "", clean(followup.state))
+    return f"{state}（{local_time(followup.at, '%Y-%m-%d')}）"
 
 
 def kind_label(kind: Any) -> str:
@@ -164,10 +146,10 @@ def human_size(size: Any) -> str:
     return f"{n / 1024 / 1024:.1f} MB（{n} 字节）"
 
 
-def sorted_listings(lead: dict[str, Any]) -> list[dict[str, Any]]:
+def sorted_listings(case: Case) -> list[CaseListing]:
     """The case's listings, strongest finding first."""
-    entries = [e for e in lead.get("listings") or [] if isinstance(e, dict)]
-    return sorted(entries, key=lambda e: (-float(e.get("score") or 0), str(e.get("item_id"))))
+    entries = case.listings or ()
+    return sorted(entries, key=lambda e: (-float(e.score or 0), str(e.item_id)))
 
 
 # -- Word helpers --------------------------------------------------------------------------

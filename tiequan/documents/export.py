@@ -23,6 +23,7 @@ from tiequan.documents.ledger import LedgerFilter, select_leads, write_ledger
 from tiequan.documents.referral import Letterhead
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.manifest import evidence_sets
+from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, normalise_lead_id
 from tiequan.party import load_jurisdictions
 from tiequan.referral import Categories, load_categories
@@ -89,29 +90,29 @@ def export_forms(
 ) -> FormsResult:
     """Write the chosen forms of each lead into ``out_dir``; unknown ids raise LeadNotFound
     before any file is written."""
-    leads = []
+    cases = []
     for raw_id in dict.fromkeys(normalise_lead_id(i) for i in lead_ids):
-        lead = db[LEADS].find_one({"_id": raw_id})
-        if lead is None:
+        doc = db[LEADS].find_one({"_id": raw_id})
+        if doc is None:
             raise LeadNotFound(raw_id)
-        leads.append(lead)
+        cases.append(Case.from_doc(doc))
     letterhead = letterhead or default_letterhead()
     now = now or utcnow()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = FormsResult()
 
-    def write(form: str, lead: dict[str, Any], sets: list[dict[str, Any]]) -> Path:
+    def write(form: str, case: Case, sets: list[dict[str, Any]]) -> Path:
         writer = FORMS[form][1]
         return _atomic(
-            form_path(out_dir, str(lead["_id"]), form),
-            lambda tmp: writer(tmp, lead, sets, store, letterhead, now=now),
+            form_path(out_dir, case.id, form),
+            lambda tmp: writer(tmp, case, sets, store, letterhead, now=now),
         )
 
-    for lead in leads:
-        sets = evidence_sets(db, lead)
-        result.files.extend(write(form, lead, sets) for form in forms)
-        result.lead_ids.append(str(lead["_id"]))
-    log.debug("wrote %d document(s) for %d lead(s) to %s", len(result.files), len(leads), out_dir)
+    for case in cases:
+        sets = evidence_sets(db, case)
+        result.files.extend(write(form, case, sets) for form in forms)
+        result.lead_ids.append(case.id)
+    log.debug("wrote %d document(s) for %d lead(s) to %s", len(result.files), len(cases), out_dir)
     return result
 
 
@@ -137,7 +138,7 @@ def export_lead_listings(
 ) -> tuple[int, int]:
     """Write one JSON line per listing of each lead the filter selects: (leads, lines)."""
     leads = select_leads(db[LEADS], ledger_filter)
-    lines = [to_line(r) for lead in leads for r in lead_listings(lead)]
+    lines = [to_line(r) for case in leads for r in lead_listings(case)]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{line}\n" for line in lines)
     _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

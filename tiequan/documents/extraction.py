@@ -25,14 +25,15 @@ from tiequan.documents.common import (
     capture_time,
     human_size,
     kind_label,
-    local,
+    local_time,
     party_name,
     set_fonts,
 )
 from tiequan.documents.referral import Letterhead
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.capture import shanghai_time
-from tiequan.leads.format import clean
+from tiequan.leads.model import Case, PartyDoc
+from tiequan.text import clean
 
 TITLE = "电子数据提取笔录"
 FILE_SUFFIX = "电子数据提取笔录.docx"
@@ -49,10 +50,10 @@ METHOD = (
 )
 
 
-def extractor(lead: dict[str, Any]) -> str:
+def extractor(case: Case) -> str:
     """提取人: whoever decided or claimed the lead, else the system itself."""
-    decision = lead.get("decision") or {}
-    return clean(decision.get("by")) or clean(lead.get("claimed_by")) or AUTOMATIC
+    decided_by = case.decision.by if case.decision is not None else None
+    return clean(decided_by) or clean(case.claimed_by) or AUTOMATIC
 
 
 def extraction_place(store: ArtefactStore) -> str:
@@ -70,7 +71,7 @@ def _period(sets: list[dict[str, Any]]) -> str:
     return f"{first} 至 {last}，共 {len(sets)} 次"
 
 
-def _targets(lead: dict[str, Any], sets: list[dict[str, Any]]) -> str:
+def _targets(case: Case, sets: list[dict[str, Any]]) -> str:
     urls: list[str] = []
     for ev in sets:
         for key in ("requested_url", "final_url"):
@@ -78,15 +79,15 @@ def _targets(lead: dict[str, Any], sets: list[dict[str, Any]]) -> str:
             if url and url not in urls:
                 urls.append(url)
     if not urls:
-        urls = [clean(e.get("url")) for e in lead.get("listings") or [] if clean(e.get("url"))]
+        urls = [clean(e.url) for e in case.listings or () if clean(e.url)]
     return "\n".join(urls) or "—"
 
 
-def _holder(lead: dict[str, Any]) -> str:
-    party = lead.get("party") or {}
-    shop = clean(party.get("shop_name") or lead.get("shop_name"))
-    where = clean(lead.get("platform_name") or party.get("platform") or lead.get("platform"))
-    parts = [party_name(lead)]
+def _holder(case: Case) -> str:
+    party = case.party or PartyDoc()
+    shop = clean(party.shop_name or case.shop_name)
+    where = clean(case.platform_name or party.platform or case.platform)
+    parts = [party_name(case)]
     if shop:
         parts.append(f"店铺“{shop}”")
     if where:
@@ -134,29 +135,29 @@ def _add_set(document: DocxDocument, n: int, ev: dict[str, Any], store: Artefact
 
 
 def build_extraction(
-    lead: dict[str, Any],
+    case: Case,
     sets: list[dict[str, Any]],
     store: ArtefactStore,
     letterhead: Letterhead,
     *,
     now: datetime,
 ) -> DocxDocument:
-    """The extraction record of ``lead``; ``sets`` are its evidence sets, oldest first."""
-    lead_id = clean(lead["_id"])
+    """The extraction record of ``case``; ``sets`` are its evidence sets, oldest first."""
+    lead_id = clean(case.id)
     document = docx.Document()
     set_fonts(document)
     add_title(document, letterhead.issuer, TITLE, None)
-    cause = clean(lead.get("category_name") or lead.get("category"))
+    cause = clean(case.category_name or case.category)
     add_field_table(
         document,
         [
             ("线索编号", lead_id),
-            ("案由", f"{party_name(lead)}涉嫌{cause}"),
+            ("案由", f"{party_name(case)}涉嫌{cause}"),
             ("提取时间", _period(sets)),
             ("提取地点", extraction_place(store)),
-            ("提取人", extractor(lead)),
-            ("电子数据持有人", _holder(lead)),
-            ("提取对象", _targets(lead, sets)),
+            ("提取人", extractor(case)),
+            ("电子数据持有人", _holder(case)),
+            ("提取对象", _targets(case, sets)),
             ("提取方法", METHOD),
         ],
     )
@@ -166,7 +167,9 @@ def build_extraction(
         document.add_paragraph("尚无固定的电子证据。")
     add_heading(document, "完整性校验")
     files = sum(len(ev.get("artefacts") or []) for ev in sets)
-    checked = f"本笔录生成时（北京时间 {local(now, '%Y-%m-%d %H:%M:%S')}）核验 {files} 个文件，"
+    checked = (
+        f"本笔录生成时（北京时间 {local_time(now, '%Y-%m-%d %H:%M:%S')}）核验 {files} 个文件，"
+    )
     result = f"其中 {failed} 个不一致或缺失。" if failed else "哈希值全部一致。"
     document.add_paragraph(checked + result)
     document.add_paragraph(
@@ -175,7 +178,7 @@ def build_extraction(
         "哈希值并与本笔录及证据数据库中的记录比对，逐一报告被改动或缺失的文件；"
         "也可将文件复制后用任一 SHA-256 工具自行计算比对。"
     )
-    manifest = lead.get("manifest") or {}
+    manifest = case.manifest or {}
     if manifest.get("sha256"):
         document.add_paragraph(f"证据清单文件 SHA-256：{clean(manifest['sha256'])}")
     add_signatures(document, ["提取人", "见证人", "当事人（拒签的注明）"])
@@ -184,12 +187,12 @@ def build_extraction(
 
 def write_extraction(
     path: Path,
-    lead: dict[str, Any],
+    case: Case,
     sets: list[dict[str, Any]],
     store: ArtefactStore,
     letterhead: Letterhead,
     *,
     now: datetime,
 ) -> Path:
-    build_extraction(lead, sets, store, letterhead, now=now).save(str(path))
+    build_extraction(case, sets, store, letterhead, now=now).save(str(path))
     return path

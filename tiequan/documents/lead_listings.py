@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tiequan.leads.model import Case, JurisdictionDoc, PartyDoc
+
 SCHEMA = "tiequan.lead-listing/1"
 
 
@@ -63,40 +65,40 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def lead_listings(lead: dict[str, Any]) -> Iterator[LeadListing]:
-    """The lines of one lead document: one per listing of its case."""
-    party = lead.get("party") or {}
-    check = party.get("credit_code_check") or {}
-    jurisdiction = lead.get("jurisdiction") or {}
-    for entry in lead.get("listings") or []:
+def lead_listings(case: Case) -> Iterator[LeadListing]:
+    """The lines of one lead: one per listing of its case."""
+    party = case.party or PartyDoc()
+    check = party.credit_code_check or {}
+    jurisdiction = case.jurisdiction or JurisdictionDoc()
+    for entry in case.listings or ():
         yield LeadListing(
             schema=SCHEMA,
-            lead_id=str(lead["_id"]),
-            category=str(lead.get("category")),
-            category_name=_str(lead.get("category_name")),
-            status=_str(lead.get("status")),
-            lead_score=_float(lead.get("score")),
-            score=_float(entry.get("score")),
-            severity=_str(entry.get("severity")),
-            article=_str(entry.get("article")),
-            platform=_str(entry.get("platform")),
-            platform_name=_str(entry.get("platform_name")),
-            item_id=_str(entry.get("item_id")),
-            url=_str(entry.get("url")),
-            title=_str(entry.get("title")),
-            state=_str(entry.get("state")),
-            first_seen_at=_time(entry.get("first_seen_at")),
-            last_seen_at=_time(entry.get("last_seen_at")),
-            evidence_id=_str(entry.get("evidence_id")),
-            party_key=_str(lead.get("party_key")),
-            party_name=_str(party.get("name") or party.get("label")),
-            credit_code=_str(party.get("credit_code")),
+            lead_id=str(case.id),
+            category=str(case.category),
+            category_name=_str(case.category_name),
+            status=_str(case.status),
+            lead_score=_float(case.score),
+            score=_float(entry.score),
+            severity=_str(entry.severity),
+            article=_str(entry.article),
+            platform=_str(entry.platform),
+            platform_name=_str(entry.platform_name),
+            item_id=_str(entry.item_id),
+            url=_str(entry.url),
+            title=_str(entry.title),
+            state=_str(entry.state),
+            first_seen_at=_time(entry.first_seen_at),
+            last_seen_at=_time(entry.last_seen_at),
+            evidence_id=_str(entry.evidence_id),
+            party_key=_str(case.party_key),
+            party_name=_str(party.name or party.label),
+            credit_code=_str(party.credit_code),
             credit_code_valid=check.get("valid") if check else None,
-            bureau_key=_str(jurisdiction.get("bureau_key")),
-            bureau_name=_str(jurisdiction.get("bureau_name")),
-            jurisdiction=_str(jurisdiction.get("label")),
-            lead_unit=_str(lead.get("lead_unit")),
-            run_ids=[str(r) for r in entry.get("run_ids") or []],
+            bureau_key=_str(jurisdiction.bureau_key),
+            bureau_name=_str(jurisdiction.bureau_name),
+            jurisdiction=_str(jurisdiction.label),
+            lead_unit=_str(case.lead_unit),
+            run_ids=[str(r) for r in entry.run_ids or ()],
         )
 
 

@@ -26,13 +26,15 @@ from tiequan.documents.common import (
     decision_text,
     followup_text,
     jurisdiction_name,
-    local,
-    local_naive,
+    local_time,
     party_name,
     source_name,
 )
-from tiequan.leads.format import as_utc, category_label, clean
+from tiequan.leads.format import category_label
 from tiequan.leads.lifecycle import FINAL, STATUSES
+from tiequan.leads.model import Case, filled
+from tiequan.text import clean
+from tiequan.timefmt import as_utc, local_naive
 
 SHEET = "线索台账"
 STATS_SHEET = "统计"
@@ -74,8 +76,8 @@ def safe_text(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def first_seen(lead: dict[str, Any]) -> datetime | None:
-    value = lead.get("first_seen_at") or lead.get("created_at")
+def first_seen(case: Case) -> datetime | None:
+    value = case.first_seen_at or case.created_at
     return value if isinstance(value, datetime) else None
 
 
@@ -105,10 +107,10 @@ class LedgerFilter:
             query["run_ids"] = self.run_id
         return query
 
-    def in_range(self, lead: dict[str, Any]) -> bool:
+    def in_range(self, case: Case) -> bool:
         if self.date_from is None and self.date_to is None:
             return True
-        seen = local_naive(first_seen(lead))
+        seen = local_naive(first_seen(case))
         if seen is None:
             return False
         day = seen.date()
@@ -134,57 +136,55 @@ class LedgerFilter:
         return "；".join(parts) or "全部线索"
 
 
-def select_leads(
-    coll: Collection[dict[str, Any]], ledger_filter: LedgerFilter
-) -> list[dict[str, Any]]:
+def select_leads(coll: Collection[dict[str, Any]], ledger_filter: LedgerFilter) -> list[Case]:
     """The leads a ledger holds, oldest first."""
-    leads = [d for d in coll.find(ledger_filter.query()) if ledger_filter.in_range(d)]
+    cases = [Case.from_doc(d) for d in coll.find(ledger_filter.query())]
+    cases = [c for c in cases if ledger_filter.in_range(c)]
     oldest = datetime.min.replace(tzinfo=UTC)
-    leads.sort(key=lambda d: (as_utc(first_seen(d) or oldest), str(d["_id"])))
-    return leads
+    cases.sort(key=lambda c: (as_utc(first_seen(c) or oldest), str(c.id)))
+    return cases
 
 
-def is_overdue(lead: dict[str, Any], now: datetime) -> bool:
-    due = lead.get("due_at")
-    return isinstance(due, datetime) and lead.get("status") not in FINAL and as_utc(due) < now
+def is_overdue(case: Case, now: datetime) -> bool:
+    due = case.due_at
+    return isinstance(due, datetime) and case.status not in FINAL and as_utc(due) < now
 
 
-def _referral(lead: dict[str, Any]) -> tuple[str, datetime | None]:
-    referral = lead.get("referral") or {}
-    if not referral:
+def _referral(case: Case) -> tuple[str, datetime | None]:
+    referral = case.referral
+    if not filled(referral):
         return "", None
-    units = [clean(u) for u in referral.get("units") or [] if clean(u)]
-    if referral.get("bureau"):
-        units.append(clean(referral["bureau"]))
-    return "、".join(units), local_naive(referral.get("at"))
+    units = [clean(u) for u in referral.units or () if clean(u)]
+    if referral.bureau:
+        units.append(clean(referral.bureau))
+    return "、".join(units), local_naive(referral.at)
 
 
-def ledger_row(lead: dict[str, Any], now: datetime) -> list[Any]:
+def ledger_row(case: Case, now: datetime) -> list[Any]:
     """One ledger row: text already made safe, dates as naive Asia/Shanghai datetimes."""
-    units, referred_at = _referral(lead)
-    outcome = lead.get("outcome") or {}
-    seen = local_naive(first_seen(lead))
+    units, referred_at = _referral(case)
+    seen = local_naive(first_seen(case))
     values: list[Any] = [
-        clean(lead["_id"]),
-        source_name(lead),
+        clean(case.id),
+        source_name(case),
         seen.date() if seen else None,
-        category_label(lead),
-        party_name(lead),
-        credit_code_text(lead),
-        jurisdiction_name(lead),
-        clean(lead.get("lead_unit")),
-        clean(lead.get("status")),
-        local_naive(lead.get("due_at")),
-        "是" if is_overdue(lead, now) else "否",
-        int(lead.get("listing_count") or len(lead.get("listings") or []) or 1),
-        int(lead.get("evidence_count") or 0),
-        decision_text(lead),
+        category_label(case),
+        party_name(case),
+        credit_code_text(case),
+        jurisdiction_name(case),
+        clean(case.lead_unit),
+        clean(case.status),
+        local_naive(case.due_at),
+        "是" if is_overdue(case, now) else "否",
+        int(case.listing_count or len(case.listings or ()) or 1),
+        int(case.evidence_count or 0),
+        decision_text(case),
         units,
         referred_at,
-        clean(outcome.get("text")),
-        followup_text(lead),
-        round(float(lead.get("score") or 0.0), 4),
-        clean(lead.get("url")),
+        clean(case.outcome.text if case.outcome is not None else None),
+        followup_text(case),
+        round(float(case.score or 0.0), 4),
+        clean(case.url),
     ]
     return [safe_text(v) if isinstance(v, str) else v for v in values]
 
@@ -197,7 +197,7 @@ def _style_header(sheet: Worksheet, row: int, count: int) -> None:
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
-def _fill_ledger(sheet: Worksheet, leads: Sequence[dict[str, Any]], now: datetime) -> None:
+def _fill_ledger(sheet: Worksheet, leads: Sequence[Case], now: datetime) -> None:
     sheet.append(list(HEADERS))
     _style_header(sheet, 1, len(HEADERS))
     link_col = HEADERS.index("链接") + 1
@@ -237,16 +237,14 @@ def _crosstab(sheet: Worksheet, title: str, label: str, pairs: Iterable[tuple[st
     sheet.cell(row=sheet.max_row, column=1).font = Font(bold=True)
 
 
-def _fill_stats(
-    sheet: Worksheet, leads: Sequence[dict[str, Any]], now: datetime, description: str
-) -> None:
+def _fill_stats(sheet: Worksheet, leads: Sequence[Case], now: datetime, description: str) -> None:
     sheet.append(["线索台账统计"])
     sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
     sheet.append(["筛选条件", safe_text(description)])
-    sheet.append(["导出时间", local(now, "%Y-%m-%d %H:%M:%S") + "（北京时间）"])
+    sheet.append(["导出时间", local_time(now, "%Y-%m-%d %H:%M:%S") + "（北京时间）"])
     sheet.append(["线索总数", len(leads)])
     sheet.append(["超期线索", sum(is_overdue(d, now) for d in leads)])
-    statuses = [clean(d.get("status")) for d in leads]
+    statuses = [clean(d.status) for d in leads]
     _crosstab(
         sheet,
         "按类别和状态",
@@ -265,7 +263,7 @@ def _fill_stats(
 
 
 def build_ledger(
-    leads: Sequence[dict[str, Any]], *, now: datetime, description: str = "全部线索"
+    leads: Sequence[Case], *, now: datetime, description: str = "全部线索"
 ) -> Workbook:
     workbook = Workbook()
     sheet = workbook.active
@@ -277,7 +275,7 @@ def build_ledger(
 
 
 def write_ledger(
-    path: Path, leads: Sequence[dict[str, Any]], *, now: datetime, description: str = "全部线索"
+    path: Path, leads: Sequence[Case], *, now: datetime, description: str = "全部线索"
 ) -> Path:
     build_ledger(leads, now=now, description=description).save(str(path))
     return path

@@ -30,7 +30,7 @@ from tiequan.documents.common import (
     doc_number,
     jurisdiction_text,
     kind_label,
-    local,
+    local_time,
     party_name,
     quoted,
     receivers,
@@ -40,7 +40,8 @@ from tiequan.documents.common import (
 )
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.evidence.capture import shanghai_time
-from tiequan.leads.format import NONE_MARK, clean
+from tiequan.leads.model import Case, CaseListing, PartyDoc
+from tiequan.text import NONE_MARK, clean
 
 log = logging.getLogger(__name__)
 
@@ -116,25 +117,25 @@ def _add_screenshot(
     return ""
 
 
-def _image_text(entry: dict[str, Any]) -> str:
-    image = entry.get("image")
-    if not isinstance(image, dict) or not image.get("text"):
+def _image_text(entry: CaseListing) -> str:
+    image = entry.image
+    if image is None or not image.text:
         return ""
-    return f"（见商品图片 {clean(image.get('url'))}，图中文字“{clean(image['text'])}”）"
+    return f"（见商品图片 {clean(image.url)}，图中文字“{clean(image.text)}”）"
 
 
-def _listing_rows(lead: dict[str, Any]) -> list[list[str]]:
+def _listing_rows(case: Case) -> list[list[str]]:
     rows = []
-    for n, entry in enumerate(sorted_listings(lead), start=1):
+    for n, entry in enumerate(sorted_listings(case), start=1):
         rows.append(
             [
                 str(n),
-                clean(entry.get("platform_name") or entry.get("platform")),
-                clean(entry.get("item_id")),
-                clean(entry.get("title")),
-                clean(entry.get("final_url") or entry.get("url")),
-                quoted(entry.get("matched")) + _image_text(entry),
-                str(entry.get("seen_count") or 1),
+                clean(entry.platform_name or entry.platform),
+                clean(entry.item_id),
+                clean(entry.title),
+                clean(entry.final_url or entry.url),
+                quoted(entry.matched) + _image_text(entry),
+                str(entry.seen_count or 1),
             ]
         )
     return rows
@@ -165,47 +166,47 @@ def evidence_rows(sets: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def build_referral(
-    lead: dict[str, Any],
+    case: Case,
     sets: list[dict[str, Any]],
     store: ArtefactStore,
     letterhead: Letterhead,
     *,
     now: datetime,
 ) -> DocxDocument:
-    """The referral form of ``lead``; ``sets`` are its evidence sets, oldest first."""
-    lead_id = clean(lead["_id"])
+    """The referral form of ``case``; ``sets`` are its evidence sets, oldest first."""
+    lead_id = clean(case.id)
     document = docx.Document()
     set_fonts(document)
     add_title(document, letterhead.issuer, TITLE, doc_number(lead_id, now))
     document.add_paragraph(f"移送单位：{letterhead.sender}")
-    document.add_paragraph(f"接收单位：{receivers(lead)}")
-    party = lead.get("party") or {}
-    first_seen = lead.get("first_seen_at") or lead.get("created_at")
+    document.add_paragraph(f"接收单位：{receivers(case)}")
+    party = case.party or PartyDoc()
+    first_seen = case.first_seen_at or case.created_at
     add_field_table(
         document,
         [
             ("线索编号", lead_id),
-            ("线索来源", source_name(lead)),
-            ("当事人", party_name(lead)),
-            ("统一社会信用代码", credit_code_text(lead)),
-            ("住所", clean(party.get("address"))),
-            ("店铺", clean(party.get("shop_name") or lead.get("shop_name"))),
-            ("属地管辖", jurisdiction_text(lead)),
-            ("涉嫌违法类别", clean(lead.get("category_name") or lead.get("category"))),
-            ("违法行为定性", characterisation(lead)),
-            ("违反条款", clean(lead.get("article"))),
-            ("建议处置", clean(lead.get("max_severity") or lead.get("severity"))),
-            ("线索状态", clean(lead.get("status"))),
-            ("发现时间", local(first_seen)),
-            ("最近发现", local(lead.get("last_seen_at"))),
-            ("线索分值", f"{float(lead.get('score') or 0):.2f}"),
+            ("线索来源", source_name(case)),
+            ("当事人", party_name(case)),
+            ("统一社会信用代码", credit_code_text(case)),
+            ("住所", clean(party.address)),
+            ("店铺", clean(party.shop_name or case.shop_name)),
+            ("属地管辖", jurisdiction_text(case)),
+            ("涉嫌违法类别", clean(case.category_name or case.category)),
+            ("违法行为定性", characterisation(case)),
+            ("违反条款", clean(case.article)),
+            ("建议处置", clean(case.max_severity or case.severity)),
+            ("线索状态", clean(case.status)),
+            ("发现时间", local_time(first_seen)),
+            ("最近发现", local_time(case.last_seen_at)),
+            ("线索分值", f"{float(case.score or 0):.2f}"),
         ],
     )
     add_heading(document, "一、涉案商品/广告")
     add_grid(
         document,
         ["序号", "平台", "商品编号", "标题", "网址", "违法宣传内容（原文摘录）", "采集次数"],
-        _listing_rows(lead) or [["1", NONE_MARK, NONE_MARK, NONE_MARK, NONE_MARK, NONE_MARK, "0"]],
+        _listing_rows(case) or [["1", NONE_MARK, NONE_MARK, NONE_MARK, NONE_MARK, NONE_MARK, "0"]],
     )
     add_heading(document, "二、证据清单")
     if sets:
@@ -217,7 +218,7 @@ def build_referral(
         )
     else:
         document.add_paragraph("尚无固定的电子证据。")
-    manifest = lead.get("manifest") or {}
+    manifest = case.manifest or {}
     if manifest.get("sha256"):
         document.add_paragraph(f"证据清单文件 SHA-256：{clean(manifest['sha256'])}")
     add_heading(document, "三、网页截图")
@@ -252,12 +253,12 @@ def _add_receipt(document: DocxDocument, lead_id: str, letterhead: Letterhead) -
 
 def write_referral(
     path: Path,
-    lead: dict[str, Any],
+    case: Case,
     sets: list[dict[str, Any]],
     store: ArtefactStore,
     letterhead: Letterhead,
     *,
     now: datetime,
 ) -> Path:
-    build_referral(lead, sets, store, letterhead, now=now).save(str(path))
+    build_referral(case, sets, store, letterhead, now=now).save(str(path))
     return path

@@ -16,8 +16,8 @@ from crawlers.items import RawCapture
 from tiequan.evidence.artefacts import Artefact, ArtefactStore
 from tiequan.evidence.originals import Original
 from tiequan.evidence.warc import WARC_MEDIA_TYPE, WarcImage, build_warc, sniff_image_type
-from tiequan.leads.format import shanghai
 from tiequan.party import Jurisdictions, party_from_listing
+from tiequan.timefmt import shanghai
 
 SCHEMA_VERSION = 2
 PURPOSES = ("detection", "followup")

@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from tiequan.evidence.artefacts import Artefact, ArtefactStore
 from tiequan.evidence.capture import shanghai_time
+from tiequan.leads.model import Case, PartyDoc
 from tiequan.leads.queue import LeadNotFound, normalise_lead_id
 from tiequan.storage.store import EVIDENCE, LEADS
 
@@ -30,25 +31,25 @@ KIND_LABELS = {
 STATE_LABELS = {"changed": "已被改动（哈希值不符）", "missing": "文件缺失"}
 
 
-def find_lead(db: Database[Any], lead_id: str) -> dict[str, Any]:
-    lead = db[LEADS].find_one({"_id": normalise_lead_id(lead_id)})
-    if lead is None:
+def find_lead(db: Database[Any], lead_id: str) -> Case:
+    doc = db[LEADS].find_one({"_id": normalise_lead_id(lead_id)})
+    if doc is None:
         raise LeadNotFound(normalise_lead_id(lead_id))
-    return lead
+    return Case.from_doc(doc)
 
 
-def lead_evidence_query(lead: dict[str, Any]) -> dict[str, Any]:
+def lead_evidence_query(case: Case) -> dict[str, Any]:
     """The evidence sets of a case: its party's sets in its category, plus any linked to it."""
-    linked: dict[str, Any] = {"lead_ids": lead["_id"]}
-    if not lead.get("party_key"):
+    linked: dict[str, Any] = {"lead_ids": case.id}
+    if not case.party_key:
         return linked
-    case = {"party_key": lead["party_key"], "categories": lead.get("category")}
-    return {"$or": [case, linked]}
+    same = {"party_key": case.party_key, "categories": case.category}
+    return {"$or": [same, linked]}
 
 
-def evidence_sets(db: Database[Any], lead: dict[str, Any]) -> list[dict[str, Any]]:
-    """The lead's evidence sets, oldest capture first."""
-    return list(db[EVIDENCE].find(lead_evidence_query(lead)).sort([("captured_at", 1), ("_id", 1)]))
+def evidence_sets(db: Database[Any], case: Case) -> list[dict[str, Any]]:
+    """The case's evidence sets, oldest capture first."""
+    return list(db[EVIDENCE].find(lead_evidence_query(case)).sort([("captured_at", 1), ("_id", 1)]))
 
 
 def _iso(value: Any) -> str | None:
@@ -59,18 +60,18 @@ def _iso(value: Any) -> str | None:
 
 
 def build_manifest(
-    lead: dict[str, Any], sets: list[dict[str, Any]], *, generated_at: datetime
+    case: Case, sets: list[dict[str, Any]], *, generated_at: datetime
 ) -> dict[str, Any]:
-    """The JSON manifest of a lead's evidence: every set and every artefact's hash."""
-    party = lead.get("party") or {}
+    """The JSON manifest of a case's evidence: every set and every artefact's hash."""
+    party = case.party or PartyDoc()
     return {
         "format": MANIFEST_FORMAT,
-        "lead_id": lead["_id"],
-        "category": lead.get("category"),
-        "category_name": lead.get("category_name"),
-        "party_key": lead.get("party_key"),
+        "lead_id": case.id,
+        "category": case.category,
+        "category_name": case.category_name,
+        "party_key": case.party_key,
         "party": {
-            k: party.get(k)
+            k: getattr(party, k)
             for k in ("label", "name", "credit_code", "address", "shop_name", "shop_url")
         },
         "generated_at": _iso(generated_at),
@@ -108,17 +109,17 @@ def write_manifest(
     db: Database[Any], store: ArtefactStore, lead_id: str, *, now: datetime | None = None
 ) -> tuple[dict[str, Any], Artefact]:
     """Build the lead's manifest, store it as an artefact and record its hash on the lead."""
-    lead = find_lead(db, lead_id)
+    case = find_lead(db, lead_id)
     now = now or datetime.now(UTC)
-    manifest = build_manifest(lead, evidence_sets(db, lead), generated_at=now)
+    manifest = build_manifest(case, evidence_sets(db, case), generated_at=now)
     artefact = store.put(
         manifest_bytes(manifest),
         kind="manifest",
         media_type="application/json",
-        name=f"{lead['_id']}-manifest.json",
+        name=f"{case.id}-manifest.json",
     )
     record = {"sha256": artefact.sha256, "path": str(store.path(artefact.sha256)), "at": now}
-    db[LEADS].update_one({"_id": lead["_id"]}, {"$set": {"manifest": record}})
+    db[LEADS].update_one({"_id": case.id}, {"$set": {"manifest": record}})
     return manifest, artefact
 
 
@@ -153,7 +154,7 @@ class Verification:
 
 
 def _targets(
-    db: Database[Any], lead: dict[str, Any] | None
+    db: Database[Any], lead: Case | None
 ) -> Iterator[tuple[tuple[str, ...], str | None, dict[str, Any]]]:
     query = lead_evidence_query(lead) if lead is not None else {}
     projection = {"artefacts": 1, "lead_ids": 1, "party_key": 1, "categories": 1}
@@ -165,20 +166,17 @@ def _targets(
             cases.setdefault((row["party_key"], row.get("category", "")), []).append(row["_id"])
     for doc in db[EVIDENCE].find(query, projection).sort("_id", 1):
         lead_ids = tuple(doc.get("lead_ids") or ())
-        if lead is not None and lead["_id"] not in lead_ids:
-            lead_ids = (lead["_id"], *lead_ids)
+        if lead is not None and lead.id not in lead_ids:
+            lead_ids = (lead.id, *lead_ids)
         for category in doc.get("categories") or ():
             found = cases.get((doc.get("party_key") or "", category), ())
             lead_ids += tuple(i for i in found if i not in lead_ids)
         for artefact in doc.get("artefacts", []):
             yield lead_ids, str(doc["_id"]), artefact
-    if lead is not None and (lead.get("manifest") or {}).get("sha256"):
-        name = f"{lead['_id']}-manifest.json"
-        yield (
-            (lead["_id"],),
-            None,
-            {"kind": "manifest", "name": name, "sha256": lead["manifest"]["sha256"]},
-        )
+    manifest = (lead.manifest if lead is not None else None) or {}
+    if lead is not None and manifest.get("sha256"):
+        name = f"{lead.id}-manifest.json"
+        yield (lead.id,), None, {"kind": "manifest", "name": name, "sha256": manifest["sha256"]}
 
 
 def verify(db: Database[Any], store: ArtefactStore, lead_id: str | None = None) -> Verification:

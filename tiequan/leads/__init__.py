@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tiequan.leads.model import Case, CaseListing
 from tiequan.leads.queue import (
     STATUS_PENDING,
     STATUS_REVIEWING,
@@ -14,6 +15,8 @@ from tiequan.leads.queue import (
 __all__ = [
     "STATUS_PENDING",
     "STATUS_REVIEWING",
+    "Case",
+    "CaseListing",
     "LeadNotFound",
     "LeadQueue",
     "RecordResult",

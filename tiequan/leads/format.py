@@ -1,21 +1,22 @@
-"""Chinese terminal rendering of leads: the `leads list` table and the `leads show` view."""
+"""Chinese terminal rendering of cases: the `leads list` table and the `leads show` view."""
 
 from __future__ import annotations
 
-import unicodedata
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tiequan.leads.model import Case, JurisdictionDoc, PartyDoc, filled
 from tiequan.referral.categories import PRICE_FRAUD, default_path, load_categories, price_fraud_rule
+from tiequan.text import NONE_MARK, clean, display_width, pad, truncate
+from tiequan.timefmt import as_utc, local_time
 
 SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher-bureau": "上级交办"}
 LISTING_STATES = {"online": "在售", "changed": "已修改", "removed": "已下架"}
 MAX_LISTINGS_SHOWN = 20
 NO_PARTY = "未识别主体"
-NONE_MARK = "—"
 TABLE_COLUMNS = (  # (header, max display width)
     ("编号", 14),
     ("类别", 22),
@@ -28,64 +29,6 @@ TABLE_COLUMNS = (  # (header, max display width)
     ("商品数", 6),
     ("发现时间", 16),
 )
-
-
-def shanghai() -> tzinfo:
-    try:
-        return ZoneInfo("Asia/Shanghai")
-    except ZoneInfoNotFoundError:
-        return timezone(timedelta(hours=8), "CST")  # China has no DST
-
-
-def char_width(ch: str) -> int:
-    if unicodedata.combining(ch):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def display_width(text: str) -> int:
-    return sum(char_width(ch) for ch in text)
-
-
-def clean(value: Any) -> str:
-    """Crawled text made inert for a terminal: no control or bidi characters, one line."""
-    text = "" if value is None else str(value)
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat == "Cc" or ch in "\u2028\u2029":
-            out.append(" ")
-        elif cat != "Cf":
-            out.append(ch)
-    return " ".join("".join(out).split())
-
-
-def truncate(text: str, width: int) -> str:
-    if display_width(text) <= width:
-        return text
-    out, used = [], 0
-    for ch in text:
-        w = char_width(ch)
-        if used + w > width - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + "…"
-
-
-def pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - display_width(text))
-
-
-def as_utc(value: datetime) -> datetime:
-    # Clients without tz_aware=True hand back naive datetimes that are UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def local_time(value: Any) -> str:
-    if not isinstance(value, datetime):
-        return clean(value) if value else NONE_MARK
-    return as_utc(value).astimezone(shanghai()).strftime("%Y-%m-%d %H:%M")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -110,49 +53,48 @@ def price_fraud_name() -> str:
     return _price_fraud_terms(default_path().parent)[0]
 
 
-def is_price_fraud(lead: dict[str, Any]) -> bool:
+def is_price_fraud(case: Case) -> bool:
     """A 价格欺诈 lead: it carries the price unit's category, so tell it by its finding.
 
     Leads written before the finding type was kept are told by the price-fraud article.
     """
-    kind = lead.get("finding_type")
-    if kind is not None:
-        return bool(kind == PRICE_FRAUD)
-    return lead.get("article") == _price_fraud_terms(default_path().parent)[1]
+    if case.finding_type is not None:
+        return bool(case.finding_type == PRICE_FRAUD)
+    return case.article == _price_fraud_terms(default_path().parent)[1]
 
 
-def category_label(lead: dict[str, Any]) -> str:
-    if is_price_fraud(lead):
+def category_label(case: Case) -> str:
+    if is_price_fraud(case):
         return price_fraud_name()
-    return clean(lead.get("category_name") or lead.get("category"))
+    return clean(case.category_name or case.category)
 
 
-def _row(lead: dict[str, Any]) -> list[str]:
+def _row(case: Case) -> list[str]:
     return [
-        clean(lead.get("_id")),
-        category_label(lead),
-        f"{float(lead.get('score') or 0):.2f}",
-        clean(lead.get("status")),
-        clean(lead.get("lead_unit")),
-        jurisdiction_label(lead),
-        clean(lead.get("platform_name") or lead.get("platform")),
-        clean(lead.get("title")),
-        str(lead.get("listing_count") or 1),
-        local_time(lead.get("created_at")),
+        clean(case.id),
+        category_label(case),
+        f"{float(case.score or 0):.2f}",
+        clean(case.status),
+        clean(case.lead_unit),
+        jurisdiction_label(case),
+        clean(case.platform_name or case.platform),
+        clean(case.title),
+        str(case.listing_count or 1),
+        local_time(case.created_at),
     ]
 
 
-def jurisdiction_label(lead: dict[str, Any]) -> str:
-    jurisdiction = lead.get("jurisdiction") or {}
-    return clean(jurisdiction.get("label") or jurisdiction.get("bureau_name")) or "未能确定管辖"
+def jurisdiction_label(case: Case) -> str:
+    jurisdiction = case.jurisdiction or JurisdictionDoc()
+    return clean(jurisdiction.label or jurisdiction.bureau_name) or "未能确定管辖"
 
 
-def render_table(leads: list[dict[str, Any]], empty: str = "没有符合条件的线索。") -> str:
+def render_table(cases: Sequence[Case], empty: str = "没有符合条件的线索。") -> str:
     """The `leads list` table; columns padded by terminal display width."""
-    if not leads:
+    if not cases:
         return empty
     limits = [limit for _, limit in TABLE_COLUMNS]
-    rows = [[truncate(c, w) for c, w in zip(_row(lead), limits, strict=True)] for lead in leads]
+    rows = [[truncate(c, w) for c, w in zip(_row(case), limits, strict=True)] for case in cases]
     headers = [h for h, _ in TABLE_COLUMNS]
     widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = [
@@ -160,144 +102,141 @@ def render_table(leads: list[dict[str, Any]], empty: str = "没有符合条件�
         for r in [headers, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"共 {len(leads)} 条")
+    lines.append(f"共 {len(cases)} 条")
     return "\n".join(lines)
 
 
-def _party_lines(lead: dict[str, Any]) -> list[str]:
-    party = lead.get("party") or {}
-    if not party.get("identified") or not party.get("credit_code"):
-        label = clean(party.get("label")) or NO_PARTY
+def _party_lines(case: Case) -> list[str]:
+    party = case.party or PartyDoc()
+    if not party.identified or not party.credit_code:
+        label = clean(party.label) or NO_PARTY
         return [label if label.startswith(NO_PARTY) else f"{NO_PARTY}：{label}"]
-    lines = [f"统一社会信用代码 {clean(party['credit_code'])}"]
-    if party.get("name"):
-        lines.append(f"名称 {clean(party['name'])}")
-    if party.get("address"):
-        lines.append(f"住所 {clean(party['address'])}")
+    lines = [f"统一社会信用代码 {clean(party.credit_code)}"]
+    if party.name:
+        lines.append(f"名称 {clean(party.name)}")
+    if party.address:
+        lines.append(f"住所 {clean(party.address)}")
     return lines
 
 
-def _jurisdiction_lines(lead: dict[str, Any]) -> list[str]:
-    jurisdiction = lead.get("jurisdiction") or {}
-    lines = [jurisdiction_label(lead)]
-    if jurisdiction.get("basis"):
-        lines.append(f"依据：{clean(jurisdiction['basis'])}")
+def _jurisdiction_lines(case: Case) -> list[str]:
+    jurisdiction = case.jurisdiction or JurisdictionDoc()
+    lines = [jurisdiction_label(case)]
+    if jurisdiction.basis:
+        lines.append(f"依据：{clean(jurisdiction.basis)}")
     return lines
 
 
-def _listing_lines(lead: dict[str, Any]) -> list[str]:
+def _listing_lines(case: Case) -> list[str]:
     """One line per listing in the case, strongest first."""
-    entries = sorted(lead.get("listings") or [], key=lambda e: -float(e.get("score") or 0))
+    entries = sorted(case.listings or (), key=lambda e: -float(e.score or 0))
     lines = []
     for entry in entries[:MAX_LISTINGS_SHOWN]:
-        state = LISTING_STATES.get(entry.get("state") or "", clean(entry.get("state")))
+        state = LISTING_STATES.get(entry.state or "", clean(entry.state))
         lines.append(
-            f"{clean(entry.get('platform_name') or entry.get('platform'))} "
-            f"{clean(entry.get('item_id'))}  {clean(entry.get('title'))}  "
-            f"（{state}，{entry.get('seen_count') or 1} 次采集，最近 "
-            f"{local_time(entry.get('last_seen_at'))}）"
+            f"{clean(entry.platform_name or entry.platform)} "
+            f"{clean(entry.item_id)}  {clean(entry.title)}  "
+            f"（{state}，{entry.seen_count or 1} 次采集，最近 "
+            f"{local_time(entry.last_seen_at)}）"
         )
-        lines.append(f"  {clean(entry.get('url'))}")
+        lines.append(f"  {clean(entry.url)}")
     if len(entries) > MAX_LISTINGS_SHOWN:
         lines.append(f"……另有 {len(entries) - MAX_LISTINGS_SHOWN} 件，见 --json")
     return lines or [NONE_MARK]
 
 
-def _handling_lines(lead: dict[str, Any]) -> list[str]:
+def _handling_lines(case: Case) -> list[str]:
     """Decision, referral and outcome, as recorded on the lead."""
     lines = []
-    decision = lead.get("decision") or {}
-    if decision:
-        reason = f"，理由：{clean(decision.get('reason'))}" if decision.get("reason") else ""
+    decision = case.decision
+    if filled(decision):
+        reason = f"，理由：{clean(decision.reason)}" if decision.reason else ""
         lines.append(
-            f"{clean(decision.get('action'))}（{clean(decision.get('by'))}，"
-            f"{local_time(decision.get('at'))}）{reason}"
+            f"{clean(decision.action)}（{clean(decision.by)}，{local_time(decision.at)}）{reason}"
         )
-    referral = lead.get("referral") or {}
-    if referral:
-        units = "、".join(clean(u) for u in referral.get("units") or [] if u)
-        bureau = clean(referral.get("bureau")) or "未能确定管辖"
-        lines.append(f"移送：{units}；属地 {bureau}（{local_time(referral.get('at'))}）")
-    outcome = lead.get("outcome") or {}
-    if outcome:
-        lines.append(f"办结反馈：{clean(outcome.get('text'))}（{clean(outcome.get('by'))}）")
-    for followup in lead.get("followups") or []:
-        state = LISTING_STATES.get(followup.get("state") or "", clean(followup.get("state")))
-        lines.append(
-            f"复查 {local_time(followup.get('at'))}：{clean(followup.get('item_id'))} {state}"
-        )
+    referral = case.referral
+    if filled(referral):
+        units = "、".join(clean(u) for u in referral.units or () if u)
+        bureau = clean(referral.bureau) or "未能确定管辖"
+        lines.append(f"移送：{units}；属地 {bureau}（{local_time(referral.at)}）")
+    outcome = case.outcome
+    if filled(outcome):
+        lines.append(f"办结反馈：{clean(outcome.text)}（{clean(outcome.by)}）")
+    for followup in case.followups or ():
+        state = LISTING_STATES.get(followup.state or "", clean(followup.state))
+        lines.append(f"复查 {local_time(followup.at)}：{clean(followup.item_id)} {state}")
     return lines or [NONE_MARK]
 
 
-def _source_text(lead: dict[str, Any]) -> str:
+def _source_text(case: Case) -> str:
     """Where the lead came from; an imported one names its file and row (举报人 masked)."""
-    source = lead.get("source") or ""
+    source = case.source or ""
     text = SOURCE_NAMES.get(source, clean(source))
-    if lead.get("source_ref"):
-        text += f"（{clean(lead['source_ref'])}）"
-    imports = lead.get("imports") or []
+    if case.source_ref:
+        text += f"（{clean(case.source_ref)}）"
+    imports = case.imports or ()
     if len(imports) > 1:
         text += f"，共 {len(imports)} 次导入"
     return text
 
 
-def _due(lead: dict[str, Any]) -> str:
-    due = lead.get("due_at")
+def _due(case: Case) -> str:
+    due = case.due_at
     if not isinstance(due, datetime):
         return NONE_MARK
     overdue = as_utc(due) < datetime.now(UTC)
     return local_time(due) + ("（已超期）" if overdue else "")
 
 
-def _image_lines(lead: dict[str, Any]) -> str | list[str]:
+def _image_lines(case: Case) -> str | list[str]:
     """Which product image carried the claim, and what OCR read in it."""
-    image = lead.get("image")
-    if not image:
+    image = case.image
+    if not filled(image):
         return "无（宣称见于文字）"
-    return [f"图片 {clean(image.get('url'))}", f"图中文字 “{clean(image.get('text'))}”"]
+    return [f"图片 {clean(image.url)}", f"图中文字 “{clean(image.text)}”"]
 
 
-def render_detail(lead: dict[str, Any]) -> str:
+def render_detail(case: Case) -> str:
     """The `leads show` view: every field under a Chinese label."""
-    matched = "、".join(f"“{clean(m)}”" for m in lead.get("matched") or []) or NONE_MARK
-    claimed = clean(lead.get("claimed_by")) or NONE_MARK
-    if lead.get("claimed_at"):
-        claimed += f"（{local_time(lead['claimed_at'])} 认领）"
-    if is_price_fraud(lead):
-        unit_category = clean(lead.get("category"))
+    matched = "、".join(f"“{clean(m)}”" for m in case.matched or ()) or NONE_MARK
+    claimed = clean(case.claimed_by) or NONE_MARK
+    if case.claimed_at:
+        claimed += f"（{local_time(case.claimed_at)} 认领）"
+    if is_price_fraud(case):
+        unit_category = clean(case.category)
         category = f"{price_fraud_name()}（{PRICE_FRAUD}，按价格监管职责归口 {unit_category}）"
     else:
-        category = f"{clean(lead.get('category_name'))}（{clean(lead.get('category'))}）"
+        category = f"{clean(case.category_name)}（{clean(case.category)}）"
     fields: list[tuple[str, str | list[str]]] = [
-        ("编号", clean(lead.get("_id"))),
-        ("状态", clean(lead.get("status"))),
+        ("编号", clean(case.id)),
+        ("状态", clean(case.status)),
         ("类别", category),
-        ("分值", f"{float(lead.get('score') or 0):.2f}"),
-        ("建议处置", clean(lead.get("severity")) or NONE_MARK),
-        ("违反条款", clean(lead.get("article")) or NONE_MARK),
-        ("认定理由", clean(lead.get("explanation")) or NONE_MARK),
+        ("分值", f"{float(case.score or 0):.2f}"),
+        ("建议处置", clean(case.severity) or NONE_MARK),
+        ("违反条款", clean(case.article) or NONE_MARK),
+        ("认定理由", clean(case.explanation) or NONE_MARK),
         ("命中内容", matched),
-        ("图片取证", _image_lines(lead)),
-        ("标题", clean(lead.get("title")) or NONE_MARK),
-        ("平台", clean(lead.get("platform_name") or lead.get("platform"))),
-        ("店铺", clean(lead.get("shop_name")) or NONE_MARK),
-        ("主体信息", _party_lines(lead)),
-        ("属地管辖", _jurisdiction_lines(lead)),
-        ("牵头单位", clean(lead.get("lead_unit"))),
-        ("协办单位", "、".join(clean(u) for u in lead.get("co_units") or []) or "无"),
-        ("线索来源", _source_text(lead)),
+        ("图片取证", _image_lines(case)),
+        ("标题", clean(case.title) or NONE_MARK),
+        ("平台", clean(case.platform_name or case.platform)),
+        ("店铺", clean(case.shop_name) or NONE_MARK),
+        ("主体信息", _party_lines(case)),
+        ("属地管辖", _jurisdiction_lines(case)),
+        ("牵头单位", clean(case.lead_unit)),
+        ("协办单位", "、".join(clean(u) for u in case.co_units or ()) or "无"),
+        ("线索来源", _source_text(case)),
         ("认领人", claimed),
-        ("办理时限", _due(lead)),
-        ("处置情况", _handling_lines(lead)),
-        ("首次发现", local_time(lead.get("created_at"))),
-        ("最近发现", local_time(lead.get("last_seen_at"))),
+        ("办理时限", _due(case)),
+        ("处置情况", _handling_lines(case)),
+        ("首次发现", local_time(case.created_at)),
+        ("最近发现", local_time(case.last_seen_at)),
         (
             "采集情况",
-            f"{lead.get('listing_count') or 1} 件商品，{lead.get('night_count') or 1} 个夜间批次，"
-            f"{lead.get('evidence_count') or 0} 份证据",
+            f"{case.listing_count or 1} 件商品，{case.night_count or 1} 个夜间批次，"
+            f"{case.evidence_count or 0} 份证据",
         ),
-        ("涉案商品", _listing_lines(lead)),
-        ("链接", clean(lead.get("url")) or NONE_MARK),
+        ("涉案商品", _listing_lines(case)),
+        ("链接", clean(case.url) or NONE_MARK),
     ]
     width = max(display_width(label) for label, _ in fields) + 2
     lines = []

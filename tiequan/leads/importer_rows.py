@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
 
-from tiequan.leads.format import shanghai
 from tiequan.referral import Categories
+from tiequan.timefmt import shanghai
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "ref": ("编号", "投诉编号", "举报编号", "线索编号", "工单编号", "工单号", "交办文号", "文号",

@@ -32,6 +32,7 @@ from tiequan.leads.lifecycle import (
     check_transition,
     load_lifecycle,
 )
+from tiequan.leads.model import Case
 from tiequan.leads.routing import Routing, routing_of
 from tiequan.party import Jurisdictions, load_jurisdictions, party_from_listing
 from tiequan.referral import Categories, load_categories
@@ -314,10 +315,19 @@ class LeadQueue:
         query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
         return builtins.list(self.coll.find(query).sort([("due_at", 1), ("_id", 1)]).limit(limit))
 
+    def overdue_cases(self, now: datetime | None = None, limit: int = 200) -> builtins.list[Case]:
+        """``overdue`` as typed Cases."""
+        return [Case.from_doc(d) for d in self.overdue(now, limit)]
+
     # -- reading -----------------------------------------------------------------------
 
     def get(self, lead_id: str) -> dict[str, Any] | None:
         return self.coll.find_one({"_id": normalise_lead_id(lead_id)})
+
+    def get_case(self, lead_id: str) -> Case | None:
+        """``get`` as a typed Case."""
+        doc = self.get(lead_id)
+        return None if doc is None else Case.from_doc(doc)
 
     def _unit_filter(self, unit: str) -> str:
         name = self.categories.unit_name(unit)
@@ -358,6 +368,16 @@ class LeadQueue:
         if limit is not None:
             cursor = cursor.limit(max(1, limit))
         return builtins.list(cursor)
+
+    def list_cases(
+        self,
+        status: str | None = None,
+        category: str | None = None,
+        unit: str | None = None,
+        limit: int | None = 50,
+    ) -> builtins.list[Case]:
+        """``list`` as typed Cases."""
+        return [Case.from_doc(d) for d in self.list(status, category, unit, limit)]
 
     def count(
         self, status: str | None = None, category: str | None = None, unit: str | None = None
