@@ -164,12 +164,21 @@ def app_client(
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Log in; returns the session's CSRF token (read from a page, as a browser would)."""
-    response = client.post("/login", data={"username": username, "password": password})
+    response = post_login(client, username, password)
     assert response.status_code == 303, response.text
     page = client.get("/unit" if USERS[username][0] == "unit_officer" else "/")
     match = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert match, page.text
     return match.group(1)
+
+
+def post_login(client: TestClient, username: str, password: str) -> Any:
+    form = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token, form.text
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf": token.group(1)}
+    )
 
 
 def concrete(path: str, leads: dict[str, str]) -> str:
@@ -216,11 +225,30 @@ def test_every_route_refuses_wrong_roles(
         assert "无权访问" in response.text
 
 
+def test_the_role_policy(app_client: TestClient, leads: dict[str, str]) -> None:
+    """The table itself: only reviewers decide, only unit officers report outcomes."""
+    lead = leads["plain"]
+    for username, allowed in (("rev", True), ("ana", False), ("adm", False), ("dwl", False)):
+        csrf = login(app_client, username)
+        response = app_client.post(f"/leads/{lead}/action", data={"action": "claim", "csrf": csrf})
+        assert (response.status_code == 303) is allowed, (username, response.status_code)
+        response = app_client.get("/leads")
+        assert (response.status_code == 200) is (username != "dwl"), username
+        app_client.post("/logout", data={"csrf": csrf})
+    csrf = login(app_client, "rev")
+    assert app_client.get("/unit").status_code == 403
+    response = app_client.post(f"/unit/{lead}/close", data={"csrf": csrf, "outcome": "x"})
+    assert response.status_code == 403
+
+
 def test_state_changes_need_the_sessions_csrf_token(
     app_client: TestClient, leads: dict[str, str], queue: LeadQueue
 ) -> None:
     csrf = login(app_client, "rev")
     url = f"/leads/{leads['plain']}/action"
+    # The login form too: without the login page's token (a cross-site form) no one logs in.
+    refused = app_client.post("/login", data={"username": "ana", "password": PASSWORD})
+    assert refused.status_code == 403 and "tq_session" not in refused.cookies
     for data in ({"action": "claim"}, {"action": "claim", "csrf": "wrong" + csrf}):
         response = app_client.post(url, data=data)
         assert response.status_code == 403 and "CSRF" in response.text
@@ -236,9 +264,9 @@ def test_login_locks_out_after_repeated_failures(
     app_client: TestClient, db: Database[dict[str, Any]]
 ) -> None:
     for _ in range(MAX_FAILURES):
-        response = app_client.post("/login", data={"username": "rev", "password": "wrong pass"})
+        response = post_login(app_client, "rev", "wrong pass")
         assert response.status_code == 401 and "用户名或密码错误" in response.text
-    response = app_client.post("/login", data={"username": "rev", "password": PASSWORD})
+    response = post_login(app_client, "rev", PASSWORD)
     assert response.status_code == 401 and "锁定" in response.text
     assert "tq_session" not in response.cookies
     actions = [r["action"] for r in db[WEB_AUDIT].find({"username": "rev"}).sort("at", 1)]
@@ -249,10 +277,20 @@ def test_login_locks_out_after_repeated_failures(
     assert db[WEB_AUDIT].count_documents({"username": "ana", "action": "login"}) == 1
 
 
-def test_session_cookie_is_httponly_and_strict(app_client: TestClient) -> None:
-    response = app_client.post("/login", data={"username": "rev", "password": PASSWORD})
-    cookie = response.headers["set-cookie"].lower()
+def _session_cookie(response: Any) -> str:
+    found = [c for c in response.headers.get_list("set-cookie") if c.startswith("tq_session=")]
+    assert len(found) == 1, response.headers
+    return str(found[0]).lower()
+
+
+def test_session_cookie_is_httponly_strict_and_secure_behind_https(
+    app_client: TestClient,
+) -> None:
+    cookie = _session_cookie(post_login(app_client, "rev", PASSWORD))
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+    with TestClient(app_client.app, base_url="https://testserver", follow_redirects=False) as tls:
+        cookie = _session_cookie(post_login(tls, "rev", PASSWORD))
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
 
 
 def test_security_headers_on_every_response(app_client: TestClient, leads: dict[str, str]) -> None:
