@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,10 @@ from tiequan.cli import main as cli_main
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.leads.queue import LeadQueue, make_lead_id
 from tiequan.party.creditcode import check_digit
-from tiequan.storage.store import EVIDENCE, WEB_AUDIT, Store
+from tiequan.storage.store import EVIDENCE, WEB_AUDIT, Store, utcnow
 from tiequan.web.accounts import MAX_FAILURES, Accounts
-from tiequan.web.app import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS, create_app
+from tiequan.web.app import PUBLIC, ROUTE_ROLES, SECURITY_HEADERS, LoginThrottle, create_app
+from tiequan.web.sessions import IDLE, Sessions
 from tiequan.web.views import highlight
 
 CODE = "91150921MA0R8K1X2" + check_digit("91150921MA0R8K1X2")
@@ -469,3 +470,29 @@ def test_users_command_reads_the_password_from_stdin(
     accounts = Accounts(db)
     assert accounts.get("boss") is None
     assert accounts.authenticate("boss", PASSWORD, client="t").user is None
+
+
+def test_login_throttle_per_client_address() -> None:
+    throttle = LoginThrottle(limit=3, window=60.0)
+    assert [throttle.allow("10.0.0.1", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert throttle.allow("10.0.0.2", now=3)  # another address is not slowed
+    assert throttle.allow("10.0.0.1", now=61)  # the window has moved on
+
+
+def test_sessions_expire_and_end_with_the_account(
+    app_client: TestClient, db: Database[dict[str, Any]], accounts: Accounts
+) -> None:
+    sessions = Sessions(db)
+    token = sessions.create("ana")
+    assert sessions.get(token) is not None
+    stored = db.web_sessions.find_one({})
+    assert stored is not None and token not in str(stored)  # only its hash is kept
+    later = utcnow() + IDLE + timedelta(minutes=1)
+    assert sessions.get(token, now=later) is None
+    assert db.web_sessions.count_documents({}) == 0
+    # A disabled account's live session is refused at the next request.
+    login(app_client, "ana")
+    assert app_client.get("/leads").status_code == 200
+    accounts.disable("ana")
+    response = app_client.get("/leads")
+    assert response.status_code == 303 and response.headers["location"] == "/login"

@@ -7,12 +7,14 @@ session's CSRF token. Crawled text reaches the browser only through autoescaped 
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -36,7 +38,7 @@ from tiequan.web.accounts import (
     Accounts,
     User,
 )
-from tiequan.web.sessions import COOKIE, Session, Sessions
+from tiequan.web.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
 
 HERE = Path(__file__).parent
 ALL = frozenset(ROLES)
@@ -187,9 +189,25 @@ def create_app(
     def client_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
+    def login_form(request: Request, status: int = 200, message: str = "") -> HTMLResponse:
+        # Before there is a session the login form's CSRF token is a double-submit cookie:
+        # a cross-site form cannot send it (SameSite=Strict), so no other site can log an
+        # officer into an account of its choosing.
+        token = secrets.token_urlsafe(32)
+        response = render(request, "login.html", status, message=message, login_csrf=token)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/login",
+        )
+        return response
+
     @app.get("/login")
     def login_page(request: Request) -> HTMLResponse:
-        return render(request, "login.html", message="")
+        return login_form(request)
 
     @app.post("/login")
     def login(request: Request) -> Response:
@@ -197,14 +215,18 @@ def create_app(
         username = str(form.get("username") or "").strip()[:64]
         password = str(form.get("password") or "")[:1024]
         client = client_of(request)
+        sent, expected = str(form.get("csrf") or ""), request.cookies.get(LOGIN_COOKIE) or ""
+        if not expected or not hmac.compare_digest(sent, expected):
+            return login_form(request, 403, "登录页面已过期，请重新输入")
         if not throttle.allow(client):
             accounts.audit("login_throttled", username, client=client)
-            return render(request, "login.html", 429, message="登录尝试过于频繁，请稍后再试")
+            return login_form(request, 429, "登录尝试过于频繁，请稍后再试")
         result = accounts.authenticate(username, password, client=client)
         if result.user is None:
-            return render(request, "login.html", 401, message=result.message)
+            return login_form(request, 401, result.message)
         token = sessions.create(result.user.username)
         response = RedirectResponse("/", 303)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
         response.set_cookie(
             COOKIE,
             token,
@@ -234,13 +256,14 @@ def create_app(
     @app.get("/leads")
     def lead_queue(request: Request) -> HTMLResponse:
         f = views.QueueFilter.from_params(request.query_params)
-        page = views.queue_page(queue, f)
+        # One read of the queue serves the page and the filter choices.
+        leads = queue.list(limit=None)
         return render(
             request,
             "queue.html",
             f=f,
-            page=page,
-            facets=views.facets(queue.list(limit=None)),
+            page=views.queue_page(leads, f),
+            facets=views.facets(leads),
             statuses=views.STATUSES,
             sorts=views.SORTS,
             link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),
@@ -342,7 +365,8 @@ def create_app(
             sessions.set_flash(
                 session, f"已{ACTIONS[action].label}：线索 {updated['_id']} → {updated['status']}"
             )
-        return RedirectResponse(f"/leads/{lead_id}" if user.role != ROLE_UNIT else "/unit", 303)
+        target = f"/leads/{quote(lead_id, safe='')}" if user.role != ROLE_UNIT else "/unit"
+        return RedirectResponse(target, 303)
 
     @app.post("/leads/{lead_id}/action")
     def lead_action(request: Request, lead_id: str) -> Response:
@@ -350,7 +374,7 @@ def create_app(
         action = str(form.get("action") or "")
         if action not in REVIEW_ACTIONS:
             raise HTTPException(400, f"未知操作：{action[:40]}")
-        visible_lead(request.state.user, lead_id)
+        lead_id = visible_lead(request.state.user, lead_id)["_id"]
         preset = str(form.get("preset") or "").strip()
         text = str(form.get("reason") or "").strip()[:2000]
         reason = "；".join(p for p in (preset if preset in DISMISS_REASONS else "", text) if p)
@@ -362,7 +386,7 @@ def create_app(
 
     @app.post("/unit/{lead_id}/close")
     def unit_close(request: Request, lead_id: str) -> Response:
-        visible_lead(request.state.user, lead_id)
+        lead_id = visible_lead(request.state.user, lead_id)["_id"]
         outcome = str(request.state.form.get("outcome") or "").strip()[:2000]
         return act(request, lead_id, "close", outcome=outcome or None)
 

@@ -15,6 +15,7 @@ from pymongo.database import Database
 from tiequan.storage.store import WEB_SESSIONS, utcnow
 
 COOKIE = "tq_session"
+LOGIN_COOKIE = "tq_login"  # the login form's CSRF token, before there is a session
 IDLE = timedelta(hours=8)
 
 

@@ -98,6 +98,10 @@ class QueueFilter:
 
     def matches(self, lead: Mapping[str, Any]) -> bool:
         jurisdiction = lead.get("jurisdiction") or {}
+        if self.status and lead.get("status") != self.status:
+            return False
+        if self.category and lead.get("category") != self.category:
+            return False
         if self.unit and self.unit not in (lead.get("lead_unit_key"), lead.get("lead_unit")):
             return False
         if self.bureau and jurisdiction.get("bureau_key") != self.bureau:
@@ -123,14 +127,16 @@ class QueueFilter:
 
 @dataclass
 class Page:
-    leads: list[dict[str, Any]]
+    leads: list[Mapping[str, Any]]
     total: int
     page: int
     pages: int
 
 
-def queue_page(queue: LeadQueue, f: QueueFilter, page_size: int = PAGE_SIZE) -> Page:
-    leads = queue.list(status=f.status or None, category=f.category or None, limit=None)
+def queue_page(
+    leads: Iterable[Mapping[str, Any]], f: QueueFilter, page_size: int = PAGE_SIZE
+) -> Page:
+    """One page of the leads the filter keeps (``leads``: all of them, as LeadQueue.list gives)."""
     chosen = [lead for lead in leads if f.matches(lead)]
     key, descending, _ = SORTS[f.sort]
     floor = datetime.min.replace(tzinfo=UTC)
