@@ -413,6 +413,14 @@ def test_claim_confirm_refer_then_the_unit_closes_it(
     assert web == ["lead_claim", "lead_confirm", "lead_refer"]
     todo = app_client.get("/")
     assert todo.status_code == 200 and "待办" in todo.text
+    # Claim-next takes the other (pending) lead and opens it; then there is none left.
+    taken = app_client.post("/claim-next", data={"csrf": csrf})
+    assert taken.headers["location"] == f"/leads/{leads['hostile']}"
+    hostile = queue.get(leads["hostile"])
+    assert hostile is not None and hostile["claimed_by"] == "rev"
+    assert leads["hostile"] in app_client.get("/").text  # under 我认领的线索
+    assert app_client.post("/claim-next", data={"csrf": csrf}).headers["location"] == "/"
+    assert "没有可认领" in app_client.get("/").text
     app_client.post("/logout", data={"csrf": csrf})
 
     # Another county's officer cannot open it, nor record an outcome, by URL.

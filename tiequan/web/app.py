@@ -52,6 +52,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/leads/{lead_id}"): READERS | {ROLE_UNIT},
     ("GET", "/leads/{lead_id}/artefact/{sha256}"): READERS | {ROLE_UNIT},
     ("POST", "/leads/{lead_id}/action"): frozenset({ROLE_REVIEWER}),
+    ("POST", "/claim-next"): frozenset({ROLE_REVIEWER}),
     ("GET", "/unit"): frozenset({ROLE_UNIT}),
     ("POST", "/unit/{lead_id}/close"): frozenset({ROLE_UNIT}),
 }
@@ -379,6 +380,24 @@ def create_app(
         text = str(form.get("reason") or "").strip()[:2000]
         reason = "；".join(p for p in (preset if preset in DISMISS_REASONS else "", text) if p)
         return act(request, lead_id, action, reason=reason or None)
+
+    @app.post("/claim-next")
+    def claim_next(request: Request) -> Response:
+        """Take the best unclaimed pending lead (highest score, then oldest) and open it."""
+        user: User = request.state.user
+        category = str(request.state.form.get("category") or "").strip() or None
+        lead = queue.claim(user.username, category=category)
+        if lead is None:
+            sessions.set_flash(request.state.session, "没有可认领的待研判线索")
+            return RedirectResponse("/", 303)
+        accounts.audit(
+            "lead_claim",
+            user.username,
+            client=client_of(request),
+            lead_id=lead["_id"],
+            detail={"to_status": lead["status"], "next": True},
+        )
+        return RedirectResponse(f"/leads/{quote(lead['_id'], safe='')}", 303)
 
     @app.get("/unit")
     def unit_page(request: Request) -> HTMLResponse:
