@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
@@ -143,14 +144,7 @@ def create_app(
         )
         return HTMLResponse(html, status_code=status)
 
-    async def authorise(request: Request) -> None:
-        route = request.scope.get("route")
-        path = getattr(route, "path", "")
-        key = (request.method, path)
-        if request.method != "GET":
-            request.state.form = await request.form()
-        if key in PUBLIC:
-            return
+    def check(request: Request, key: tuple[str, str]) -> None:
         session = sessions.get(request.cookies.get(COOKIE))
         user = accounts.get(session.username) if session else None
         if session is None or user is None:
@@ -164,6 +158,13 @@ def create_app(
             str(request.state.form.get("csrf") or "") or request.headers.get("x-csrf-token")
         ):
             raise HTTPException(403, "请求校验失败（CSRF），请刷新页面后重试")
+
+    async def authorise(request: Request) -> None:
+        key = (request.method, getattr(request.scope.get("route"), "path", ""))
+        if request.method != "GET":
+            request.state.form = await request.form()
+        if key not in PUBLIC:
+            await run_in_threadpool(check, request, key)  # pymongo blocks: off the event loop
 
     app = FastAPI(
         dependencies=[Depends(authorise)], docs_url=None, redoc_url=None, openapi_url=None
