@@ -26,6 +26,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.demo_cmd",
     "tiequan.cli.spool_cmd",
     "tiequan.cli.sites_cmd",
+    "tiequan.cli.users_cmd",
+    "tiequan.cli.serve_cmd",
 )
 
 

@@ -10,6 +10,9 @@ Collections (every document carries ``schema``, the version of its shape):
   the content-addressed evidence directory); owned by tiequan.evidence.
 - ``audit``: append-only, one record per lifecycle change of a lead.
 - ``runs``: one document per sweep run, keyed by run id.
+- ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
+- ``web_sessions``: server-side workbench sessions, keyed by the hash of the cookie token.
+- ``web_audit``: append-only, one record per login, logout and workbench action.
 Room is left for ``labels`` (reviewer decisions for retraining), referring to leads by id.
 """
 
@@ -33,6 +36,9 @@ LEADS = "leads"
 EVIDENCE = "evidence"
 AUDIT = "audit"
 RUNS = "runs"
+USERS = "users"
+WEB_SESSIONS = "web_sessions"
+WEB_AUDIT = "web_audit"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -98,6 +104,15 @@ INDEXES: dict[str, list[IndexModel]] = {
     RUNS: [
         IndexModel([("created_at", DESCENDING)], name="run_created"),
         IndexModel([("started_at", DESCENDING)], name="run_started"),
+    ],
+    USERS: [IndexModel([("username", ASCENDING)], name="user_name", unique=True)],
+    WEB_SESSIONS: [
+        IndexModel([("user_id", ASCENDING)], name="session_user"),
+        IndexModel([("expires_at", ASCENDING)], name="session_expires"),
+    ],
+    WEB_AUDIT: [
+        IndexModel([("at", DESCENDING)], name="web_audit_at"),
+        IndexModel([("username", ASCENDING), ("at", DESCENDING)], name="web_audit_user"),
     ],
 }
 

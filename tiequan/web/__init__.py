@@ -1,0 +1,1 @@
+"""The review workbench: a FastAPI application with server-rendered Chinese pages."""

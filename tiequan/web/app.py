@@ -1,0 +1,413 @@
+"""The workbench application: ``create_app(db)`` builds it, ``tiequan serve`` runs it.
+
+Every route is authorised by ``ROUTE_ROLES`` in one app-wide dependency, default deny: a
+route missing from the table is refused to everyone. State-changing requests must carry the
+session's CSRF token. Crawled text reaches the browser only through autoescaped templates.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader
+from pymongo.database import Database
+
+from tiequan.evidence import ArtefactError, ArtefactStore, shanghai_time
+from tiequan.evidence.manifest import evidence_sets
+from tiequan.leads.lifecycle import ACTIONS, TransitionError, allowed_actions
+from tiequan.leads.queue import LeadNotFound, LeadQueue
+from tiequan.party.creditcode import validate
+from tiequan.storage.store import Store, utcnow
+from tiequan.web import views
+from tiequan.web.accounts import (
+    ROLE_ADMIN,
+    ROLE_ANALYST,
+    ROLE_REVIEWER,
+    ROLE_UNIT,
+    ROLES,
+    Accounts,
+    User,
+)
+from tiequan.web.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
+
+HERE = Path(__file__).parent
+ALL = frozenset(ROLES)
+READERS = frozenset({ROLE_REVIEWER, ROLE_ANALYST, ROLE_ADMIN})
+PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
+# (method, path) → roles allowed; routes not listed are refused to everyone.
+ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): ALL,
+    ("POST", "/logout"): ALL,
+    ("GET", "/leads"): READERS,
+    ("GET", "/leads/{lead_id}"): READERS | {ROLE_UNIT},
+    ("GET", "/leads/{lead_id}/artefact/{sha256}"): READERS | {ROLE_UNIT},
+    ("POST", "/leads/{lead_id}/action"): frozenset({ROLE_REVIEWER}),
+    ("POST", "/claim-next"): frozenset({ROLE_REVIEWER}),
+    ("GET", "/unit"): frozenset({ROLE_UNIT}),
+    ("POST", "/unit/{lead_id}/close"): frozenset({ROLE_UNIT}),
+}
+REVIEW_ACTIONS = ("claim", "release", "confirm", "refer", "admonish", "police", "dismiss", "reopen")
+SHORTCUTS = {
+    "claim": "c",
+    "release": "u",
+    "confirm": "y",
+    "refer": "r",
+    "admonish": "a",
+    "police": "p",
+    "dismiss": "d",
+    "reopen": "o",
+}
+DISMISS_REASONS = ("宣传内容合法", "误报：词语另有含义", "重复线索", "店铺已关闭", "证据不足")
+SAFE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+LOGIN_WINDOW = 300.0  # seconds
+LOGIN_PER_CLIENT = 20  # attempts per client address per window, whatever the user name
+
+
+class LoginThrottle:
+    """Attempts per client address in a sliding window, in this process's memory.
+
+    The per-account lockout (in the database) is the real guard; this only slows a client
+    trying many user names.
+    """
+
+    def __init__(self, limit: int = LOGIN_PER_CLIENT, window: float = LOGIN_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self.attempts: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        seen = self.attempts[client]
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        return True
+
+
+def _templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
+    )
+    env.filters["when"] = views.local_time
+    env.filters["shanghai"] = shanghai_time
+    return env
+
+
+def create_app(
+    db: Database[dict[str, Any]],
+    *,
+    queue: LeadQueue | None = None,
+    accounts: Accounts | None = None,
+    artefacts: ArtefactStore | None = None,
+) -> FastAPI:
+    queue = queue or LeadQueue(db)
+    accounts = accounts or Accounts(db)
+    sessions = Sessions(db)
+    store = Store(db)
+    artefact_store = artefacts or ArtefactStore()
+    throttle = LoginThrottle()
+    env = _templates()
+
+    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        session: Session | None = getattr(request.state, "session", None)
+        flash = session.flash if session else None
+        if session and flash:
+            sessions.set_flash(session, None)
+        html = env.get_template(name).render(
+            user=getattr(request.state, "user", None),
+            csrf=session.csrf if session else "",
+            flash=flash,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def check(request: Request, key: tuple[str, str]) -> None:
+        session = sessions.get(request.cookies.get(COOKIE))
+        user = accounts.get(session.username) if session else None
+        if session is None or user is None:
+            if request.method == "GET":
+                raise HTTPException(303, headers={"Location": "/login"})
+            raise HTTPException(401, "请先登录")
+        request.state.session, request.state.user = session, user
+        if user.role not in ROUTE_ROLES.get(key, frozenset()):
+            raise HTTPException(403, "无权访问此页面")
+        if request.method != "GET" and not session.csrf_ok(
+            str(request.state.form.get("csrf") or "") or request.headers.get("x-csrf-token")
+        ):
+            raise HTTPException(403, "请求校验失败（CSRF），请刷新页面后重试")
+
+    async def authorise(request: Request) -> None:
+        key = (request.method, getattr(request.scope.get("route"), "path", ""))
+        if request.method != "GET":
+            request.state.form = await request.form()
+        if key not in PUBLIC:
+            await run_in_threadpool(check, request, key)  # pymongo blocks: off the event loop
+
+    app = FastAPI(
+        dependencies=[Depends(authorise)], docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code in (301, 302, 303):
+            return RedirectResponse(exc.headers["Location"] if exc.headers else "/", 303)
+        return render(request, "error.html", exc.status_code, message=str(exc.detail))
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def login_form(request: Request, status: int = 200, message: str = "") -> HTMLResponse:
+        # Before there is a session the login form's CSRF token is a double-submit cookie:
+        # a cross-site form cannot send it (SameSite=Strict), so no other site can log an
+        # officer into an account of its choosing.
+        token = secrets.token_urlsafe(32)
+        response = render(request, "login.html", status, message=message, login_csrf=token)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/login",
+        )
+        return response
+
+    @app.get("/login")
+    def login_page(request: Request) -> HTMLResponse:
+        return login_form(request)
+
+    @app.post("/login")
+    def login(request: Request) -> Response:
+        form = request.state.form
+        username = str(form.get("username") or "").strip()[:64]
+        password = str(form.get("password") or "")[:1024]
+        client = client_of(request)
+        sent, expected = str(form.get("csrf") or ""), request.cookies.get(LOGIN_COOKIE) or ""
+        if not expected or not hmac.compare_digest(sent, expected):
+            return login_form(request, 403, "登录页面已过期，请重新输入")
+        if not throttle.allow(client):
+            accounts.audit("login_throttled", username, client=client)
+            return login_form(request, 429, "登录尝试过于频繁，请稍后再试")
+        result = accounts.authenticate(username, password, client=client)
+        if result.user is None:
+            return login_form(request, 401, result.message)
+        token = sessions.create(result.user.username)
+        response = RedirectResponse("/", 303)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request) -> Response:
+        sessions.delete(request.state.session)
+        accounts.audit("logout", request.state.user.username, client=client_of(request))
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        user: User = request.state.user
+        if user.role == ROLE_UNIT:
+            return RedirectResponse("/unit", 303)
+        lists = views.todo(queue, user, utcnow())
+        return render(request, "todo.html", lists=lists)
+
+    @app.get("/leads")
+    def lead_queue(request: Request) -> HTMLResponse:
+        f = views.QueueFilter.from_params(request.query_params)
+        # One read of the queue serves the page and the filter choices.
+        leads = queue.list(limit=None)
+        return render(
+            request,
+            "queue.html",
+            f=f,
+            page=views.queue_page(leads, f),
+            facets=views.facets(leads),
+            statuses=views.STATUSES,
+            sorts=views.SORTS,
+            link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),
+        )
+
+    def visible_lead(user: User, lead_id: str) -> dict[str, Any]:
+        lead = queue.get(lead_id)
+        if lead is None or (user.role == ROLE_UNIT and not views.unit_may_see(queue, user, lead)):
+            raise HTTPException(404, "线索不存在或无权查看")
+        return lead
+
+    @app.get("/leads/{lead_id}")
+    def lead_page(request: Request, lead_id: str) -> HTMLResponse:
+        user: User = request.state.user
+        lead = visible_lead(user, lead_id)
+        return render(request, "lead.html", **lead_context(lead, user))
+
+    def lead_context(lead: dict[str, Any], user: User) -> dict[str, Any]:
+        party = lead.get("party") or {}
+        listings = []
+        for entry in sorted(lead.get("listings") or [], key=lambda e: -float(e.get("score") or 0)):
+            stored = store.get_listing(str(entry.get("platform")), str(entry.get("item_id")))
+            text = (
+                " ".join(str(stored.get(k) or "") for k in ("title", "description", "text"))
+                if stored
+                else str(entry.get("title") or "")
+            )
+            listings.append(
+                {"entry": entry, "snippets": views.highlight(text, entry.get("matched") or [])}
+            )
+        sets = evidence_sets(queue.db, lead)
+        actions = []
+        if user.role == ROLE_REVIEWER:
+            names = {a.name for a in allowed_actions(lead["status"])}
+            actions = [ACTIONS[n] for n in REVIEW_ACTIONS if n in names]
+        return {
+            "lead": lead,
+            "party": party,
+            "credit": validate(party.get("credit_code")).describe(),
+            "jurisdiction": lead.get("jurisdiction") or {},
+            "listings": listings,
+            "evidence": sets,
+            "history": queue.history(lead["_id"]),
+            "actions": actions,
+            "shortcuts": SHORTCUTS,
+            "dismiss_reasons": DISMISS_REASONS,
+        }
+
+    @app.get("/leads/{lead_id}/artefact/{sha256}")
+    def artefact(request: Request, lead_id: str, sha256: str) -> Response:
+        lead = visible_lead(request.state.user, lead_id)
+        for ev in evidence_sets(queue.db, lead):
+            for art in ev.get("artefacts") or []:
+                if art.get("sha256") == sha256.lower() and art.get("kind") in (
+                    "screenshot",
+                    "live_screenshot",
+                    "image",
+                ):
+                    media = str(art.get("media_type") or "")
+                    try:
+                        path = artefact_store.path(sha256)
+                    except (ValueError, ArtefactError) as exc:
+                        raise HTTPException(404, "证据文件不存在") from exc
+                    if not path.is_file():
+                        raise HTTPException(404, "证据文件不存在")
+                    if media not in SAFE_IMAGE_TYPES:  # e.g. SVG: never rendered inline
+                        return FileResponse(
+                            path,
+                            media_type="application/octet-stream",
+                            filename=str(art.get("name") or sha256),
+                            content_disposition_type="attachment",
+                        )
+                    return FileResponse(path, media_type=media)
+        raise HTTPException(404, "证据文件不存在")
+
+    def act(
+        request: Request,
+        lead_id: str,
+        action: str,
+        reason: str | None = None,
+        outcome: str | None = None,
+    ) -> Response:
+        user: User = request.state.user
+        session: Session = request.state.session
+        try:
+            updated = queue.apply(lead_id, action, user.username, reason=reason, outcome=outcome)
+        except LeadNotFound as exc:
+            raise HTTPException(404, "线索不存在") from exc
+        except TransitionError as exc:
+            sessions.set_flash(session, str(exc))
+        else:
+            accounts.audit(
+                f"lead_{action}",
+                user.username,
+                client=client_of(request),
+                lead_id=updated["_id"],
+                detail={"to_status": updated["status"], "reason": reason, "outcome": outcome},
+            )
+            sessions.set_flash(
+                session, f"已{ACTIONS[action].label}：线索 {updated['_id']} → {updated['status']}"
+            )
+        target = f"/leads/{quote(lead_id, safe='')}" if user.role != ROLE_UNIT else "/unit"
+        return RedirectResponse(target, 303)
+
+    @app.post("/leads/{lead_id}/action")
+    def lead_action(request: Request, lead_id: str) -> Response:
+        form = request.state.form
+        action = str(form.get("action") or "")
+        if action not in REVIEW_ACTIONS:
+            raise HTTPException(400, f"未知操作：{action[:40]}")
+        lead_id = visible_lead(request.state.user, lead_id)["_id"]
+        preset = str(form.get("preset") or "").strip()
+        text = str(form.get("reason") or "").strip()[:2000]
+        reason = "；".join(p for p in (preset if preset in DISMISS_REASONS else "", text) if p)
+        return act(request, lead_id, action, reason=reason or None)
+
+    @app.post("/claim-next")
+    def claim_next(request: Request) -> Response:
+        """Take the best unclaimed pending lead (highest score, then oldest) and open it."""
+        user: User = request.state.user
+        category = str(request.state.form.get("category") or "").strip() or None
+        lead = queue.claim(user.username, category=category)
+        if lead is None:
+            sessions.set_flash(request.state.session, "没有可认领的待研判线索")
+            return RedirectResponse("/", 303)
+        accounts.audit(
+            "lead_claim",
+            user.username,
+            client=client_of(request),
+            lead_id=lead["_id"],
+            detail={"to_status": lead["status"], "next": True},
+        )
+        return RedirectResponse(f"/leads/{quote(lead['_id'], safe='')}", 303)
+
+    @app.get("/unit")
+    def unit_page(request: Request) -> HTMLResponse:
+        return render(request, "unit.html", leads=views.unit_leads(queue, request.state.user))
+
+    @app.post("/unit/{lead_id}/close")
+    def unit_close(request: Request, lead_id: str) -> Response:
+        lead_id = visible_lead(request.state.user, lead_id)["_id"]
+        outcome = str(request.state.form.get("outcome") or "").strip()[:2000]
+        return act(request, lead_id, "close", outcome=outcome or None)
+
+    return app
