@@ -26,6 +26,7 @@ from pymongo.database import Database
 from tiequan.evidence import ArtefactError, ArtefactStore, shanghai_time
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.lifecycle import ACTIONS, TransitionError, allowed_actions
+from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
@@ -296,7 +297,7 @@ def create_app(
             listings.append(
                 {"entry": entry, "snippets": views.highlight(text, entry.get("matched") or [])}
             )
-        sets = evidence_sets(queue.db, lead)
+        sets = evidence_sets(queue.db, Case.from_doc(lead))
         actions = []
         if user.role == ROLE_REVIEWER:
             names = {a.name for a in allowed_actions(lead["status"])}
@@ -317,7 +318,7 @@ def create_app(
     @app.get("/leads/{lead_id}/artefact/{sha256}")
     def artefact(request: Request, lead_id: str, sha256: str) -> Response:
         lead = visible_lead(request.state.user, lead_id)
-        for ev in evidence_sets(queue.db, lead):
+        for ev in evidence_sets(queue.db, Case.from_doc(lead)):
             for art in ev.get("artefacts") or []:
                 if art.get("sha256") == sha256.lower() and art.get("kind") in (
                     "screenshot",
