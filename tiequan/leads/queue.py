@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,6 +76,13 @@ class RerouteResult:
     checked: int = 0
     changed: builtins.list[Rerouted] = field(default_factory=builtins.list)
     conflicts: builtins.list[str] = field(default_factory=builtins.list)  # edited meanwhile
+
+
+def _dotted(doc: Mapping[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def normalise_lead_id(lead_id: str) -> str:
@@ -378,6 +385,39 @@ class LeadQueue:
     ) -> builtins.list[Case]:
         """``list`` as typed Cases."""
         return [Case.from_doc(d) for d in self.list(status, category, unit, limit)]
+
+    def search(
+        self,
+        query: dict[str, Any],
+        sort: builtins.list[tuple[str, int]],
+        *,
+        skip: int = 0,
+        limit: int = 50,
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        """One page of the leads ``query`` (a MongoDB filter) selects, and how many there are.
+
+        The sort, skip and limit run in the database (the workbench's queue pages); ``_id``
+        breaks ties so pages never overlap.
+        """
+        total = self.coll.count_documents(query)
+        cursor = self.coll.find(query).sort([*sort, ("_id", 1)]).skip(max(0, skip))
+        return builtins.list(cursor.limit(max(1, limit))), total
+
+    def facets(
+        self, fields: Mapping[str, tuple[str, str]]
+    ) -> dict[str, builtins.list[tuple[str, str]]]:
+        """Per name, the (value, label) pairs its (value field, label field) take across
+        all leads, by label: one projected read of the collection."""
+        paths = {path for pair in fields.values() for path in pair}
+        if any(not _FIELD.match(path) for path in paths):
+            raise ValueError(f"bad field names {sorted(paths)!r}")
+        seen: dict[str, dict[str, str]] = {name: {} for name in fields}
+        for doc in self.coll.find({}, {path: 1 for path in paths}):
+            for name, (key_path, label_path) in fields.items():
+                value, label = _dotted(doc, key_path), _dotted(doc, label_path)
+                if value not in (None, ""):
+                    seen[name].setdefault(str(value), str(label or value))
+        return {n: sorted(v.items(), key=lambda kv: kv[1]) for n, v in seen.items()}
 
     def count(
         self, status: str | None = None, category: str | None = None, unit: str | None = None

@@ -259,14 +259,12 @@ def create_app(
     @app.get("/leads")
     def lead_queue(request: Request) -> HTMLResponse:
         f = views.QueueFilter.from_params(request.query_params)
-        # One read of the queue serves the page and the filter choices.
-        leads = queue.list(limit=None)
         return render(
             request,
             "queue.html",
             f=f,
-            page=views.queue_page(leads, f),
-            facets=views.facets(leads),
+            page=views.search_page(queue, f),
+            facets=views.queue_facets(queue),
             statuses=views.STATUSES,
             sorts=views.SORTS,
             link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),

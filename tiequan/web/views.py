@@ -1,12 +1,13 @@
 """What the pages show: queue filters, sorting and paging, who may see a lead, highlighting.
 
-Leads are read through LeadQueue's public methods only; the filters LeadQueue has no
-parameter for (bureau, score, platform, ...) are applied here to what it returns.
+Leads are read through LeadQueue's public methods only. The queue's filters become one
+MongoDB query (``QueueFilter.query``), so filtering, sorting and paging run in the
+database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -96,86 +97,68 @@ class QueueFilter:
         values.update(override)
         return {k: str(v) for k, v in values.items() if v not in ("", None)}
 
-    def matches(self, lead: Mapping[str, Any]) -> bool:
-        jurisdiction = lead.get("jurisdiction") or {}
-        if self.status and lead.get("status") != self.status:
-            return False
-        if self.category and lead.get("category") != self.category:
-            return False
-        if self.unit and self.unit not in (lead.get("lead_unit_key"), lead.get("lead_unit")):
-            return False
-        if self.bureau and jurisdiction.get("bureau_key") != self.bureau:
-            return False
-        if self.min_score is not None and float(lead.get("score") or 0) < self.min_score:
-            return False
-        if self.platform and self.platform not in (lead.get("platform"), lead.get("platform_name")):
-            return False
-        if self.source and lead.get("source") != self.source:
-            return False
-        if self.severity and lead.get("severity") != self.severity:
-            return False
-        if self.claimed_by and lead.get("claimed_by") != self.claimed_by:
-            return False
-        created = _aware(lead.get("created_at"))
-        if self.date_from and (created is None or created < _day_start(self.date_from)):
-            return False
-        return not (
-            self.date_to
-            and (created is None or created >= _day_start(self.date_to + timedelta(days=1)))
-        )
+    def query(self) -> dict[str, Any]:
+        """The filter as a MongoDB query on the leads collection (the same as ``matches``)."""
+        q: dict[str, Any] = {}
+        for name, field_name in (
+            ("status", "status"), ("category", "category"), ("source", "source"),
+            ("severity", "severity"), ("claimed_by", "claimed_by"),
+        ):  # fmt: skip
+            if getattr(self, name):
+                q[field_name] = getattr(self, name)
+        ors = []
+        if self.unit:
+            ors.append([{"lead_unit_key": self.unit}, {"lead_unit": self.unit}])
+        if self.platform:
+            ors.append([{"platform": self.platform}, {"platform_name": self.platform}])
+        if ors:
+            q["$and"] = [{"$or": pair} for pair in ors]
+        if self.bureau:
+            q["jurisdiction.bureau_key"] = self.bureau
+        if self.min_score is not None:
+            q["score"] = {"$gte": self.min_score}
+        created: dict[str, Any] = {}
+        if self.date_from:
+            created["$gte"] = _day_start(self.date_from)
+        if self.date_to:
+            created["$lt"] = _day_start(self.date_to + timedelta(days=1))
+        if created:
+            q["created_at"] = created
+        return q
 
 
 @dataclass
 class Page:
-    leads: list[Mapping[str, Any]]
+    leads: Sequence[Mapping[str, Any]]
     total: int
     page: int
     pages: int
 
 
-def queue_page(
-    leads: Iterable[Mapping[str, Any]], f: QueueFilter, page_size: int = PAGE_SIZE
-) -> Page:
-    """One page of the leads the filter keeps (``leads``: all of them, as LeadQueue.list gives)."""
-    chosen = [lead for lead in leads if f.matches(lead)]
+def search_page(queue: LeadQueue, f: QueueFilter, page_size: int = PAGE_SIZE) -> Page:
+    """One page of the filtered queue, filtered, sorted and paged by the database."""
     key, descending, _ = SORTS[f.sort]
-    floor = datetime.min.replace(tzinfo=UTC)
-
-    def sort_key(lead: Mapping[str, Any]) -> Any:
-        value = lead.get(key)
-        if isinstance(value, datetime):
-            return _aware(value) or floor
-        return value if value is not None else (floor if key.endswith("_at") else 0)
-
-    present = [lead for lead in chosen if lead.get(key) is not None]
-    absent = [lead for lead in chosen if lead.get(key) is None]
-    present.sort(key=sort_key, reverse=descending)
-    ordered = present + absent  # leads without the sort field last, either way
-    pages = max(1, -(-len(ordered) // page_size))
-    page = min(f.page, pages)
-    start = (page - 1) * page_size
-    return Page(ordered[start : start + page_size], len(ordered), page, pages)
+    sort = [(key, -1 if descending else 1)]
+    leads, total = queue.search(f.query(), sort, skip=(f.page - 1) * page_size, limit=page_size)
+    pages = max(1, -(-total // page_size))
+    if f.page > pages:  # past the end (a stale link): the last page
+        leads, total = queue.search(f.query(), sort, skip=(pages - 1) * page_size, limit=page_size)
+    return Page(leads, total, min(f.page, pages), pages)
 
 
-def facets(leads: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, str]]]:
-    """The values the filter drop-downs offer, from the leads there are."""
-    seen: dict[str, dict[str, str]] = {
-        k: {} for k in ("category", "unit", "bureau", "platform", "source", "severity")
-    }
-    for lead in leads:
-        jurisdiction = lead.get("jurisdiction") or {}
-        pairs = {
-            "category": (lead.get("category"), lead.get("category_name")),
-            "unit": (lead.get("lead_unit_key"), lead.get("lead_unit")),
-            "bureau": (jurisdiction.get("bureau_key"), jurisdiction.get("bureau_name")),
-            "platform": (lead.get("platform"), lead.get("platform_name")),
-            "source": (lead.get("source"), lead.get("source")),
-            "severity": (lead.get("severity"), lead.get("severity")),
-        }
-        for name, (value, label) in pairs.items():
-            if value:
-                seen[name].setdefault(str(value), str(label or value))
-    return {k: sorted(v.items(), key=lambda kv: kv[1]) for k, v in seen.items()}
+FACET_FIELDS = {
+    "category": ("category", "category_name"),
+    "unit": ("lead_unit_key", "lead_unit"),
+    "bureau": ("jurisdiction.bureau_key", "jurisdiction.bureau_name"),
+    "platform": ("platform", "platform_name"),
+    "source": ("source", "source"),
+    "severity": ("severity", "severity"),
+}
+
+
+def queue_facets(queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
+    """The values the filter drop-downs offer, from the leads there are (one read)."""
+    return queue.facets(FACET_FIELDS)
 
 
 def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str, Any]]]:
