@@ -311,3 +311,56 @@ def fast_start(pattern: str) -> str:
         return pattern
     members = "".join(dict.fromkeys(found[0]))
     return f"(?=[{members}])(?:{pattern})"
+
+
+# Inline flags ((?i), (?s:…)) change what a literal matches: such patterns get no extra gates.
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def _minimal(strings: set[str]) -> frozenset[str]:
+    """The strings no other one of them is part of: a text holding a longer one holds that."""
+    return frozenset(s for s in strings if not any(t != s and t in s for t in strings))
+
+
+def _needs_seq(seq: Any) -> list[frozenset[str]]:
+    """Literal sets of which every match of ``seq`` contains one member each."""
+    out: list[frozenset[str]] = []
+    run = [""]
+    for op, av in [*list(seq), (None, None)]:
+        options = None if op is None else _finite(op, av)
+        if options is not None and len(run) * len(options) <= _MAX_STRINGS:
+            run = [s + o for s in run for o in options]
+            continue
+        if "" not in run:  # the run is consumed whole: the match holds one of its strings
+            out.append(_minimal(set(run)))
+        run = [""] if options is None else options
+        if op is not None and options is None:
+            out.extend(_needs_item(op, av))
+    return out
+
+
+def _needs_item(op: Any, av: Any) -> list[frozenset[str]]:
+    if op is sre.SUBPATTERN:
+        return _needs_seq(av[-1])
+    if op is sre.BRANCH:
+        per_branch = [_needs_seq(branch) for branch in av[1]]
+        if not all(per_branch):
+            return []
+        # One set per branch, the one with the longest shortest member; their union.
+        chosen = [max(sets, key=lambda s: (min(map(len, s)), -len(s))) for sets in per_branch]
+        return [_minimal(set().union(*chosen))]
+    if _is_repeat(op) and av[0] >= 1:
+        return _needs_seq(av[2])
+    return []  # lookarounds, anchors, back-references: nothing that must be consumed
+
+
+def required_literals(pattern: str) -> list[frozenset[str]]:
+    """Sets of literal strings such that every match of ``pattern`` contains a member of each.
+
+    Lookarounds are left out (their text need not lie inside the match). The engine uses
+    the sets beyond a rule's anchors as further gates: a regex whose match would need a
+    string the text does not hold is not run.
+    """
+    if _INLINE_FLAGS.search(pattern):
+        return []
+    return [s for s in _needs_seq(sre.parse(pattern)) if s and "" not in s]
