@@ -9,6 +9,7 @@ every way the pattern can match goes through a literal that contains an anchor.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from re import _parser as sre  # type: ignore[attr-defined]  # stable since 3.11
 from typing import Any
 
@@ -292,25 +293,58 @@ def _engine_skips(seq: Any) -> bool:
     return op is sre.BRANCH and all(b and b[0][0] is sre.LITERAL for b in av[1])
 
 
+START_GROUP = "_fast_start"  # the group holding a match of a ``fast_start`` pattern
+
+
+# A back-reference (\1, (?P=name), (?(1)…)) would point at the wrong group once the pattern is
+# wrapped in one more; a false alarm (an escaped backslash before a digit) only costs speed.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
 def fast_start(pattern: str) -> str:
-    """``pattern`` behind a lookahead for the characters its matches can start with.
+    """``pattern`` rewritten to open with a class of the characters its matches start with.
 
     Python's regex engine tries a pattern at every position of the text; a pattern that
     opens with a group, an alternation of groups or a lookbehind gets no first-character
-    skip, and each failing position costs a walk through every alternative. One character
-    class in front fails those positions at once. Matches are unchanged; a pattern whose
-    first characters cannot be listed, or that can match empty, is returned as it is.
+    skip, and each failing position costs a walk through every alternative. The rewrite
+    consumes one character of that class, so the engine skips ahead in C to where a
+    match can start, and then looks back to run the whole pattern as a lookahead from
+    there, its match in group ``START_GROUP``: ``[abc](?<=(?=(?P<_fast_start>P))[abc])``.
+
+    A match of the rewrite is that one character; its group is the match ``pattern``
+    would have found at that position, and searching again from the group's end gives
+    ``finditer``'s matches in order (``fast_matches``). A pattern whose engine skips on
+    its own, whose first characters cannot be listed, that can match empty, that sets
+    global flags or refers back to its groups is returned as it is.
     """
     if pattern.startswith("(?") and pattern[2:3].isalpha():
         return pattern  # global inline flags must stay first
     parsed = sre.parse(pattern)
-    if _engine_skips(parsed):
+    if _engine_skips(parsed) or _GROUP_REFERENCE.search(pattern):
         return pattern
     found = _first(parsed)
     if found is None or found[1] or not found[0]:
         return pattern
-    members = "".join(dict.fromkeys(found[0]))
-    return f"(?=[{members}])(?:{pattern})"
+    members = "[" + "".join(dict.fromkeys(found[0])) + "]"
+    return f"{members}(?<=(?=(?P<{START_GROUP}>{pattern})){members})"
+
+
+def fast_matches(
+    regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None
+) -> Iterator[tuple[int, int, re.Match[str]]]:
+    """(start, end, match) of each match of a ``fast_start`` regex, as ``finditer`` of the
+    original pattern would find them; ``match`` carries the pattern's own groups."""
+    end_at = len(text) if endpos is None else endpos
+    if START_GROUP not in regex.groupindex:
+        for m in regex.finditer(text, pos, end_at):
+            yield m.start(), m.end(), m
+        return
+    search = regex.search
+    found = search(text, pos, end_at)
+    while found is not None:
+        start, pos = found.span(START_GROUP)
+        yield start, pos, found
+        found = search(text, pos, end_at)
 
 
 # Inline flags ((?i), (?s:…)) change what a literal matches: such patterns get no extra gates.

@@ -8,9 +8,11 @@ phrases that gate the regex rules, and the further literals a rule's matches nee
 seen and each of those literal sets has a member in the text, which keeps most texts
 away from the regex engine.
 
-The per-text work is set algebra on what the compiled tables say about each matched
-pattern: most matches are rule anchors, and a Python loop over them would cost more
-than the automaton itself.
+The per-text work on rules is integer bit arithmetic: each automaton pattern carries
+one mask of the rules it anchors, opens (``context_any``) and meets a required-literal
+set of, so a text's rules come from OR-ing the masks of its matched patterns. Most
+matches are rule anchors, and a Python loop over them would cost more than the
+automaton itself.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from functools import reduce
+from itertools import compress
+from operator import itemgetter, or_
 
 import ahocorasick_rs
 
-from detectors.anchors import fast_start, match_reach, required_literals
+from detectors.anchors import fast_matches, fast_start, match_reach, required_literals
 from detectors.config import Context, Cue, Lexicon, Rule, Term
 from detectors.normalize import normalize
 from detectors.variants import INITIALS, VariantConfig, term_variants
@@ -32,6 +36,10 @@ _SHORT = 4  # latin runs up to this long must stand alone as a word
 GATE_MIN_WEIGHT = 0.4  # a hit this strong opens its category's context-gated rules
 _NEED_MAX = 64  # a required-literal set larger than this is not worth its automaton entries
 _NEEDS_PER_RULE = 3
+# Fields of a pattern's rule mask, each one bit per rule: the rules it anchors, the rules
+# it is a context_any phrase of, and the rules whose first, second… required-literal set
+# it is a member of.
+_ANCHORS, _OPENS, _NEEDS = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -71,11 +79,11 @@ class _Gate:
 
 @dataclass(frozen=True, slots=True)
 class _Need:
-    need: int  # one required-literal set of one rule (``Compiled.rule_needs``)
+    rule: int
+    level: int  # which of the rule's required-literal sets this literal is a member of
 
 
 _Payload = _TermRef | _ExceptionRef | Cue | _Gate | _Need
-_NONE: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -90,21 +98,19 @@ class Compiled:
     templates: dict[str, str] = field(default_factory=dict)
     crime_templates: dict[str, str] = field(default_factory=dict)
     patterns: list[str] = field(default_factory=list)  # the automaton's, in id order
-    # Per automaton pattern, by kind (empty tuples and sets where it has none):
+    # Per automaton pattern, by kind (empty where it has none):
     terms: list[tuple[_TermRef, ...]] = field(default_factory=list)
     exceptions: list[tuple[str, ...]] = field(default_factory=list)  # excepted categories
     cues: list[tuple[Cue, ...]] = field(default_factory=list)
-    anchors: list[frozenset[int]] = field(default_factory=list)  # rules it anchors
-    opens: list[frozenset[int]] = field(default_factory=list)  # rules it is context_any of
-    meets: list[frozenset[int]] = field(default_factory=list)  # required-literal sets met
-    positional: frozenset[int] = frozenset()  # patterns with terms, exceptions or cues
-    # Per rule:
+    positional: list[bool] = field(default_factory=list)  # has terms, exceptions or cues
+    masks: list[int] = field(default_factory=list)  # its rule mask (see _ANCHORS)
+    # Per rule, and rule masks:
     categories: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # Hit.key of its hits
     anchor_patterns: list[frozenset[int]] = field(default_factory=list)
-    rule_needs: list[frozenset[int]] = field(default_factory=list)  # sets beyond the anchors
-    contextual: frozenset[int] = frozenset()  # rules with context_any
-    constrained: frozenset[int] = frozenset()  # rules with rule_needs
+    needs: list[int] = field(default_factory=list)  # field k: rules with a k-th literal set
+    contextual: int = 0  # rules with context_any
+    by_category: dict[str, int] = field(default_factory=dict)
 
 
 # Rules of one category left behind a shut gate: (rule index, its anchors' positions).
@@ -112,23 +118,31 @@ Gated = list[tuple[int, list[tuple[int, int]]]]
 _pid = itemgetter(0)
 
 
+def _bits(mask: int) -> list[int]:
+    """The set bits of ``mask``, lowest first (rule order)."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
 @dataclass(slots=True)
 class Scan:
     hits: list[Hit]
     excepted: dict[str, list[tuple[int, int]]]
     cues: list[tuple[Cue, int]]
-    # Rules whose anchors and required literals occurred but whose gate stayed shut (their
-    # product domain was in neither the text, its context nor another claim); run only
-    # when asked (``gated_claim``), since most never are.
-    shut: frozenset[int] = frozenset()
+    # Rules (a mask) whose anchors and required literals occurred but whose gate stayed
+    # shut (their product domain was in neither the text, its context nor another
+    # claim); run only when asked (``gated_claim``), since most never are.
+    shut: int = 0
     text: str = ""
     matches: list[tuple[int, int, int]] = field(default_factory=list)
 
     def gated(self, compiled: Compiled, category: str) -> Gated:
         """The shut rules of ``category``, with their anchors' positions."""
-        rules = sorted(i for i in self.shut if compiled.categories[i] == category)
-        if not rules:
-            return []
+        rules = _bits(self.shut & compiled.by_category.get(category, 0))
         if len(self.text) <= _WHOLE_TEXT:
             return [(i, _WHOLE) for i in rules]
         return [(i, _anchor_positions(compiled, i, self.matches)) for i in rules]
@@ -214,16 +228,12 @@ def compile_matcher(
         for phrase in rule.context_any:
             add(phrase, _Gate(i, context=True))
     # Required literals are matched as the regex reads them, in normalised text: verbatim.
-    rule_needs: list[frozenset[int]] = []
-    need_count = 0
+    levels = 0
     for i, rule in enumerate(rules):
-        ids = []
-        for need in _extra_needs(rule, rule_anchor_keys[i], index):
+        for level, need in enumerate(_extra_needs(rule, rule_anchor_keys[i], index)):
             for literal in sorted(need):
-                add_pattern(literal, _Need(need_count))
-            ids.append(need_count)
-            need_count += 1
-        rule_needs.append(frozenset(ids))
+                add_pattern(literal, _Need(i, level))
+            levels = max(levels, level + 1)
     patterns = list(index)
     automaton = (
         ahocorasick_rs.AhoCorasick(
@@ -258,34 +268,39 @@ def compile_matcher(
         patterns=patterns,
         categories=[rule.category for rule in rules],
         keys=[f"rule:{rule.id}" for rule in rules],
-        rule_needs=rule_needs,
-        contextual=frozenset(i for i, rule in enumerate(rules) if rule.context_any),
-        constrained=frozenset(i for i, needs in enumerate(rule_needs) if needs),
     )
-    _index_payloads(compiled, len(rules))
+    _index_payloads(compiled, len(rules), levels)
     return compiled
 
 
-def _index_payloads(compiled: Compiled, rule_count: int) -> None:
-    """Fill the per-pattern tables of ``compiled`` from its payloads."""
+def _index_payloads(compiled: Compiled, rule_count: int, levels: int) -> None:
+    """Fill the per-pattern tables and rule masks of ``compiled`` from its payloads."""
+    width = rule_count
     anchor_patterns: list[set[int]] = [set() for _ in range(rule_count)]
-    positional = set()
+    needs = [0] * levels
     for pid, items in enumerate(compiled.payloads):
         compiled.terms.append(tuple(p for p in items if isinstance(p, _TermRef)))
         compiled.exceptions.append(tuple(p.category for p in items if isinstance(p, _ExceptionRef)))
         compiled.cues.append(tuple(p for p in items if isinstance(p, Cue)))
-        anchored = frozenset(p.rule for p in items if isinstance(p, _Gate) and not p.context)
-        compiled.anchors.append(anchored or _NONE)
-        opens = frozenset(p.rule for p in items if isinstance(p, _Gate) and p.context)
-        compiled.opens.append(opens or _NONE)
-        meets = frozenset(p.need for p in items if isinstance(p, _Need))
-        compiled.meets.append(meets or _NONE)
-        for rule in anchored:
-            anchor_patterns[rule].add(pid)
-        if compiled.terms[-1] or compiled.exceptions[-1] or compiled.cues[-1]:
-            positional.add(pid)
-    compiled.positional = frozenset(positional)
+        compiled.positional.append(
+            bool(compiled.terms[-1] or compiled.exceptions[-1] or compiled.cues[-1])
+        )
+        mask = 0
+        for p in items:
+            if isinstance(p, _Gate):
+                mask |= 1 << ((_OPENS if p.context else _ANCHORS) * width + p.rule)
+                if not p.context:
+                    anchor_patterns[p.rule].add(pid)
+            elif isinstance(p, _Need):
+                mask |= 1 << ((_NEEDS + p.level) * width + p.rule)
+                needs[p.level] |= 1 << p.rule
+        compiled.masks.append(mask)
     compiled.anchor_patterns = [frozenset(p) for p in anchor_patterns]
+    compiled.needs = needs
+    for i, (rule, _regex) in enumerate(compiled.rules):
+        if rule.context_any:
+            compiled.contextual |= 1 << i
+        compiled.by_category[rule.category] = compiled.by_category.get(rule.category, 0) | 1 << i
 
 
 def scan(
@@ -309,28 +324,29 @@ def scan(
     matches = compiled.automaton.find_matches_as_indexes(text, overlapping=True)
     if not matches:
         return None
-    pids = set(map(_pid, matches))
+    ids = set(map(_pid, matches))
     hits: list[Hit] = []
     excepted: dict[str, list[tuple[int, int]]] = {}
     cues: list[tuple[Cue, int]] = []
-    if not compiled.positional.isdisjoint(pids):
+    if any(map(compiled.positional.__getitem__, ids)):
         _positional_hits(compiled, text, matches, hits, excepted, cues)
-    anchored = set().union(*map(compiled.anchors.__getitem__, pids))
-    shut: set[int] = set()
+    width = len(compiled.rules)
+    full = (1 << width) - 1
+    mask = reduce(or_, map(compiled.masks.__getitem__, ids), 0)
+    anchored = mask & full
+    shut = 0
     if anchored:
-        blocked = anchored & compiled.constrained
-        if blocked:
-            met = set().union(*map(compiled.meets.__getitem__, pids))
-            anchored.difference_update([i for i in blocked if not compiled.rule_needs[i] <= met])
-        shut = anchored & compiled.contextual
+        # A rule runs only if each of its required-literal sets has a member in the text.
+        for level, has in enumerate(compiled.needs):
+            anchored &= (mask >> ((_NEEDS + level) * width)) | ~has
+        shut = anchored & compiled.contextual & ~(mask >> (_OPENS * width))
     if shut:
-        shut -= set().union(*map(compiled.opens.__getitem__, pids))
-        if shut and hints:
-            shut = {i for i in shut if compiled.categories[i] not in hints}
+        for category in hints:
+            shut &= ~compiled.by_category.get(category, 0)
         if shut and context_text:
-            shut -= _context_gates(compiled, context_text)
+            shut &= ~_context_gates(compiled, context_text)
     if anchored:
-        found = _run_rules(compiled, text, price, sorted(anchored - shut), matches)
+        found = _run_rules(compiled, text, price, anchored & ~shut, matches)
         if shut:
             # An allow-listed phrase (延时发货) vouches for no domain either; a weak word
             # (玻尿酸 in a warning, 学区 in the news) does not vouch for the domain.
@@ -340,15 +356,16 @@ def scan(
                 else hits
             )
             present = {h.category for h in (*vouching, *found) if h.weight >= GATE_MIN_WEIGHT}
-            if present:
-                opened = sorted(i for i in shut if compiled.categories[i] in present)
-                if opened:
-                    found.extend(_run_rules(compiled, text, price, opened, matches))
-                    shut.difference_update(opened)
+            opened = 0
+            for category in present:
+                opened |= shut & compiled.by_category.get(category, 0)
+            if opened:
+                found.extend(_run_rules(compiled, text, price, opened, matches))
+                shut &= ~opened
         hits.extend(found)
     if not hits and not cues and not shut:
         return None
-    return Scan(hits, excepted, cues, frozenset(shut), text, matches)
+    return Scan(hits, excepted, cues, shut, text, matches)
 
 
 def _positional_hits(
@@ -360,10 +377,9 @@ def _positional_hits(
     cues: list[tuple[Cue, int]],
 ) -> None:
     """Term hits, excepted stretches and cues, in match order."""
-    positional, last = compiled.positional, len(text)
-    for pid, start, end in matches:
-        if pid not in positional:
-            continue
+    last = len(text)
+    flags = map(compiled.positional.__getitem__, map(_pid, matches))
+    for pid, start, end in compress(matches, flags):
         for cue in compiled.cues[pid]:
             cues.append((cue, start))
         for category in compiled.exceptions[pid]:
@@ -400,13 +416,17 @@ def _run_rules(
     compiled: Compiled,
     text: str,
     price: float | None,
-    rules: Iterable[int],
+    rules: int,
     matches: list[tuple[int, int, int]],
 ) -> list[Hit]:
+    """The hits of the rules in mask ``rules``, in rule order."""
     hits: list[Hit] = []
-    whole = len(text) <= _WHOLE_TEXT
-    for i in rules:
-        anchors = _WHOLE if whole else _anchor_positions(compiled, i, matches)
+    if len(text) <= _WHOLE_TEXT:
+        for i in _bits(rules):
+            hits.extend(_matches(compiled, i, text, price, None))
+        return hits
+    for i in _bits(rules):
+        anchors = _anchor_positions(compiled, i, matches)
         hits.extend(_matches(compiled, i, text, price, _windows(compiled, i, anchors, text)))
     return hits
 
@@ -420,10 +440,12 @@ def _anchor_positions(
     return [(start, end) for pid, start, end in matches if pid in wanted]
 
 
-def _context_gates(compiled: Compiled, context_text: str) -> set[int]:
+def _context_gates(compiled: Compiled, context_text: str) -> int:
+    """The rules (a mask) that ``context_text`` holds a context_any phrase of."""
     assert compiled.automaton is not None
     found = compiled.automaton.find_matches_as_indexes(context_text, overlapping=True)
-    return set().union(*map(compiled.opens.__getitem__, set(map(_pid, found))))
+    mask = reduce(or_, map(compiled.masks.__getitem__, set(map(_pid, found))), 0)
+    return (mask >> (_OPENS * len(compiled.rules))) & ((1 << len(compiled.rules)) - 1)
 
 
 def gated_claim(compiled: Compiled, text: str, price: float | None, rules: Gated) -> bool:
@@ -467,16 +489,18 @@ def _matches(
     i: int,
     text: str,
     price: float | None,
-    windows: list[tuple[int, int]],
+    windows: list[tuple[int, int]] | None,
 ) -> list[Hit]:
+    """Hits of rule ``i`` in ``windows`` of ``text`` (None: the whole text)."""
     rule, regex = compiled.rules[i]
-    if len(windows) == 1 and windows[0] == (0, len(text)):
-        matches: Iterable[re.Match[str]] = regex.finditer(text)
+    if windows is None or (len(windows) == 1 and windows[0] == (0, len(text))):
+        if regex.search(text) is None:
+            return []  # the common case: one call into the engine, no iterator
+        matches: Iterable[tuple[int, int, re.Match[str]]] = fast_matches(regex, text)
     else:
-        matches = (m for lo, hi in windows for m in regex.finditer(text, lo, hi))
+        matches = (m for lo, hi in windows for m in fast_matches(regex, text, lo, hi))
     hits: list[Hit] = []
-    for m in matches:
-        start, end = m.span()
+    for start, end, m in matches:
         if end == start:
             continue
         if rule.price_below is not None:
@@ -493,7 +517,7 @@ def _matches(
                 rule.article,
                 rule.severity,
                 compiled.keys[i],
-                m.group(0),
+                text[start:end],
                 rule.explanation,
                 False,
                 "rule",

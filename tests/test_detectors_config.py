@@ -227,30 +227,41 @@ def test_document_scope_and_threshold_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pattern", "front"),
     [
-        (r"(?<![无不])(?:印有|印)[^。]{0,8}?(?:段子|黄色)", "(?=[印])"),
-        (r"(?:(?:彻底|根治)|能治)[^。]{0,4}?糖尿病|\d+天瘦", r"(?=[彻根能\d])"),
-        (r"(?:x)?y", "(?=[xy])"),
+        (r"(?<![无不])(?:印有|印)[^。]{0,8}?(?:段子|黄色)", "[印](?<="),
+        (r"(?:(?:彻底|根治)|能治)[^。]{0,4}?糖尿病|\d+天瘦", r"[彻根能\d](?<="),
+        (r"(?:x)?y", "[xy](?<="),
+        (r"(?:^|(?<=[。]))(?:说|讲)(?P<price>\d+)", "[说讲](?<="),
         (r"只(?:需|要)\d+针", None),  # the engine skips ahead on its own literal prefix
         (r".{0,3}瘦", None),  # any character may start a match
         (r"(?:瘦)?", None),  # may match empty
+        (r"(?:(a)|b)c\1", None),  # a back-reference would point at the wrong group
     ],
 )
 def test_fast_start_keeps_matches(pattern: str, front: str | None) -> None:
     import re
 
-    from detectors.anchors import fast_start
+    from detectors.anchors import fast_matches, fast_start
 
     fast = fast_start(pattern)
     assert fast.startswith(front) if front else fast == pattern
+    regex = re.compile(fast)
     texts = [
         "印有黄色段子的本子",
-        "不印黄色段子",
+        "不印黄色段子印有黄色",
         "能治好糖尿病",
-        "根治了糖尿病",
+        "根治了糖尿病，彻底根治糖尿病",
         "3天瘦",
         "xy y",
         "只需3针",
+        "说12。讲3，说4",
+        "acac bca",
     ]
     for text in texts:
-        plain = [m.span() for m in re.finditer(pattern, text)]
-        assert [m.span() for m in re.finditer(fast, text)] == plain, text
+        plain = [(m.span(), m.groupdict()) for m in re.finditer(pattern, text)]
+        got = [((s, e), m.groupdict()) for s, e, m in fast_matches(regex, text)]
+        assert [
+            (span, {k: v for k, v in d.items() if not k.startswith("_")}) for span, d in got
+        ] == plain, text
+        for lo, hi in ((1, len(text)), (0, max(0, len(text) - 2))):
+            window = [m.span() for m in re.compile(pattern).finditer(text, lo, hi)]
+            assert [(s, e) for s, e, _m in fast_matches(regex, text, lo, hi)] == window, text
