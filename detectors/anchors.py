@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from re import _parser as sre  # type: ignore[attr-defined]  # stable since 3.11
 from typing import Any
+
+
+@lru_cache(maxsize=2048)
+def _parse(pattern: str) -> Any:
+    """The parsed pattern (read, never changed): loading and compiling a rule parse it
+    for its anchors, reach, first characters and required literals."""
+    return sre.parse(pattern)
+
 
 _MAX_CLASS = 12  # a character class of up to this many literals counts as alternatives
 _MAX_STRINGS = 256  # expansion limit for runs of literal alternatives
@@ -104,7 +113,7 @@ def anchor_problem(pattern: str, anchors: tuple[str, ...]) -> str | None:
     """Why ``anchors`` do not gate ``pattern`` safely, or None when they do."""
     if not anchors:
         return "every rule needs at least one anchor"
-    if not _covered_seq(sre.parse(pattern), anchors):
+    if not _covered_seq(_parse(pattern), anchors):
         return "some matches of the pattern contain none of the anchors"
     return None
 
@@ -143,7 +152,7 @@ def _required(seq: Any) -> set[str] | None:
 
 def derive_anchors(pattern: str) -> list[str]:
     """A suggestion for a rule's ``anchors``: the best literal set found, or []."""
-    found = _required(sre.parse(pattern)) or set()
+    found = _required(_parse(pattern)) or set()
     # An anchor that contains another one adds nothing.
     return sorted(a for a in found if not any(b != a and b in a for b in found))
 
@@ -216,7 +225,7 @@ def match_reach(pattern: str) -> int | None:
     anchor's occurrence: the engine searches windows around anchors instead of the
     whole text. None when the pattern can match arbitrarily long text.
     """
-    found = _width(sre.parse(pattern))
+    found = _width(_parse(pattern))
     return None if found is None else found[0] + found[1]
 
 
@@ -319,7 +328,7 @@ def fast_start(pattern: str) -> str:
     """
     if pattern.startswith("(?") and pattern[2:3].isalpha():
         return pattern  # global inline flags must stay first
-    parsed = sre.parse(pattern)
+    parsed = _parse(pattern)
     if _engine_skips(parsed) or _GROUP_REFERENCE.search(pattern):
         return pattern
     found = _first(parsed)
@@ -353,7 +362,16 @@ _INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
 
 def _minimal(strings: set[str]) -> frozenset[str]:
     """The strings no other one of them is part of: a text holding a longer one holds that."""
-    return frozenset(s for s in strings if not any(t != s and t in s for t in strings))
+    if len(strings) < 2:
+        return frozenset(strings)
+    shortest = min(map(len, strings))
+    kept: set[str] = set()
+    for candidate in sorted(strings, key=len):  # shorter first: only those can be inside
+        n = len(candidate)
+        parts = (candidate[i:j] for i in range(n) for j in range(i + shortest, n + 1))
+        if not any(part in kept for part in parts):
+            kept.add(candidate)
+    return frozenset(kept)
 
 
 def _needs_seq(seq: Any) -> list[frozenset[str]]:
@@ -397,4 +415,4 @@ def required_literals(pattern: str) -> list[frozenset[str]]:
     """
     if _INLINE_FLAGS.search(pattern):
         return []
-    return [s for s in _needs_seq(sre.parse(pattern)) if s and "" not in s]
+    return [s for s in _needs_seq(_parse(pattern)) if s and "" not in s]

@@ -145,7 +145,8 @@ class Scan:
         rules = _bits(self.shut & compiled.by_category.get(category, 0))
         if len(self.text) <= _WHOLE_TEXT:
             return [(i, _WHOLE) for i in rules]
-        return [(i, _anchor_positions(compiled, i, self.matches)) for i in rules]
+        positions = _positions(self.matches)
+        return [(i, _anchor_positions(compiled, i, positions)) for i in rules]
 
 
 def _ascii_run(text: str, reverse: bool = False) -> int:
@@ -236,11 +237,7 @@ def compile_matcher(
             levels = max(levels, level + 1)
     patterns = list(index)
     automaton = (
-        ahocorasick_rs.AhoCorasick(
-            patterns,
-            matchkind=ahocorasick_rs.MatchKind.Standard,
-            implementation=ahocorasick_rs.Implementation.DFA,
-        )
+        ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.Standard)
         if patterns
         else None
     )
@@ -425,19 +422,33 @@ def _run_rules(
         for i in _bits(rules):
             hits.extend(_matches(compiled, i, text, price, None))
         return hits
+    positions = _positions(matches)
     for i in _bits(rules):
-        anchors = _anchor_positions(compiled, i, matches)
+        anchors = _anchor_positions(compiled, i, positions)
         hits.extend(_matches(compiled, i, text, price, _windows(compiled, i, anchors, text)))
     return hits
 
 
+def _positions(matches: list[tuple[int, int, int]]) -> dict[int, list[tuple[int, int]]]:
+    """Per matched pattern, where it occurs (one pass, shared by every rule of a text)."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for pid, start, end in matches:
+        found = out.get(pid)
+        if found is None:
+            out[pid] = [(start, end)]
+        else:
+            found.append((start, end))
+    return out
+
+
 def _anchor_positions(
-    compiled: Compiled, rule: int, matches: list[tuple[int, int, int]]
+    compiled: Compiled, rule: int, positions: dict[int, list[tuple[int, int]]]
 ) -> list[tuple[int, int]]:
     if compiled.reaches[rule] is None:
         return _WHOLE  # read whole anyway
-    wanted = compiled.anchor_patterns[rule]
-    return [(start, end) for pid, start, end in matches if pid in wanted]
+    return [
+        at for pid in compiled.anchor_patterns[rule] & positions.keys() for at in positions[pid]
+    ]
 
 
 def _context_gates(compiled: Compiled, context_text: str) -> int:
