@@ -9,8 +9,18 @@ every way the pattern can match goes through a literal that contains an anchor.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from functools import lru_cache
 from re import _parser as sre  # type: ignore[attr-defined]  # stable since 3.11
 from typing import Any
+
+
+@lru_cache(maxsize=2048)
+def _parse(pattern: str) -> Any:
+    """The parsed pattern (read, never changed): loading and compiling a rule parse it
+    for its anchors, reach, first characters and required literals."""
+    return sre.parse(pattern)
+
 
 _MAX_CLASS = 12  # a character class of up to this many literals counts as alternatives
 _MAX_STRINGS = 256  # expansion limit for runs of literal alternatives
@@ -103,7 +113,7 @@ def anchor_problem(pattern: str, anchors: tuple[str, ...]) -> str | None:
     """Why ``anchors`` do not gate ``pattern`` safely, or None when they do."""
     if not anchors:
         return "every rule needs at least one anchor"
-    if not _covered_seq(sre.parse(pattern), anchors):
+    if not _covered_seq(_parse(pattern), anchors):
         return "some matches of the pattern contain none of the anchors"
     return None
 
@@ -142,7 +152,7 @@ def _required(seq: Any) -> set[str] | None:
 
 def derive_anchors(pattern: str) -> list[str]:
     """A suggestion for a rule's ``anchors``: the best literal set found, or []."""
-    found = _required(sre.parse(pattern)) or set()
+    found = _required(_parse(pattern)) or set()
     # An anchor that contains another one adds nothing.
     return sorted(a for a in found if not any(b != a and b in a for b in found))
 
@@ -215,7 +225,7 @@ def match_reach(pattern: str) -> int | None:
     anchor's occurrence: the engine searches windows around anchors instead of the
     whole text. None when the pattern can match arbitrarily long text.
     """
-    found = _width(sre.parse(pattern))
+    found = _width(_parse(pattern))
     return None if found is None else found[0] + found[1]
 
 
@@ -292,22 +302,117 @@ def _engine_skips(seq: Any) -> bool:
     return op is sre.BRANCH and all(b and b[0][0] is sre.LITERAL for b in av[1])
 
 
+START_GROUP = "_fast_start"  # the group holding a match of a ``fast_start`` pattern
+
+
+# A back-reference (\1, (?P=name), (?(1)…)) would point at the wrong group once the pattern is
+# wrapped in one more; a false alarm (an escaped backslash before a digit) only costs speed.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
 def fast_start(pattern: str) -> str:
-    """``pattern`` behind a lookahead for the characters its matches can start with.
+    """``pattern`` rewritten to open with a class of the characters its matches start with.
 
     Python's regex engine tries a pattern at every position of the text; a pattern that
     opens with a group, an alternation of groups or a lookbehind gets no first-character
-    skip, and each failing position costs a walk through every alternative. One character
-    class in front fails those positions at once. Matches are unchanged; a pattern whose
-    first characters cannot be listed, or that can match empty, is returned as it is.
+    skip, and each failing position costs a walk through every alternative. The rewrite
+    consumes one character of that class, so the engine skips ahead in C to where a
+    match can start, and then looks back to run the whole pattern as a lookahead from
+    there, its match in group ``START_GROUP``: ``[abc](?<=(?=(?P<_fast_start>P))[abc])``.
+
+    A match of the rewrite is that one character; its group is the match ``pattern``
+    would have found at that position, and searching again from the group's end gives
+    ``finditer``'s matches in order (``fast_matches``). A pattern whose engine skips on
+    its own, whose first characters cannot be listed, that can match empty, that sets
+    global flags or refers back to its groups is returned as it is.
     """
     if pattern.startswith("(?") and pattern[2:3].isalpha():
         return pattern  # global inline flags must stay first
-    parsed = sre.parse(pattern)
-    if _engine_skips(parsed):
+    parsed = _parse(pattern)
+    if _engine_skips(parsed) or _GROUP_REFERENCE.search(pattern):
         return pattern
     found = _first(parsed)
     if found is None or found[1] or not found[0]:
         return pattern
-    members = "".join(dict.fromkeys(found[0]))
-    return f"(?=[{members}])(?:{pattern})"
+    members = "[" + "".join(dict.fromkeys(found[0])) + "]"
+    return f"{members}(?<=(?=(?P<{START_GROUP}>{pattern})){members})"
+
+
+def fast_matches(
+    regex: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None
+) -> Iterator[tuple[int, int, re.Match[str]]]:
+    """(start, end, match) of each match of a ``fast_start`` regex, as ``finditer`` of the
+    original pattern would find them; ``match`` carries the pattern's own groups."""
+    end_at = len(text) if endpos is None else endpos
+    if START_GROUP not in regex.groupindex:
+        for m in regex.finditer(text, pos, end_at):
+            yield m.start(), m.end(), m
+        return
+    search = regex.search
+    found = search(text, pos, end_at)
+    while found is not None:
+        start, pos = found.span(START_GROUP)
+        yield start, pos, found
+        found = search(text, pos, end_at)
+
+
+# Inline flags ((?i), (?s:…)) change what a literal matches: such patterns get no extra gates.
+_INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
+
+
+def _minimal(strings: set[str]) -> frozenset[str]:
+    """The strings no other one of them is part of: a text holding a longer one holds that."""
+    if len(strings) < 2:
+        return frozenset(strings)
+    shortest = min(map(len, strings))
+    kept: set[str] = set()
+    for candidate in sorted(strings, key=len):  # shorter first: only those can be inside
+        n = len(candidate)
+        parts = (candidate[i:j] for i in range(n) for j in range(i + shortest, n + 1))
+        if not any(part in kept for part in parts):
+            kept.add(candidate)
+    return frozenset(kept)
+
+
+def _needs_seq(seq: Any) -> list[frozenset[str]]:
+    """Literal sets of which every match of ``seq`` contains one member each."""
+    out: list[frozenset[str]] = []
+    run = [""]
+    for op, av in [*list(seq), (None, None)]:
+        options = None if op is None else _finite(op, av)
+        if options is not None and len(run) * len(options) <= _MAX_STRINGS:
+            run = [s + o for s in run for o in options]
+            continue
+        if "" not in run:  # the run is consumed whole: the match holds one of its strings
+            out.append(_minimal(set(run)))
+        run = [""] if options is None else options
+        if op is not None and options is None:
+            out.extend(_needs_item(op, av))
+    return out
+
+
+def _needs_item(op: Any, av: Any) -> list[frozenset[str]]:
+    if op is sre.SUBPATTERN:
+        return _needs_seq(av[-1])
+    if op is sre.BRANCH:
+        per_branch = [_needs_seq(branch) for branch in av[1]]
+        if not all(per_branch):
+            return []
+        # One set per branch, the one with the longest shortest member; their union.
+        chosen = [max(sets, key=lambda s: (min(map(len, s)), -len(s))) for sets in per_branch]
+        return [_minimal(set().union(*chosen))]
+    if _is_repeat(op) and av[0] >= 1:
+        return _needs_seq(av[2])
+    return []  # lookarounds, anchors, back-references: nothing that must be consumed
+
+
+def required_literals(pattern: str) -> list[frozenset[str]]:
+    """Sets of literal strings such that every match of ``pattern`` contains a member of each.
+
+    Lookarounds are left out (their text need not lie inside the match). The engine uses
+    the sets beyond a rule's anchors as further gates: a regex whose match would need a
+    string the text does not hold is not run.
+    """
+    if _INLINE_FLAGS.search(pattern):
+        return []
+    return [s for s in _needs_seq(_parse(pattern)) if s and "" not in s]

@@ -7,7 +7,7 @@ scores without a threshold, for models that combine rule evidence with their own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from detectors.config import (
 from detectors.context import cued_positions, is_report
 from detectors.matcher import (
     Compiled,
-    Gated,
     Hit,
+    Scan,
     compile_matcher,
     gated_claim,
     inside,
@@ -34,7 +34,7 @@ from detectors.matcher import (
     scan,
 )
 from detectors.normalize import Normalized, normalize
-from detectors.price import PriceFloor, below_floor_finding, load_price_floors
+from detectors.price import FloorCheck, PriceFloor, load_price_floors
 from detectors.variants import VariantConfig
 
 _FALLBACK_TEMPLATE = "宣称{claims}，违反{article}"
@@ -56,12 +56,19 @@ class Analysis:
 
     findings: list[Finding]
     quoted: float
-    _needs_domain: Callable[[str], bool] = field(default=lambda _c: False, repr=False)
+    # What needs_domain reads: the scan's shut rules, run only when asked.
+    _scan: Scan | None = field(default=None, repr=False)
+    _compiled: Compiled | None = field(default=None, repr=False)
+    _price: float | None = field(default=None, repr=False)
 
     def needs_domain(self, category: str) -> bool:
         """Does the text make a claim of ``category`` that is illegal only in its trade,
         without that trade in sight (a travel time in a restaurant's post)?"""
-        return self._needs_domain(category)
+        found, compiled = self._scan, self._compiled
+        if found is None or compiled is None or not found.shut:
+            return False
+        rules = found.gated(compiled, category)
+        return bool(rules) and gated_claim(compiled, found.text, self._price, rules)
 
 
 class Detector:
@@ -113,6 +120,7 @@ class Detector:
     def compile(self) -> Detector:
         """Build the automaton and regexes now rather than on the first ``detect``."""
         self.matcher_ = compile_matcher(self.lexicons, self.rules, self.context_, self.variants)
+        self.floors_ = FloorCheck(self.price_floors)
         return self
 
     def _get_compiled(self) -> Compiled:
@@ -146,40 +154,27 @@ class Detector:
     ) -> Analysis:
         """``detect``'s findings, and how far the text reads as quoting claims (``quoted``)."""
         threshold = self.min_score_ if min_score is None else min_score
+        compiled = self._get_compiled()
         norm = normalize(text)
-        grouped = self._grouped(norm, text, price, context)
-        floor = below_floor_finding(text, price, self.price_floors, norm)
-        quoted = 0.0 if grouped is None else grouped[2]
-        needs = self._domain_check(grouped[3] if grouped else {}, norm, price)
-        if grouped is None and floor is None:
-            return Analysis([], quoted, needs)
+        found, by_category, quoted = self._grouped(norm, text, price, context, compiled)
+        floor = self._floor(text, price, norm)
+        if not by_category and floor is None:
+            return Analysis([], quoted, found, compiled, price)
+        floor_category = None if floor is None else floor.category
         findings: dict[str, Finding] = {}
-        if grouped is not None:
-            norm, by_category = grouped[:2]
-            compiled = self._get_compiled()
-            for category, hits in by_category.items():
-                score = self._score(hits)
-                if score > 0.0:
-                    findings[category] = self._finding(category, score, hits, norm, text, compiled)
+        for category, hits in by_category.items():
+            score = self._score(hits)
+            # Below the threshold a finding is dropped unless the price floor adds to it.
+            if score > 0.0 and (score >= threshold or category == floor_category):
+                findings[category] = self._finding(category, score, hits, norm, text, compiled)
         if floor is not None:
             findings[floor.category] = _with_floor(findings.get(floor.category), floor, text)
         ordered = sorted(findings, key=lambda c: _ORDER.get(c, len(_ORDER)))
         kept = [findings[c] for c in ordered if findings[c].score >= threshold]
-        return Analysis(kept, quoted, needs)
+        return Analysis(kept, quoted, found, compiled, price)
 
-    def _domain_check(
-        self,
-        gated: dict[str, Gated],
-        norm: Normalized,
-        price: float | None,
-    ) -> Callable[[str], bool]:
-        compiled = self._get_compiled()
-
-        def needs(category: str) -> bool:
-            rules = gated.get(category)
-            return rules is not None and gated_claim(compiled, norm.text, price, rules)
-
-        return needs
+    def _floor(self, text: str, price: float | None, norm: Normalized) -> Finding | None:
+        return None if price is None else self.floors_.finding(text, price, norm)
 
     def evidence(
         self, text: str, *, price: float | None = None, context: ListingContext = NO_CONTEXT
@@ -189,45 +184,63 @@ class Detector:
         Categories without any hit are absent. Cheaper than ``detect``: no spans,
         explanations or findings are built.
         """
+        compiled = self._get_compiled()
         norm = normalize(text)
-        grouped = self._grouped(norm, text, price, context)
-        scores = {} if grouped is None else {c: self._score(h) for c, h in grouped[1].items()}
-        floor = below_floor_finding(text, price, self.price_floors, norm)
+        _found, by_category, _quoted = self._grouped(norm, text, price, context, compiled)
+        scores = {c: self._score(h) for c, h in by_category.items()}
+        floor = self._floor(text, price, norm)
         if floor is not None:
             before = scores.get(floor.category, 0.0)
             scores[floor.category] = 1.0 - (1.0 - before) * (1.0 - floor.score)
         return scores
 
     def _grouped(
-        self, norm: Normalized, text: str, price: float | None, context: ListingContext
-    ) -> tuple[Normalized, dict[str, list[Hit]], float, dict[str, Gated]] | None:
+        self,
+        norm: Normalized,
+        text: str,
+        price: float | None,
+        context: ListingContext,
+        compiled: Compiled,
+    ) -> tuple[Scan | None, dict[str, list[Hit]], float]:
+        """The scan, its hits by category (cued ones marked) and ``Analysis.quoted``."""
         if not norm.text:
-            return None
-        result = scan(
-            self._get_compiled(),
-            norm.text,
-            price,
-            context_text=normalize(context.surroundings).text if context.surroundings else "",
-            hints=context.categories,
-        )
+            return None, {}, 0.0
+        if context is NO_CONTEXT:
+            result = scan(compiled, norm.text, price)
+        else:
+            around = context.surroundings
+            result = scan(
+                compiled,
+                norm.text,
+                price,
+                context_text=normalize(around).text if around else "",
+                hints=context.categories,
+            )
         if result is None:
-            return None
+            return None, {}, 0.0
         hits = result.hits
         if result.excepted:
             hits = [h for h in hits if not inside(h, result.excepted.get(h.category, ()))]
         quoted = 0.0
         if result.cues:
-            quoted = 1.0 if is_report(result.cues, self.context_) else 0.5
-            self._mark_cued(hits, result.cues, norm, text)
+            report = is_report(result.cues, self.context_)
+            quoted = 1.0 if report else 0.5
+            if hits:
+                self._mark_cued(hits, result.cues, norm, text, report)
         by_category: dict[str, list[Hit]] = {}
         for hit in hits:
             by_category.setdefault(hit.category, []).append(hit)
-        return norm, by_category, quoted, result.gated
+        return result, by_category, quoted
 
     def _mark_cued(
-        self, hits: list[Hit], cues: list[tuple[Cue, int]], norm: Normalized, text: str
+        self,
+        hits: list[Hit],
+        cues: list[tuple[Cue, int]],
+        norm: Normalized,
+        text: str,
+        report: bool,
     ) -> None:
-        if is_report(cues, self.context_):
+        if report:
             for hit in hits:
                 hit.cued = True
             return

@@ -8,8 +8,8 @@ in the original text.
 
 It runs on every crawled text, so the common path is cheap: ``str.lower`` plus a
 set test decide whether the (slow, per-character) translate table is needed at
-all, filler runs are found with one small regex, and the offset map is built only
-when somebody asks for it (texts with hits).
+all, the fillers to drop are found and dropped by one regex, and the offset map is
+built only when somebody asks for it (texts with hits).
 """
 
 from __future__ import annotations
@@ -22,12 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from detectors.clean import REPLACEMENT, SURROGATES
-from detectors.numerals import (
-    Replacement,
-    has_numeral,
-    numeral_replacements,
-    replacement_source,
-)
+from detectors.numerals import Replacement, numeral_replacements, replacement_source
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +68,19 @@ class Normalized:
     """Normalised text; ``offsets[i]`` is the original index of ``text[i]``.
 
     The map is kept piecewise (kept segments of the original, numeral replacements)
-    and expanded only on request, so texts without hits never pay for it.
+    and expanded only on request, so texts without hits never pay for it. The segments
+    themselves are found only then, from the folded text (``dropped_from``).
     """
 
-    __slots__ = ("_cum", "_offsets", "_replacements", "_rstarts", "_segments", "text")
+    __slots__ = (
+        "_cum",
+        "_folded",
+        "_offsets",
+        "_replacements",
+        "_rstarts",
+        "_segments",
+        "text",
+    )
 
     def __init__(
         self,
@@ -85,20 +89,28 @@ class Normalized:
         *,
         segments: list[tuple[int, int]] | None = None,
         replacements: list[Replacement] | None = None,
+        dropped_from: str | None = None,
     ) -> None:
         self.text = text
         self._offsets = offsets
         self._segments = segments  # kept [start, end) ranges of the original, in order
+        self._folded = dropped_from  # the folded text fillers were dropped from
         self._replacements = replacements or []  # numeral pass, in segment-joined coordinates
         self._cum: list[int] | None = None
-        self._rstarts = [r[2] for r in self._replacements]
+        self._rstarts: list[int] | None = None
 
     def source(self, index: int) -> int:
         """The original index of ``text[index]`` (no full map is built)."""
         if self._offsets is not None:
             return self._offsets[index]
         if self._replacements:
+            if self._rstarts is None:
+                self._rstarts = [r[2] for r in self._replacements]
             index = replacement_source(index, self._replacements, self._rstarts)
+        if self._folded is not None:
+            folded, self._folded = self._folded, None
+            runs = [m.span() for m in _drop_re().finditer(folded)]
+            self._segments = _kept(len(folded), runs)
         if self._segments is None:
             return index
         if self._cum is None:
@@ -222,77 +234,36 @@ def _fold_char(match: re.Match[str]) -> str:
     return REPLACEMENT if _surrogate_re().match(char) else char
 
 
-@lru_cache(maxsize=1)
-def _filler_re() -> re.Pattern[str]:
-    return re.compile(f"[{_FILLER}]+")
+def _drop_pattern() -> str:
+    """One regex for the filler runs to drop (see ``_FILLER`` and ``_EXOTIC``).
 
-
-@lru_cache(maxsize=1)
-def _classes() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    A run of fillers goes when it touches a CJK ideograph on one side and a word
+    character (CJK, a-z, 0-9, %, ¥) on the other, when it is all exotic separators
+    between two word characters, or when it is all invisible. Fillers, word characters
+    and the marks around them are disjoint classes, so each alternative matches whole
+    runs only. The pattern opens with the filler class and looks back from the run's
+    first character, so that the engine skips to candidate runs in C.
+    """
+    fill, word = f"[{_FILLER}]", f"[{CJK}0-9a-z%\u00a5]"
+    cjk, exotic, invisible = f"[{CJK}]", f"[{_EXOTIC}]", f"[{_INVISIBLE}]"
     return (
-        re.compile(f"[{CJK}]"),
-        re.compile(f"[{CJK}0-9a-z%\u00a5]"),
-        re.compile(f"[{_EXOTIC}]+"),
+        f"{fill}(?:"
+        f"(?<={cjk}.){fill}*(?={word})"
+        f"|(?<={word}.){fill}*(?={cjk})"
+        f"|(?<={word}{exotic}){exotic}*(?={word})"
+        f"|(?<!{fill}.)(?<={invisible}){invisible}*(?!{fill})"
+        ")"
     )
 
 
 @lru_cache(maxsize=1)
-def _invisible_re() -> re.Pattern[str]:
-    return re.compile(f"[{_INVISIBLE}]+")
-
-
-def _kind(char: str) -> int:
-    """2 for a CJK ideograph, 1 for another word character (a-z, 0-9, %, ¥), 0 otherwise."""
-    if "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf":
-        return 2
-    if "a" <= char <= "z" or "0" <= char <= "9" or char in "%\u00a5":
-        return 1
-    if "\uf900" <= char <= "\ufaff" or "\U00020000" <= char <= "\U0002ffff":
-        return 2
-    return 0
-
-
-@lru_cache(maxsize=1)
-def _kinds() -> dict[str, int]:
-    return {}  # _kind per character seen, filled lazily: a dict hit beats the comparisons
-
-
-def _dropped_runs(folded: str) -> list[tuple[int, int]]:
-    """Filler runs to drop: touching CJK and a word char, exotic between word chars, invisible."""
-    runs: list[tuple[int, int]] = []
-    exotic = _classes()[2].fullmatch
-    invisible = _invisible_re().fullmatch
-    kinds = _kinds()
-    last = len(folded)
-    for m in _filler_re().finditer(folded):
-        start, end = m.span()
-        if 0 < start and end < last:
-            char = folded[start - 1]
-            before = kinds.get(char)
-            if before is None:
-                before = kinds[char] = _kind(char)
-            char = folded[end]
-            after = kinds.get(char)
-            if after is None:
-                after = kinds[char] = _kind(char)
-            if before and after and (before == 2 or after == 2 or exotic(folded, start, end)):
-                runs.append((start, end))
-                continue
-        if invisible(folded, start, end):
-            runs.append((start, end))
-    return runs
+def _drop_re() -> re.Pattern[str]:
+    return re.compile(_drop_pattern(), re.DOTALL)  # '.' in a look-behind is the run's first char
 
 
 def normalize_text(text: str) -> str:
     """``normalize(text).text`` without the offset map: for screening and models."""
-    folded = fold(text)
-    runs = _dropped_runs(folded)
-    if runs:
-        folded = "".join([folded[s:e] for s, e in _kept(len(folded), runs)])
-    stage = folded
-    if not has_numeral(stage):
-        return stage
-    return numeral_replacements(stage)[0]
+    return numeral_replacements(_drop_re().sub("", fold(text)))[0]
 
 
 def _kept(length: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -311,13 +282,10 @@ def _kept(length: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def normalize(text: str) -> Normalized:
     """Normalise ``text`` for matching; see the module docstring."""
     folded = fold(text)
-    runs = _dropped_runs(folded)
-    segments: list[tuple[int, int]] | None = None
-    stage = folded
-    if runs:
-        segments = _kept(len(folded), runs)
-        stage = "".join([folded[s:e] for s, e in segments])
-    if not has_numeral(stage):
-        return Normalized(stage, segments=segments)
+    stage = _drop_re().sub("", folded)
     converted, replacements = numeral_replacements(stage)
-    return Normalized(converted, segments=segments, replacements=replacements)
+    return Normalized(
+        converted,
+        replacements=replacements,
+        dropped_from=folded if len(stage) != len(folded) else None,
+    )

@@ -72,10 +72,12 @@ def _spread(start: int, length: int, count: int) -> list[int]:
 def _candidate_re() -> re.Pattern[str]:
     # A numeral run followed by the first character of a unit (or 百分之): cheap to search.
     # Only at the start of a run, and taken whole: otherwise a long run of numerals with
-    # no unit after it is rescanned from each of its characters (quadratic time).
+    # no unit after it is rescanned from each of its characters (quadratic time). The
+    # pattern opens with the numeral class (the look-behind follows the first character),
+    # so the engine skips to candidates in C.
     firsts = "".join(sorted({u[0] for u in _UNITS.split("|")} | {"分"}))
     run = f"[{_NUMERAL_CHARS}]"
-    return re.compile(f"(?<!{run}){run}++[{re.escape(firsts)}]")
+    return re.compile(f"{run}(?<!{run}.){run}*+[{re.escape(firsts)}]")
 
 
 def has_numeral(text: str) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ahocorasick_rs
 import yaml
 
 from detectors.base import CATEGORY_IDS, Finding
@@ -161,6 +162,31 @@ def below_floor_finding(
         matched=[text[span[0] : span[1]]],
         severity="立案",
     )
+
+
+class FloorCheck:
+    """``below_floor_finding`` over fixed floors, with the cheap exits taken first.
+
+    Most listings are priced above every floor or name none of the floors' keywords; one
+    comparison and one automaton pass settle those without the per-floor loop.
+    """
+
+    def __init__(self, floors: Sequence[PriceFloor]) -> None:
+        self.floors = tuple(floors)
+        self.ceiling = max((f.floor for f in self.floors), default=0.0)
+        keywords = sorted({k for f in self.floors for k in f.keywords})
+        self._keywords = ahocorasick_rs.AhoCorasick(keywords) if keywords else None
+
+    def finding(
+        self, text: str, price: float | None, norm: Normalized | None = None
+    ) -> Finding | None:
+        if price is None or price >= self.ceiling or self._keywords is None:
+            return None
+        if norm is None:
+            norm = normalize(text)
+        if not self._keywords.find_matches_as_indexes(norm.text):
+            return None
+        return below_floor_finding(text, price, self.floors, norm)
 
 
 def price_fraud_finding(

@@ -227,30 +227,78 @@ def test_document_scope_and_threshold_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pattern", "front"),
     [
-        (r"(?<![无不])(?:印有|印)[^。]{0,8}?(?:段子|黄色)", "(?=[印])"),
-        (r"(?:(?:彻底|根治)|能治)[^。]{0,4}?糖尿病|\d+天瘦", r"(?=[彻根能\d])"),
-        (r"(?:x)?y", "(?=[xy])"),
+        (r"(?<![无不])(?:印有|印)[^。]{0,8}?(?:段子|黄色)", "[印](?<="),
+        (r"(?:(?:彻底|根治)|能治)[^。]{0,4}?糖尿病|\d+天瘦", r"[彻根能\d](?<="),
+        (r"(?:x)?y", "[xy](?<="),
+        (r"(?:^|(?<=[。]))(?:说|讲)(?P<price>\d+)", "[说讲](?<="),
         (r"只(?:需|要)\d+针", None),  # the engine skips ahead on its own literal prefix
         (r".{0,3}瘦", None),  # any character may start a match
         (r"(?:瘦)?", None),  # may match empty
+        (r"(?:(a)|b)c\1", None),  # a back-reference would point at the wrong group
     ],
 )
 def test_fast_start_keeps_matches(pattern: str, front: str | None) -> None:
     import re
 
-    from detectors.anchors import fast_start
+    from detectors.anchors import fast_matches, fast_start
 
     fast = fast_start(pattern)
     assert fast.startswith(front) if front else fast == pattern
+    regex = re.compile(fast)
     texts = [
         "印有黄色段子的本子",
-        "不印黄色段子",
+        "不印黄色段子印有黄色",
         "能治好糖尿病",
-        "根治了糖尿病",
+        "根治了糖尿病，彻底根治糖尿病",
         "3天瘦",
         "xy y",
         "只需3针",
+        "说12。讲3，说4",
+        "acac bca",
     ]
     for text in texts:
-        plain = [m.span() for m in re.finditer(pattern, text)]
-        assert [m.span() for m in re.finditer(fast, text)] == plain, text
+        plain = [(m.span(), m.groupdict()) for m in re.finditer(pattern, text)]
+        got = [((s, e), m.groupdict()) for s, e, m in fast_matches(regex, text)]
+        assert [
+            (span, {k: v for k, v in d.items() if not k.startswith("_")}) for span, d in got
+        ] == plain, text
+        for lo, hi in ((1, len(text)), (0, max(0, len(text) - 2))):
+            window = [m.span() for m in re.compile(pattern).finditer(text, lo, hi)]
+            assert [(s, e) for s, e, _m in fast_matches(regex, text, lo, hi)] == window, text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needs"),
+    [
+        (r"(?:山羊绒|羊绒)(?:含量)?\d+%", [{"羊绒"}, {"%"}]),  # a longer member adds nothing
+        (r"(?:彻底|根治)[^。]{0,4}糖尿病", [{"彻底", "根治"}, {"糖尿病"}]),
+        (r"(?:ab|cd)(?:ef|gh)", [{"abef", "abgh", "cdef", "cdgh"}]),
+        (r"(?:送\d+平|赠(?:花园|露台))", [{"送", "赠花园", "赠露台"}]),  # one set per branch
+        (r"(?<!不)减肥(?=茶)", [{"减肥"}]),  # lookarounds are not required
+        (r"(?:瘦)?\d+斤", [{"斤"}]),
+        (r"(?:瘦)?\d+", []),
+        (r"(?i)abc", []),  # a flag changes what a literal matches
+    ],
+)
+def test_required_literals(pattern: str, needs: list[set[str]]) -> None:
+    from detectors.anchors import required_literals
+
+    assert [set(s) for s in required_literals(pattern)] == needs
+
+
+def test_rule_gated_on_required_literals_still_fires(tmp_path: Path) -> None:
+    # The regex needs 天瘦 and 斤 besides its anchor 瘦, so both gate it: a text holding
+    # them (after normalisation, in either numeral form, short or windowed) must fire.
+    rules = GOOD_RULES.replace("冰乙酸\\d+", "\\d+天瘦\\d+斤").replace("[冰乙酸]", "[瘦]")
+    assert "天瘦" in rules and "[瘦]" in rules
+    detector = Detector.from_config(make_config(tmp_path, rules=rules), min_score=0.0)
+    compiled = detector.compile().matcher_
+    assert compiled.needs and compiled.needs[0] & 1  # the rule got a further gate
+    long_pad = "本店商品均为实拍，支持七天无理由退换货。" * 20
+    for text in ("三天瘦十斤", "喝了7天瘦 5 斤！", long_pad + "十天瘦八斤" + long_pad):
+        found = detector.detect(text)
+        assert [f.category for f in found] == ["vinegar"], text
+        start, end = found[0].spans[0]
+        assert "瘦" in text[start:end] and text[end - 1] == "斤", text
+    for text in ("三天瘦了", "瘦十斤", long_pad + "三天瘦"):  # a required literal is missing
+        assert detector.detect(text) == [], text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -141,3 +142,43 @@ _EVASIVE = "减肥三天瘦十斤一二百分之九五 *·❤\n\u200bAbcＡ減1:
 @given(st.text(alphabet=_EVASIVE, max_size=40))
 def test_text_only_normalisation_agrees_with_normalize(raw: str) -> None:
     assert normalize_text(raw) == normalize(raw).text
+
+
+def _dropped_by_rule(folded: str) -> str:
+    """The filler rule spelt out run by run (what ``_drop_re`` does in one regex pass)."""
+    module = importlib.import_module("detectors.normalize")
+    fill = re.compile(f"[{module._FILLER}]+")
+    exotic = re.compile(f"[{module._EXOTIC}]+")
+    invisible = re.compile(f"[{module._INVISIBLE}]+")
+    cjk = re.compile(f"[{module.CJK}]")
+    word = re.compile(f"[{module.CJK}0-9a-z%\u00a5]")
+    out, pos = [], 0
+    for m in fill.finditer(folded):
+        start, end = m.span()
+        before = folded[start - 1] if start else ""
+        after = folded[end] if end < len(folded) else ""
+        touching = bool(before and after and word.match(before) and word.match(after))
+        drop = (
+            touching
+            and (cjk.match(before) or cjk.match(after) or exotic.fullmatch(folded, start, end))
+        ) or invisible.fullmatch(folded, start, end)
+        if drop:
+            out.append(folded[pos:start])
+            pos = end
+    out.append(folded[pos:])
+    return "".join(out)
+
+
+_FILLERISH = "减肥瘦a9%¥ *·•→_-./\n\t\u3000\u200b\ufe0f😀，。()【】\u2060\U00020001\uf901é"
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.text(alphabet=_FILLERISH, max_size=30))
+def test_one_regex_drops_the_fillers_the_rule_names(raw: str) -> None:
+    module = importlib.import_module("detectors.normalize")
+    folded = module.fold(raw)
+    assert module._drop_re().sub("", folded) == _dropped_by_rule(folded)
+    # and the lazily found segments map every kept character back to itself
+    norm = normalize(raw)
+    if norm.text == module._drop_re().sub("", folded):  # no numeral rewrote it
+        assert [folded[o] for o in norm.offsets] == list(norm.text)
