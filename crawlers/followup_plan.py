@@ -1,8 +1,9 @@
 """The follow-up plan file: which listings of handed-over leads a sweep re-checks.
 
-Written before a sweep by ``tiequan.leads.followup.build_plan`` and read by the spiders
-and pipelines, so its shape lives here, on the crawling side: the crawlers need no
-lead-queue code to read it.
+Written before a sweep by the runner (tiequan.sweep) from what
+``tiequan.leads.followup.build_plan`` lists, and read by the spiders and pipelines, so its
+shape lives here, on the crawling side: the crawlers need no lead-queue code to read it,
+and the leads no crawler code to plan it.
 """
 
 from __future__ import annotations

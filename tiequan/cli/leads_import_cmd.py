@@ -16,6 +16,7 @@ from typing import Any
 from detectors import ConfigError
 from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
 from tiequan.evidence.artefacts import ArtefactStore, default_root
+from tiequan.evidence.originals import keeper
 from tiequan.leads.importer import IMPORT_SOURCES, Importer
 from tiequan.leads.importer_read import ImportFileError, read_table
 from tiequan.leads.importer_report import render_summary, write_rejected
@@ -68,7 +69,12 @@ def _import(args: argparse.Namespace) -> int:
         # Oversized cells are cut; their originals go where the crawl keeps its evidence.
         store = ArtefactStore(default_root())
         importer = Importer(
-            queue, detector, source=a.source, by=a.by, min_score=a.min_score, store=store
+            queue,
+            detector,
+            source=a.source,
+            by=a.by,
+            min_score=a.min_score,
+            keep_original=keeper(store),
         )
         try:
             report = importer.run(table)

@@ -12,6 +12,7 @@ knows the file is referenced.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,6 +52,16 @@ def marker(chars: int, sha256: str | None) -> str:
     if sha256 is None:
         return f"……[超长内容已截断，原文共{chars}字，原文未能保存]"
     return f"……[超长内容已截断，原文共{chars}字，见证据附件 sha256:{sha256[:16]}]"
+
+
+def keeper(store: ArtefactStore) -> Callable[[str, int, str, str], tuple[str, dict[str, Any]]]:
+    """``cut_text`` into ``store``, as the lead importer's ``keep_original`` takes it."""
+
+    def keep(text: str, limit: int, field: str, source: str) -> tuple[str, dict[str, Any]]:
+        cut, original = cut_text(text, limit, field=field, store=store, source_url=source)
+        return cut, original.to_doc()
+
+    return keep
 
 
 def cut_text(

@@ -19,11 +19,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo.collection import Collection
 
-from crawlers.followup_plan import Target
 from tiequan.leads.lifecycle import HANDED_OVER
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,36 @@ _LISTING_STATE = {REMOVED: "removed", CHANGED: "changed", UNCHANGED: "online"}
 _RETRIES = 5
 
 
+class RevisitTarget(Protocol):
+    """What an outcome needs of the listing re-checked: a ``Revisit``, or the crawl's own
+    plan entry (crawlers.followup_plan.Target), which the leads know nothing else of."""
+
+    @property
+    def platform(self) -> str: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def lead_ids(self) -> tuple[str, ...]: ...
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """One listing of handed-over leads to re-check; the sweep hands these to the crawl
+    as its follow-up plan file."""
+
+    platform: str
+    item_id: str
+    url: str
+    title: str
+    lead_ids: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
 @dataclass
 class Outcome:
-    target: Target
+    target: RevisitTarget
     state: str
     run_id: str
     at: datetime
@@ -48,7 +74,7 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> list[Target]:
+def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> list[Revisit]:
     """Every listing of a handed-over lead on ``platforms`` that is not known to be gone."""
     wanted = set(platforms)
     merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -65,7 +91,7 @@ def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> l
             )
             target["leads"][lead["_id"]] = lead["category"]
     return [
-        Target(
+        Revisit(
             platform=platform,
             item_id=item_id,
             url=t["url"],
@@ -77,7 +103,7 @@ def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> l
     ]
 
 
-def classify(target: Target, *, gone: bool, findings: Iterable[Mapping[str, Any]]) -> str:
+def classify(target: RevisitTarget, *, gone: bool, findings: Iterable[Mapping[str, Any]]) -> str:
     """What became of a re-checked listing (see the module docstring)."""
     if gone:
         return REMOVED

@@ -7,9 +7,10 @@ names a category is registered in that category for review. Rows that cannot be 
 reported by row number and returned for the ``.rejected.csv``; all others are imported.
 
 A cell longer than ``max_cell_chars`` (default 32,767, the most an Excel cell holds) is
-cut with a visible marker before anything reads it; its full text is kept in the evidence
-artefact store and the row's ``imports`` entry records where (``originals``). Without a
-store such a row is rejected. Either way no case document outgrows MongoDB's 16 MB.
+cut with a visible marker before anything reads it by ``keep_original``, which the caller
+hands in (the CLI keeps the full text in the evidence artefact store: the queue fixes no
+evidence itself); the row's ``imports`` entry records where (``originals``). Without one
+such a row is rejected. Either way no case document outgrows MongoDB's 16 MB.
 
 The run id comes from the file's SHA-256, and every case a row reached keeps an
 ``imports`` entry (the whole original row, the reporter only masked), so importing the
@@ -19,13 +20,12 @@ same file again adds nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
 
-from tiequan.evidence.artefacts import ArtefactStore
-from tiequan.evidence.originals import cut_text
 from tiequan.leads.importer_parse import (
     CATEGORY_ONLY_TEXT,
     IMPORT_SOURCES,
@@ -53,6 +53,11 @@ def run_id_for(sha256: str) -> str:
     return f"IMP-{sha256[:12].upper()}"
 
 
+# (text, limit, field, source) -> (the cut text with its marker, where the original is kept:
+# {"field", "sha256", "chars", "bytes"}); see tiequan.evidence.originals.cut_text.
+KeepOriginal = Callable[[str, int, str, str], tuple[str, dict[str, Any]]]
+
+
 class Importer:
     """Imports one table into the queue; ``detector`` is loaded once by the caller."""
 
@@ -64,7 +69,7 @@ class Importer:
         source: str,
         by: str | None = None,
         min_score: float = 0.5,
-        store: ArtefactStore | None = None,
+        keep_original: KeepOriginal | None = None,
         max_cell_chars: int = IMPORT_CELL_CHARS,
     ) -> None:
         if source not in IMPORT_SOURCES:
@@ -74,7 +79,7 @@ class Importer:
         self.source = source
         self.by = by
         self.min_score = min_score
-        self.store = store
+        self.keep_original = keep_original
         self.max_cell_chars = max_cell_chars
 
     def run(self, table: ImportTable, *, now: datetime | None = None) -> ImportReport:
@@ -123,21 +128,21 @@ class Importer:
             return []
         long = {h: text_of(v) for h, v in raw.values.items()}
         long = {h: t for h, t in long.items() if len(t) > self.max_cell_chars}
-        if long and self.store is None:
+        if long and self.keep_original is None:
             raise RowError("；".join(
                 f"“{h}”列的内容超长（{len(t)} 字，上限 {self.max_cell_chars} 字）"
                 for h, t in long.items()
             ))  # fmt: skip
         kept: list[dict[str, Any]] = []
         for header, text in long.items():
-            assert self.store is not None
+            assert self.keep_original is not None
             source = f"{table.name}#{raw.number}"
-            raw.values[header], original = cut_text(
-                text, self.max_cell_chars, field=header, store=self.store, source_url=source
+            raw.values[header], original = self.keep_original(
+                text, self.max_cell_chars, header, source
             )
-            kept.append(original.to_doc())
-            report.cut_cells.append(CutCell(raw.number, header, original.chars,
-                                            original.sha256))  # fmt: skip
+            kept.append(original)
+            report.cut_cells.append(CutCell(raw.number, header, int(original["chars"]),
+                                            original.get("sha256")))  # fmt: skip
         return kept
 
     def _already_imported(self, sha256: str) -> set[int]:

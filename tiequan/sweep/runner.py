@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from crawlers.followup_plan import write_plan
+from crawlers.followup_plan import Target, write_plan
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
 from pipelines.config import db_timeout_ms
 from tiequan.leads.followup import build_plan
@@ -107,7 +107,7 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
         plan = build_plan(db[LEADS], [p.name for p in profiles])
         if plan:
             plan_path = resolve_home(options.home) / "runs" / f"{run_id}.followup.json"
-            write_plan(plan_path, plan)
+            write_plan(plan_path, [Target(**asdict(revisit)) for revisit in plan])
             settings.set("TIEQUAN_FOLLOWUP_FILE", str(plan_path), priority="cmdline")
             logger.info("takedown follow-up: %d listing(s) to re-check", len(plan))
         # Scrapy's own loggers follow --log-level.
