@@ -38,7 +38,7 @@ from crawlers.profile_model import (
     Schedule,
     SiteProfile,
 )
-from tiequan.settings import environment
+from tiequan.settings import REPO_CONFIG_DIR, environment
 
 __all__ = [
     "ApiSpec",
@@ -59,8 +59,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "site_profile.schema.json"
+SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "site_profile.schema.json"
 SITES_ENV = "TIEQUAN_SITES_DIR"
 _PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 # The placeholder each paging mode fills in api.list_path (next: only the first request).

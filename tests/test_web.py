@@ -504,3 +504,19 @@ def test_sessions_expire_and_end_with_the_account(
     accounts.disable("ana")
     response = app_client.get("/leads")
     assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_serve_demo_gives_a_fresh_one_time_password(
+    accounts: Accounts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tiequan.cli.serve_cmd import DEMO_USER, demo_login
+
+    first = demo_login(accounts)
+    assert accounts.authenticate(DEMO_USER, first, client="t").user is not None
+    second = demo_login(accounts)  # run again: the same account, a new password
+    assert second != first
+    assert accounts.authenticate(DEMO_USER, first, client="t").user is None
+    user = accounts.authenticate(DEMO_USER, second, client="t").user
+    assert user is not None and user.role == "reviewer"
+    assert cli_main.main(["serve", "--demo", "--host", "0.0.0.0"]) == 2  # never off this machine
+    assert "只能用于本机地址" in capsys.readouterr().err
