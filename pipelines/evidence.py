@@ -36,7 +36,12 @@ from crawlers.items import Listing, RawCapture
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
-from tiequan.evidence.capture import Gathered, build_evidence_set, finding_image_urls
+from tiequan.evidence.capture import (
+    Gathered,
+    build_evidence_set,
+    captured_page,
+    finding_image_urls,
+)
 from tiequan.party import Jurisdictions, load_jurisdictions
 from tiequan.storage.bulk import DUPLICATE_KEY
 from tiequan.storage.store import EVIDENCE
@@ -74,9 +79,7 @@ class OfflinePage:
 
     @classmethod
     def of(cls, raw: RawCapture, images: dict[str, bytes]) -> OfflinePage:
-        rendered = raw.rendered and raw.dom is not None
-        body = raw.dom if rendered and raw.dom is not None else raw.body
-        media_type = "text/html; charset=utf-8" if rendered else _content_type(raw)
+        body, media_type = captured_page(raw)
         return cls(body, media_type, {**raw.images, **images})
 
     async def install(self, page: Any, request: Request) -> None:
@@ -94,13 +97,6 @@ class OfflinePage:
                 await route.abort()
 
         await page.route("**", answer)
-
-
-def _content_type(raw: RawCapture) -> str:
-    for name, value in raw.response_headers:
-        if name.lower() == "content-type" and value:
-            return value
-    return "text/html"
 
 
 def _short(exc: BaseException) -> str:

@@ -101,10 +101,10 @@ def build_evidence_set(
                 source_url=raw.response_url,
             )
         )  # fmt: skip
-        page = raw.dom if raw.dom is not None else raw.body
+        page, media_type = captured_page(raw)
         artefacts.append(
             store.put(
-                page, kind="html", media_type=_page_type(raw), name="page.html",
+                page, kind="html", media_type=media_type, name="page.html",
                 source_url=raw.response_url,
             )
         )  # fmt: skip
@@ -112,10 +112,10 @@ def build_evidence_set(
         notes.append("未保存原始网络交互：采集时未保留页面原始数据")
     licence_page = gathered.licence_page
     if licence_page is not None:
+        licence_html, licence_type = captured_page(licence_page)
         artefacts.append(
             store.put(
-                licence_page.dom if licence_page.dom is not None else licence_page.body,
-                kind="licence_page", media_type=_page_type(licence_page),
+                licence_html, kind="licence_page", media_type=licence_type,
                 name="licence-page.html", source_url=licence_page.response_url,
             )
         )  # fmt: skip
@@ -177,8 +177,12 @@ def build_evidence_set(
     }
 
 
-def _page_type(raw: RawCapture) -> str:
+def captured_page(raw: RawCapture) -> tuple[bytes, str]:
+    """The page as captured and its media type: the rendered DOM of a browser-rendered page
+    (serialised as UTF-8 HTML), else the response body with its Content-Type."""
+    if raw.dom is not None:
+        return raw.dom, "text/html; charset=utf-8"
     for name, value in raw.response_headers:
         if name.lower() == "content-type" and value:
-            return value if raw.dom is None else "text/html; charset=utf-8"
-    return "text/html"
+            return raw.body, value
+    return raw.body, "text/html"
