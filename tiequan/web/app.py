@@ -117,6 +117,20 @@ def _templates() -> Environment:
     return env
 
 
+def set_strict_cookie(
+    response: Response, request: Request, name: str, value: str, *, path: str
+) -> None:
+    """Every workbench cookie: HttpOnly, SameSite=Strict, and Secure over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=path,
+    )
+
+
 def create_app(
     db: Database[dict[str, Any]],
     *,
@@ -198,14 +212,7 @@ def create_app(
         # officer into an account of its choosing.
         token = secrets.token_urlsafe(32)
         response = render(request, "login.html", status, message=message, login_csrf=token)
-        response.set_cookie(
-            LOGIN_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/login",
-        )
+        set_strict_cookie(response, request, LOGIN_COOKIE, token, path="/login")
         return response
 
     @app.get("/login")
@@ -230,14 +237,7 @@ def create_app(
         token = sessions.create(result.user.username)
         response = RedirectResponse("/", 303)
         response.delete_cookie(LOGIN_COOKIE, path="/login")
-        response.set_cookie(
-            COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        set_strict_cookie(response, request, COOKIE, token, path="/")
         return response
 
     @app.post("/logout")
