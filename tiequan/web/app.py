@@ -12,7 +12,6 @@ import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -20,10 +19,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader
 from pymongo.database import Database
 
-from tiequan.evidence import ArtefactError, ArtefactStore, shanghai_time
+from tiequan.evidence import ArtefactError, ArtefactStore
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.lifecycle import ACTIONS, TransitionError, allowed_actions
 from tiequan.leads.model import Case
@@ -31,23 +29,23 @@ from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
 from tiequan.web import views
-from tiequan.web.accounts import (
-    ROLE_ADMIN,
-    ROLE_ANALYST,
-    ROLE_REVIEWER,
-    ROLE_UNIT,
-    ROLES,
-    Accounts,
-    User,
+from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
+from tiequan.web.context import (
+    ALL,
+    HERE,
+    READERS,
+    Feature,
+    RouteRoles,
+    Web,
+    client_of,
+    templates,
 )
 from tiequan.web.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
 
-HERE = Path(__file__).parent
-ALL = frozenset(ROLES)
-READERS = frozenset({ROLE_REVIEWER, ROLE_ANALYST, ROLE_ADMIN})
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
-# (method, path) → roles allowed; routes not listed are refused to everyone.
-ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
+# The feature modules: each declares ROUTES and register(app, web).
+FEATURES: tuple[Feature, ...] = ()
+CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
     ("GET", "/leads"): READERS,
@@ -58,6 +56,10 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/unit"): frozenset({ROLE_UNIT}),
     ("POST", "/unit/{lead_id}/close"): frozenset({ROLE_UNIT}),
 }
+# (method, path) → roles allowed; routes not listed are refused to everyone.
+ROUTE_ROLES: RouteRoles = {**CORE_ROUTES}
+for _feature in FEATURES:
+    ROUTE_ROLES.update(_feature.ROUTES)
 REVIEW_ACTIONS = ("claim", "release", "confirm", "refer", "admonish", "police", "dismiss", "reopen")
 SHORTCUTS = {
     "claim": "c",
@@ -108,15 +110,6 @@ class LoginThrottle:
         return True
 
 
-def _templates() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
-    )
-    env.filters["when"] = views.local_time
-    env.filters["shanghai"] = shanghai_time
-    return env
-
-
 def set_strict_cookie(
     response: Response, request: Request, name: str, value: str, *, path: str
 ) -> None:
@@ -138,26 +131,18 @@ def create_app(
     accounts: Accounts | None = None,
     artefacts: ArtefactStore | None = None,
 ) -> FastAPI:
-    queue = queue or LeadQueue(db)
-    accounts = accounts or Accounts(db)
-    sessions = Sessions(db)
-    store = Store(db)
-    artefact_store = artefacts or ArtefactStore()
+    web = Web(
+        db=db,
+        queue=queue or LeadQueue(db),
+        accounts=accounts or Accounts(db),
+        sessions=Sessions(db),
+        store=Store(db),
+        artefacts=artefacts or ArtefactStore(),
+        env=templates(),
+    )
+    queue, accounts, sessions, store = web.queue, web.accounts, web.sessions, web.store
+    artefact_store, render = web.artefacts, web.render
     throttle = LoginThrottle()
-    env = _templates()
-
-    def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        session: Session | None = getattr(request.state, "session", None)
-        flash = session.flash if session else None
-        if session and flash:
-            sessions.set_flash(session, None)
-        html = env.get_template(name).render(
-            user=getattr(request.state, "user", None),
-            csrf=session.csrf if session else "",
-            flash=flash,
-            **context,
-        )
-        return HTMLResponse(html, status_code=status)
 
     def check(request: Request, key: tuple[str, str]) -> None:
         session = sessions.get(request.cookies.get(COOKIE))
@@ -202,9 +187,6 @@ def create_app(
         if exc.status_code in (301, 302, 303):
             return RedirectResponse(exc.headers["Location"] if exc.headers else "/", 303)
         return render(request, "error.html", exc.status_code, message=str(exc.detail))
-
-    def client_of(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
 
     def login_form(request: Request, status: int = 200, message: str = "") -> HTMLResponse:
         # Before there is a session the login form's CSRF token is a double-submit cookie:
@@ -270,11 +252,7 @@ def create_app(
             link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),
         )
 
-    def visible_lead(user: User, lead_id: str) -> dict[str, Any]:
-        lead = queue.get(lead_id)
-        if lead is None or (user.role == ROLE_UNIT and not views.unit_may_see(queue, user, lead)):
-            raise HTTPException(404, "线索不存在或无权查看")
-        return lead
+    visible_lead = web.visible_lead
 
     @app.get("/leads/{lead_id}")
     def lead_page(request: Request, lead_id: str) -> HTMLResponse:
@@ -409,4 +387,6 @@ def create_app(
         outcome = str(request.state.form.get("outcome") or "").strip()[:2000]
         return act(request, lead_id, "close", outcome=outcome or None)
 
+    for feature in FEATURES:
+        feature.register(app, web)
     return app
