@@ -59,6 +59,7 @@ def start_sandbox(url_file: Path, seed: int, scale: float) -> tuple[subprocess.P
 
 def run(args: argparse.Namespace) -> int:
     from crawlers.profiles import default_sites_dir, load_profiles
+    from tiequan.cli.serve_cmd import DEFAULT_PORT
     from tiequan.sandbox.truth import build_truth, format_score, score_leads
     from tiequan.storage.connect import open_database
     from tiequan.sweep.report import format_summary
@@ -87,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if run_id:
         print()
         export_documents(run_id, args.export_top)
+    print()
+    print(
+        f"线索研判工作台：运行 .venv/bin/tiequan serve --demo，"
+        f"浏览器打开 http://127.0.0.1:{DEFAULT_PORT}/，用它打印的演示账户和一次性密码登录"
+    )
     return 0
 
 

@@ -10,10 +10,15 @@ from typing import Any
 log = logging.getLogger("tiequan.web")
 
 
+DEFAULT_PORT = 8800
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="线索研判工作台（网页）")
     parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1）")
-    parser.add_argument("--port", type=int, default=8800, help="端口（默认 8800）")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"端口（默认 {DEFAULT_PORT}）"
+    )
     parser.add_argument(
         "--forwarded-allow-ips",
         default=None,
