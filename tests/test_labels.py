@@ -165,3 +165,25 @@ def test_labels_export_writes_jsonl(
     assert "--since 2026-5-3" in capsys.readouterr().err
     assert cli_main.main(["labels", "export", "--out", str(tmp_path)]) == 1
     assert "目录" in capsys.readouterr().err
+
+
+def test_leads_return_from_the_command_line_is_labelled(
+    monkeypatch: pytest.MonkeyPatch,
+    mongo_uri: str,
+    db: Database[dict[str, Any]],
+    queue: LeadQueue,
+    ids: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    argv = ["leads", "return", ids["A"], "--by", "东乌兰旗局"]
+    assert cli_main.main([*argv, "--reason", "非本局管辖"]) == 1  # not referred yet
+    assert "不能执行“退回移送”" in capsys.readouterr().err
+    decide(queue, ids["A"], [("confirm", "证据充分"), ("refer", "移送属地")], 0)
+    assert cli_main.main(argv) == 1
+    assert "须填写理由" in capsys.readouterr().err
+    assert cli_main.main([*argv, "--reason", "非本局管辖"]) == 0
+    assert "当前状态：已确认" in capsys.readouterr().out
+    last = list(LabelStore(db).iter())[-1]
+    assert (last.action, last.actor, last.reason) == ("return", "东乌兰旗局", "非本局管辖")

@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from tests import test_web
 from tests.test_web import HOSTILE, login
+from tiequan.cli import main as cli_main
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.leads.comments import MAX_COMMENT
 from tiequan.leads.queue import LeadQueue
@@ -58,8 +59,7 @@ def test_a_unit_returns_a_referral_and_the_reviewer_sees_why(
     app_client.post("/logout", data={"csrf": other})
 
     unit = login(app_client, "dwl")
-    page = app_client.get("/unit")
-    assert f'action="/unit/{lead_id}/return"' in page.text
+    assert f'action="/unit/{lead_id}/return"' in app_client.get("/unit").text
     # Without a reason the lifecycle refuses, and says so.
     app_client.post(f"/unit/{lead_id}/return", data={"csrf": unit, "reason": " "})
     assert "须填写理由" in flash(app_client.get("/unit").text)
@@ -71,9 +71,9 @@ def test_a_unit_returns_a_referral_and_the_reviewer_sees_why(
     assert response.status_code == 303 and response.headers["location"] == "/unit"
     lead = queue.get(lead_id)
     assert lead is not None and lead["status"] == "已确认"
-    page = app_client.get("/unit")
-    assert "已退回移送" in flash(page.text)
-    assert f'href="/leads/{lead_id}"' not in page.text  # no longer with the unit
+    unit_page = app_client.get("/unit").text
+    assert "已退回移送" in flash(unit_page)
+    assert f'href="/leads/{lead_id}"' not in unit_page  # no longer with the unit
     app_client.post("/logout", data={"csrf": unit})
     audit = db[WEB_AUDIT].find_one({"action": "lead_return"})
     assert audit is not None and audit["username"] == "dwl" and audit["lead_id"] == lead_id
@@ -210,3 +210,19 @@ def test_comments_are_escaped_role_checked_and_audited(
     assert "评论内容不能为空" in flash(app_client.get(f"/leads/{plain}").text)
     authors = [d["author"] for d in db[COMMENTS].find().sort("at", 1)]
     assert authors == ["ana", "dwl"]
+
+
+def test_serve_refuses_a_malformed_workbench_config(
+    monkeypatch: pytest.MonkeyPatch,
+    mongo_uri: str,
+    db: Database[dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "workbench.yaml").write_text("dismiss_reasons: 重复线索\n", encoding="utf-8")
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    monkeypatch.setenv("TIEQUAN_CONFIG_DIR", str(tmp_path))
+    assert cli_main.main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'workbench.yaml'}: field dismiss_reasons: bad value '重复线索'" in err
