@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reviewer", required=True, help="研判人员姓名")
     p.set_defaults(func=_release)
 
-    for name in ("confirm", "refer", "admonish", "police", "dismiss", "close", "reopen"):
+    for name in ("confirm", "refer", "admonish", "police", "dismiss", "close", "reopen", "return"):
         action = ACTIONS[name]
         p = sub.add_parser(name, help=f"{action.label}（→ {action.target}）")
         p.add_argument("lead_id", metavar="ID")

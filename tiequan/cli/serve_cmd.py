@@ -69,13 +69,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     from tiequan.storage.connect import open_database
     from tiequan.web.app import create_app
+    from tiequan.web.workbench import WorkbenchConfigError
 
     with open_database() as db:
         from tiequan.leads.queue import LeadQueue
 
         queue = LeadQueue(db)
         queue.ensure_indexes()
-        app = create_app(db, queue=queue)
+        try:
+            app = create_app(db, queue=queue)
+        except WorkbenchConfigError as exc:
+            print(f"工作台配置有误：{exc}", file=sys.stderr)
+            return EXIT_USAGE
         address = f"http://{args.host}:{args.port}/"
         if args.demo:
             from tiequan.web.accounts import Accounts

@@ -68,6 +68,9 @@ ACTIONS: dict[str, Action] = {
         Action("dismiss", "排除", _OPEN_DECISION, STATUS_DISMISSED, needs_reason=True),
         Action("close", "办结", HANDED_OVER, STATUS_CLOSED, needs_outcome=True),
         Action("reopen", "重新研判", (STATUS_DISMISSED,), STATUS_PENDING, needs_reason=True),
+        # The receiving unit sends a referral back (not its jurisdiction, facts differ):
+        # the reviewer refers it again or dismisses it.
+        Action("return", "退回移送", HANDED_OVER, STATUS_CONFIRMED, needs_reason=True),
     )
 }
 

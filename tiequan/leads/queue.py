@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id, upgrade_legacy_leads
+from tiequan.leads.labels import LABEL_ACTIONS, LabelStore
 from tiequan.leads.lifecycle import (
     ACTIONS,
     FINAL,
@@ -185,6 +186,17 @@ class LeadQueue:
         if updated is None:
             raise TransitionError(f"线索 {lead_id} 刚被他人修改，请查看最新状态后重试")
         self._audit(updated, action.name, actor, status, reason, outcome, now)
+        if action.name in LABEL_ACTIONS:
+            LabelStore(self.db).record(
+                updated,
+                action.name,
+                action.label,
+                actor,
+                status,
+                reason=reason,
+                outcome=outcome,
+                now=now,
+            )
         return updated
 
     def reroute(

@@ -13,7 +13,9 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
 - ``web_sessions``: server-side workbench sessions, keyed by the hash of the cookie token.
 - ``web_audit``: append-only, one record per login, logout and workbench action.
-Room is left for ``labels`` (reviewer decisions for retraining), referring to leads by id.
+- ``labels``: append-only, one record per reviewer or unit decision on a lead (its texts,
+  findings and the decision), read by retraining; owned by tiequan.leads.labels.
+- ``lead_comments``: officers' comments on a lead; owned by tiequan.leads.comments.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ RUNS = "runs"
 USERS = "users"
 WEB_SESSIONS = "web_sessions"
 WEB_AUDIT = "web_audit"
+LABELS = "labels"
+COMMENTS = "lead_comments"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -114,6 +118,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("at", DESCENDING)], name="web_audit_at"),
         IndexModel([("username", ASCENDING), ("at", DESCENDING)], name="web_audit_user"),
     ],
+    LABELS: [
+        IndexModel([("at", ASCENDING), ("_id", ASCENDING)], name="label_at"),
+        IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="label_lead"),
+        IndexModel([("category", ASCENDING), ("at", ASCENDING)], name="label_category"),
+    ],
+    COMMENTS: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="comment_lead")],
 }
 
 

@@ -28,7 +28,7 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
-from tiequan.web import views
+from tiequan.web import feedback, views
 from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
 from tiequan.web.context import (
     ALL,
@@ -41,10 +41,11 @@ from tiequan.web.context import (
     templates,
 )
 from tiequan.web.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
+from tiequan.web.workbench import WorkbenchConfig, load_workbench
 
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
-FEATURES: tuple[Feature, ...] = ()
+FEATURES: tuple[Feature, ...] = (feedback,)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
@@ -71,7 +72,6 @@ SHORTCUTS = {
     "dismiss": "d",
     "reopen": "o",
 }
-DISMISS_REASONS = ("宣传内容合法", "误报：词语另有含义", "重复线索", "店铺已关闭", "证据不足")
 SAFE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -130,7 +130,9 @@ def create_app(
     queue: LeadQueue | None = None,
     accounts: Accounts | None = None,
     artefacts: ArtefactStore | None = None,
+    workbench: WorkbenchConfig | None = None,
 ) -> FastAPI:
+    settings = workbench or load_workbench()
     web = Web(
         db=db,
         queue=queue or LeadQueue(db),
@@ -288,7 +290,8 @@ def create_app(
             "history": queue.history(lead["_id"]),
             "actions": actions,
             "shortcuts": SHORTCUTS,
-            "dismiss_reasons": DISMISS_REASONS,
+            "dismiss_reasons": settings.dismiss_reasons,
+            **feedback.lead_sections(web, lead),
         }
 
     @app.get("/leads/{lead_id}/artefact/{sha256}")
@@ -356,7 +359,11 @@ def create_app(
         lead_id = visible_lead(request.state.user, lead_id)["_id"]
         preset = str(form.get("preset") or "").strip()
         text = str(form.get("reason") or "").strip()[:2000]
-        reason = "；".join(p for p in (preset if preset in DISMISS_REASONS else "", text) if p)
+        try:
+            reason = settings.reason(preset, text)
+        except ValueError as exc:
+            sessions.set_flash(request.state.session, str(exc))
+            return RedirectResponse(f"/leads/{quote(lead_id, safe='')}", 303)
         return act(request, lead_id, action, reason=reason or None)
 
     @app.post("/claim-next")

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tiequan.leads.lifecycle import FINAL, HANDED_OVER, STATUS_CLOSED, STATUSES
+from tiequan.leads.lifecycle import ACTIONS, FINAL, HANDED_OVER, STATUS_CLOSED, STATUSES
 from tiequan.leads.queue import LeadQueue
 from tiequan.web.accounts import ROLE_UNIT, User
 
@@ -27,6 +27,7 @@ SORTS = {
 }
 CONTEXT_CHARS = 40  # characters of context shown on each side of a matched term
 UNIT_VISIBLE = (*HANDED_OVER, STATUS_CLOSED)
+RETURNED = ACTIONS["return"].label
 
 
 @dataclass
@@ -162,7 +163,7 @@ def queue_facets(queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
 
 
 def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str, Any]]]:
-    """The landing page's three lists: my claimed leads, due today, overdue."""
+    """The landing page's lists: my claimed leads, due today, overdue, sent back by a unit."""
     leads = queue.list(limit=None)
     end_of_day = _day_start(now.astimezone(SHANGHAI).date() + timedelta(days=1))
     mine = [d for d in leads if d.get("claimed_by") == user.username and d["status"] not in FINAL]
@@ -174,7 +175,14 @@ def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str
         and now <= due < end_of_day
     ]
     due_today.sort(key=lambda d: _aware(d.get("due_at")) or now)
-    return {"mine": mine, "due_today": due_today, "overdue": queue.overdue(now=now)}
+    # Sent back by the receiving unit (退回移送) and not yet referred again or dismissed.
+    returned = [d for d in leads if (d.get("decision") or {}).get("action") == RETURNED]
+    return {
+        "mine": mine,
+        "due_today": due_today,
+        "overdue": queue.overdue(now=now),
+        "returned": returned,
+    }
 
 
 def unit_may_see(queue: LeadQueue, user: User, lead: Mapping[str, Any]) -> bool:
