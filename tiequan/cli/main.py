@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.sites_cmd",
     "tiequan.cli.users_cmd",
     "tiequan.cli.serve_cmd",
+    "tiequan.cli.report_cmd",
 )
 
 

@@ -28,7 +28,7 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
-from tiequan.web import views
+from tiequan.web import dashboard, views
 from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
 from tiequan.web.context import (
     ALL,
@@ -44,7 +44,7 @@ from tiequan.web.sessions import COOKIE, LOGIN_COOKIE, Session, Sessions
 
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
-FEATURES: tuple[Feature, ...] = ()
+FEATURES: tuple[Feature, ...] = (dashboard,)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
