@@ -30,9 +30,10 @@
     return box;
   }
 
-  function draw(name, option) {
+  function draw(name, option, height) {
     var el = document.querySelector('[data-chart="' + name + '"]');
     if (!el) { return; }
+    if (height) { el.style.height = height + "px"; }  // CSSOM, which the CSP allows
     var chart = window.echarts.init(el, null, { renderer: "canvas" });
     option.tooltip = Object.assign(
       { trigger: "axis", axisPointer: { type: "shadow" }, formatter: tooltip, confine: true },
@@ -55,7 +56,7 @@
         axisLabel: { width: 180, overflow: "truncate" }
       },
       series: [{ name: seriesName, type: "bar", data: top.map(function (r) { return r.count; }) }]
-    });
+    }, 40 + 32 * top.length);
   }
 
   function perDay(name, series, stack) {
