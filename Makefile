@@ -8,7 +8,7 @@ CJK_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/ope
 APT_PACKAGES := chromium fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps lint lock clean
+.PHONY: demo test setup system-deps lint lock clean vendor-echarts
 
 demo: setup
 	$(BIN)/tiequan demo
@@ -52,6 +52,22 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --no-config --quiet pyproject.toml --extra dev --group tools \
 	  --universal --python-version 3.11 --generate-hashes \
 	  --custom-compile-command 'make lock' $(LOCK_FLAGS) -o $(LOCK)
+
+# The dashboard's charting library, fetched from npm and checked against the committed hash
+# (SHA256SUMS); ECHARTS_UPDATE=1 accepts a new file and rewrites the hash. Not part of `make test`.
+ECHARTS_VERSION := 6.1.0
+ECHARTS_DIR := tiequan/web/static/vendor/echarts
+vendor-echarts:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent echarts@$(ECHARTS_VERSION) zrender@$(ECHARTS_VERSION) >/dev/null && \
+	  mkdir e z && tar xzf echarts-$(ECHARTS_VERSION).tgz -C e && tar xzf zrender-$(ECHARTS_VERSION).tgz -C z) && \
+	if [ "$(ECHARTS_UPDATE)" = 1 ]; then \
+	  (cd "$$tmp/e/package/dist" && sha256sum echarts.min.js) > $(ECHARTS_DIR)/SHA256SUMS; fi && \
+	(cd "$$tmp/e/package/dist" && sha256sum -c --quiet $(CURDIR)/$(ECHARTS_DIR)/SHA256SUMS) && \
+	cp "$$tmp/e/package/dist/echarts.min.js" "$$tmp/e/package/LICENSE" "$$tmp/e/package/NOTICE" \
+	  "$$tmp/e/package/licenses/LICENSE-d3" $(ECHARTS_DIR)/ && \
+	cp "$$tmp/z/package/LICENSE" $(ECHARTS_DIR)/LICENSE-zrender && \
+	echo "echarts $(ECHARTS_VERSION): sha256 checked, copied to $(ECHARTS_DIR)"
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

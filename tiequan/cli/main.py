@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.users_cmd",
     "tiequan.cli.serve_cmd",
     "tiequan.cli.labels_cmd",
+    "tiequan.cli.report_cmd",
 )
 
 

@@ -104,7 +104,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("lead_ids", ASCENDING)], name="evidence_lead"),
         IndexModel([("run_id", ASCENDING)], name="evidence_run"),
     ],
-    AUDIT: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="audit_lead")],
+    AUDIT: [
+        IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="audit_lead"),
+        IndexModel([("at", DESCENDING)], name="audit_at"),  # decisions in a period (stats)
+    ],
     RUNS: [
         IndexModel([("created_at", DESCENDING)], name="run_created"),
         IndexModel([("started_at", DESCENDING)], name="run_started"),
