@@ -32,9 +32,12 @@ CONFIRMED_STATUSES = (
     STATUS_CLOSED,
 )
 DISMISSED_STATUSES = (STATUS_DISMISSED,)
-# The actions that settle a lead: confirm, refer, admonish, police, dismiss, close.
+# The actions that settle a lead: confirm, refer, admonish, police, dismiss, close. A unit's
+# 退回移送 lands on 已确认 too, but it hands the decision back to a reviewer: not a decision.
 DECISION_ACTIONS = tuple(
-    name for name, a in ACTIONS.items() if a.target in (*CONFIRMED_STATUSES, *DISMISSED_STATUSES)
+    name
+    for name, a in ACTIONS.items()
+    if a.target in (*CONFIRMED_STATUSES, *DISMISSED_STATUSES) and name != "return"
 )
 CONFIRMING_ACTIONS = tuple(a for a in DECISION_ACTIONS if ACTIONS[a].target in CONFIRMED_STATUSES)
 # What a reviewer decides; 办结 is the unit's report of its outcome, not a reviewer's work.
