@@ -21,7 +21,7 @@ from tiequan.sandbox.creditcode import make_uscc
 from tiequan.sandbox.parties import LEAGUE, Licence, Shop
 
 if TYPE_CHECKING:
-    from tiequan.sandbox.world import Entry, World
+    from tiequan.sandbox.world import World
 
 ITEM_ID = "10000666"  # drawn mall ids have 7 digits, price-watch ids start at 10000001
 SHOP_ID = "s00666"  # drawn shop ids are s10000 to s99999
@@ -36,7 +36,7 @@ PAYLOADS: tuple[str, ...] = (
     '<a href="javascript:window.__xss=6">查看详情</a>',
     '<a href="data:text/html,<script>alert(7)</script>">说明书</a>',
     "<svg><script>window.__xss=8</script></svg>",
-    "<iframe srcdoc=\"<script>parent.__xss=9</script>\"></iframe>",
+    '<iframe srcdoc="<script>parent.__xss=9</script>"></iframe>',
     "{{7*7}} ${7*7} {% raw %}#{7*7}",
 )
 TITLE = f"祖传艾草足贴 {PAYLOADS[0]} {PAYLOADS[1]} {PAYLOADS[9]}"
@@ -88,4 +88,3 @@ def add_hostile(world: World, rng: random.Random) -> None:
             template=0,
         )
     )
-
