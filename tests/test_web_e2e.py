@@ -148,6 +148,11 @@ def test_review_flow_with_the_keyboard(
     assert page.locator("h1").inner_text() == "待办"
     # The queue, filtered by category and county bureau through the form.
     page.goto(f"{base}/leads")
+    everything = page.eval_on_selector_all("tr[data-href]", "rows => rows.map(r => r.dataset.href)")
+    assert len(everything) == db.leads.count_documents({}) >= 3
+    for key in "jjjk":
+        page.keyboard.press(key)
+    assert page.get_attribute("tr.selected", "data-href") == everything[1]
     page.select_option("select[name=category]", lead["category"])
     page.select_option("select[name=bureau]", bureau)
     with page.expect_navigation():

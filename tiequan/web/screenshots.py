@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO_ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT = 1280, 860
+LEAD_HEIGHT = 1600
 COLOURS = 128  # a palette PNG of a text page is a fraction of the full-colour one
 DEMO_DB = "tiequan_screenshots"
 SWEEP_SETTINGS = ("DOWNLOAD_DELAY=0", "AUTOTHROTTLE_ENABLED=False", "TIEQUAN_OCR_ENABLED=False")
@@ -76,7 +77,10 @@ def capture(
                 with page.expect_navigation():  # claimed: the page shows the decisions
                     page.keyboard.press("c")
                 page.wait_for_load_state("networkidle")
-            saved.append(save_png(page.screenshot(), out_dir / f"{name}.png"))
+            height = LEAD_HEIGHT if name == "lead" else HEIGHT  # down to the evidence
+            clip = {"x": 0, "y": 0, "width": WIDTH, "height": height}
+            shot = page.screenshot(full_page=True, clip=clip)
+            saved.append(save_png(shot, out_dir / f"{name}.png"))
     finally:
         context.close()
     return saved
