@@ -20,11 +20,13 @@ from tests.fixtures_web import PASSWORD, REVIEWER, Workbench
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.lifecycle import ACTIONS
 from tiequan.leads.model import Case
+from tiequan.leads.queue import LeadQueue
 from tiequan.sandbox import hostile
 from tiequan.web.accounts import ROLE_UNIT
 from tiequan.web.screenshots import WIDTH, capture
 
 UNIT_OFFICER = "unit_e2e"
+HOSTILE_OFFICER = "unit_hostile"  # of the XSS listing's county bureau
 OUTCOME = "已责令下架，立案调查"
 # Every element and attribute a payload could leave in the DOM, and our own scripts.
 DOM_AUDIT = """() => {
@@ -216,6 +218,24 @@ def test_review_flow_with_the_keyboard(
     assert watch.dialogs == [] and watch.csp == [] and watch.errors == []
 
 
+def assert_inert(page: Any, watch: Watch, shows_payload: bool) -> None:
+    """No payload ran or left an element; where the listing is shown, its text is visible."""
+    page.wait_for_load_state("networkidle")
+    page.mouse.move(300, 300)  # hover handlers, if any got through
+    assert watch.dialogs == []
+    assert page.evaluate("() => [typeof window.__xss, typeof window.parent.__xss]") == [
+        "undefined",
+        "undefined",
+    ]
+    assert page.evaluate(DOM_AUDIT) == []
+    assert watch.csp == [] and watch.errors == []
+    if shows_payload:
+        text = page.locator("main").inner_text()
+        for payload in (hostile.PAYLOADS[0], hostile.PAYLOADS[1], hostile.PAYLOADS[9]):
+            assert payload in text, payload
+        assert page.get_by_text(hostile.PAYLOADS[0]).first.is_visible()
+
+
 # (path, whether the page shows the XSS listing's text); pages absent from this build
 # (e.g. /dashboard before its branch is merged) answer 404 and are skipped.
 XSS_PAGES = [("/leads", True), ("/leads/{hostile}", True), ("/", False), ("/dashboard", False)]
@@ -235,24 +255,31 @@ def test_hostile_listing_is_inert_text_in_the_browser(
     if response.status == 404:
         pytest.skip(f"{path} is not in this build")
     assert response.status == 200
-    page.wait_for_load_state("networkidle")
-    page.mouse.move(300, 300)  # hover handlers, if any got through
-    assert watch.dialogs == []
-    assert page.evaluate("() => [typeof window.__xss, typeof window.parent.__xss]") == [
-        "undefined",
-        "undefined",
-    ]
-    assert page.evaluate(DOM_AUDIT) == []
-    assert watch.csp == [] and watch.errors == []
-    if shows_payload:
-        text = page.locator("main").inner_text()
-        for payload in (hostile.PAYLOADS[0], hostile.PAYLOADS[1], hostile.PAYLOADS[9]):
-            assert payload in text, payload
-        assert page.get_by_text(hostile.PAYLOADS[0]).first.is_visible()
+    assert_inert(page, watch, shows_payload)
     if path == "/leads/{hostile}":
         text = page.locator("main").inner_text()
         assert hostile.SHOP_NAME in text and hostile.PAYLOADS[3] in text
         assert hostile.CLAIM in page.locator("article.listing mark").all_text_contents()
+
+
+@pytest.mark.timeout(120)
+def test_hostile_listing_is_inert_text_on_the_unit_page(
+    workbench: Workbench, browser_page: tuple[Any, Watch]
+) -> None:
+    page, watch = browser_page
+    lead = hostile_lead(workbench)
+    queue = LeadQueue(workbench.db)
+    if lead["status"] not in ("已移送", "已办结"):
+        queue.apply(lead["_id"], "confirm", REVIEWER)
+        queue.apply(lead["_id"], "refer", REVIEWER)
+    bureau = lead["jurisdiction"]["bureau_key"]
+    if workbench.accounts.get(HOSTILE_OFFICER) is None:
+        workbench.accounts.add(HOSTILE_OFFICER, ROLE_UNIT, PASSWORD, bureau_key=bureau)
+    log_in(page, workbench.base_url, HOSTILE_OFFICER)
+    assert page.url == f"{workbench.base_url}/unit"
+    assert page.locator(f'a[href="/leads/{quote(lead["_id"], safe="")}"]').count() == 1
+    assert_inert(page, watch, shows_payload=True)
+    assert hostile.SHOP_NAME in page.locator("main").inner_text()
 
 
 @pytest.mark.timeout(60)
