@@ -8,10 +8,14 @@ CJK_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/ope
 APT_PACKAGES := chromium fonts-wqy-microhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps lint lock clean vendor-echarts
+.PHONY: demo test setup system-deps lint lock clean vendor-echarts screenshots
 
 demo: setup
 	$(BIN)/tiequan demo
+
+# README pictures of the workbench (docs/screenshots/), from a fresh sandbox sweep.
+screenshots: setup
+	$(BIN)/python -m tiequan.web.screenshots
 
 test: setup lint
 	$(BIN)/pytest -q

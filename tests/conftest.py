@@ -7,7 +7,7 @@ import pytest
 from hypothesis import settings
 
 # Shared fixtures live in plugin modules owned by their concern.
-pytest_plugins = ["tests.fixtures_sandbox", "tests.fixtures_mongo"]
+pytest_plugins = ["tests.fixtures_sandbox", "tests.fixtures_mongo", "tests.fixtures_web"]
 
 # By default every run explores the same examples, so a red build is always reproducible
 # (and no example database is written); HYPOTHESIS_PROFILE=dev explores new ones. No

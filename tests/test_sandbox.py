@@ -509,3 +509,24 @@ def test_oracle_and_detector_agree_where_price_fraud_belongs() -> None:
 
     assert load_categories().finding_route("price_fraud").category == PRICE_FRAUD_CATEGORY
     assert price_fraud_rule().category == PRICE_FRAUD_CATEGORY
+
+
+def test_hostile_listing_is_served_as_escaped_text_and_is_in_the_truth() -> None:
+    from tiequan.sandbox import hostile
+
+    world = generate_world(SEED, 0.05)
+    app = SandboxApp(world)
+    clearance = parsel.Selector(text=app.handle("/mall/browse/clearance", {}).body.decode())
+    assert f"/mall/item/{hostile.ITEM_ID}" in clearance.css("a.result-link::attr(href)").getall()
+    page = app.handle(f"/mall/item/{hostile.ITEM_ID}", {})
+    assert page.status == 200
+    sel = parsel.Selector(text=page.body.decode())
+    # The crawler reads the payloads back as the seller typed them: nothing became markup.
+    assert sel.css("h1.item-title::text").get() == hostile.TITLE
+    assert "\n".join(sel.css(".desc p::text").getall()) == hostile.TEXT
+    assert sel.css("a.shop-name::text").get() == hostile.SHOP_NAME
+    assert "window.__xss" not in "".join(sel.css("script::text").getall())
+    assert not sel.css("[onerror], [onload], iframe, svg")
+    truth = {t.item_id: t for t in build_truth(SEED, 0.05)}
+    assert truth[hostile.ITEM_ID].categories == [hostile.CATEGORY]
+    assert hostile.ITEM_ID not in {e.item_id for e in world.entries["mall"]}

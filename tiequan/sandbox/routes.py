@@ -172,6 +172,7 @@ class SandboxApp:
             chunk = [e for e in (self.world.find("mall", i) for i in ids) if e is not None]
         if page_no == 1:
             chunk += [priced(e, self.night) for e in self.world.price_watch]
+            chunk += self.world.hostile
         base = "/mall/browse/clearance?page="
         return _html(html_mall.listing_page("清仓特卖", chunk, base, page_no, True))
 

@@ -47,7 +47,8 @@ def build_truth(seed: int = 20220101, scale: float = 1.0) -> list[TruthItem]:
     world = get_world(seed, scale)
     out: list[TruthItem] = []
     for prefix in SITES:
-        entries = world.entries[prefix] + (world.price_watch if prefix == "mall" else [])
+        extra = world.price_watch + world.hostile if prefix == "mall" else []
+        entries = world.entries[prefix] + extra
         for e in entries:
             out.append(
                 TruthItem(

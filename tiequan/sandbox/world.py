@@ -83,6 +83,7 @@ class World:
     slow: dict[str, float] = field(default_factory=dict)
     trap_ids: list[str] = field(default_factory=list)
     price_watch: list[Entry] = field(default_factory=list)
+    hostile: list[Entry] = field(default_factory=list)  # tiequan.sandbox.hostile
     index: dict[tuple[str, str], Entry] = field(default_factory=dict, repr=False, compare=False)
 
     def find(self, prefix: str, item_id: str) -> Entry | None:
@@ -293,8 +294,11 @@ def generate_world(seed: int, scale: float = 1.0) -> World:
     from tiequan.sandbox.pricewatch import add_price_watch  # it builds Entry objects
 
     add_price_watch(world, _rng(seed, "price_watch"))
+    from tiequan.sandbox.hostile import add_hostile
+
+    add_hostile(world, _rng(seed, "hostile"))
     world.index = {(p, e.item_id): e for p, items in world.entries.items() for e in items}
-    world.index.update({("mall", e.item_id): e for e in world.price_watch})
+    world.index.update({("mall", e.item_id): e for e in world.price_watch + world.hostile})
     return world
 
 
