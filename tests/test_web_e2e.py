@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.fixtures_web import PASSWORD, REVIEWER, Workbench
 from tiequan.evidence.manifest import evidence_sets
+from tiequan.leads.labels import LabelStore
 from tiequan.leads.lifecycle import ACTIONS
 from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadQueue
@@ -39,6 +40,10 @@ DOM_AUDIT = """() => {
     }
   }
   for (const s of document.scripts) {
+    if (s.type === "application/json" && !s.src) {  // a data block (the dashboard's figures)
+      try { JSON.parse(s.text); } catch (e) { bad.push("script data not JSON"); }
+      continue;
+    }
     const url = new URL(s.src || "about:blank");
     if (url.origin !== location.origin || !url.pathname.startsWith("/static/") || s.text.trim())
       bad.push("script " + s.src + " " + s.text.slice(0, 80));
@@ -214,7 +219,20 @@ def test_review_flow_with_the_keyboard(
     assert [c[2] for c in cells] == labels, cells
     assert [c[1] for c in cells] == [REVIEWER] * 3 + [UNIT_OFFICER]
     assert cells[-1][3] == "已移送 → 已办结" and cells[-1][4] == OUTCOME
-    # LABELS: the lead's labels are asserted here once the labels branch is merged.
+    # Every decision is a label: on the page, and in the store the retraining reads.
+    notes = page.locator("section.labels tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))"
+    )
+    decisions = [ACTIONS[a].label for a in ("confirm", "refer", "close")]
+    assert sorted(n[2] for n in notes) == sorted(decisions), notes
+    assert {n[3] for n in notes} == {"正例"}
+    stored_labels = LabelStore(db).for_lead(lead["_id"])
+    assert [x.action for x in stored_labels] == ["confirm", "refer", "close"]
+    assert all(x.positive and x.category == lead["category"] for x in stored_labels)
+    first = stored_labels[0]
+    texts = " ".join(f"{x.title} {x.description} {x.text}" for x in first.listings)
+    assert first.findings and all(t in texts for f in first.findings for t in f.matched)
+    assert stored_labels[-1].outcome == OUTCOME
     assert watch.dialogs == [] and watch.csp == [] and watch.errors == []
 
 
