@@ -175,6 +175,10 @@ class _Evidence:
 class ListingDetector:
     """Rules + classifier, one finding per category; see the module docstring."""
 
+    # Which stored model this is (set by the model store on load or save; "" when fitted in
+    # memory): findings carry it into leads and labels.
+    model_version_: str = ""
+
     def __init__(
         self,
         rules: Detector,

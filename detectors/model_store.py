@@ -134,6 +134,7 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
             detector.keywords_ = [str(w) for w in saved.pop("keywords")]
             detector.stacker_ = Stacker(**saved)
             detector._build_triggers()
+            detector.model_version_ = model_version(target)
             log.info("loaded the claim model from %s", target)
             return detector
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -141,7 +142,13 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
     synthetic, real = training_files(config_dir)
     detector.fit(read_all(synthetic), read_all(real))
     _save(detector, target)
+    detector.model_version_ = model_version(target)
     return detector
+
+
+def model_version(target: Path) -> str:
+    """The name a stored model goes by in findings, leads and labels: code version and key."""
+    return f"v{MODEL_VERSION}-{target.name}"
 
 
 def _save(detector: ListingDetector, target: Path) -> None:

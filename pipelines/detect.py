@@ -246,6 +246,8 @@ class DetectPipeline:
                 in_images.append((as_image_finding(f, str(image["url"]), image_text), image_text))
         kept = merge_findings(in_text, in_images)
         item.findings = [finding_record(f, source) for f, source in kept]
+        for record in item.findings:
+            record["model_version"] = self.detector.model_version_ if self.detector else ""
         self.stats.inc_value("detector/items")
         self.stats.inc_value("detector/ms", round((time.perf_counter() - started) * 1000))
         if item.image_texts:

@@ -233,6 +233,7 @@ def test_review_flow_with_the_keyboard(
     texts = " ".join(f"{x.title} {x.description} {x.text}" for x in first.listings)
     assert first.findings and all(t in texts for f in first.findings for t in f.matched)
     assert stored_labels[-1].outcome == OUTCOME
+    assert first.model_version and first.model_version.startswith("v"), first.model_version
     assert watch.dialogs == [] and watch.csp == [] and watch.errors == []
 
 

@@ -41,6 +41,7 @@ _RETRIES = 5
 # Finding fields kept per listing in a case, and copied to the case from its strongest one.
 FINDING_FIELDS = (
     "score", "severity", "article", "explanation", "matched", "spans", "image", "finding_type",
+    "model_version",
 )  # fmt: skip
 _LISTING_FIELDS = ("url", "final_url", "title", "shop_name", "price", "kind", "platform_name")
 
@@ -356,6 +357,8 @@ def _listing_entry(
         image=finding.get("image"),
         # "claim" (违法宣传) or "price_fraud" (价格欺诈).
         finding_type=finding.get("type") or finding.get("kind") or "claim",
+        # The stored detector model that made the finding (labels keep it for retraining).
+        model_version=finding.get("model_version") or None,
     )
     return entry
 

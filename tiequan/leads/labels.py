@@ -6,10 +6,10 @@ id and lead version), so a retried write stays one label. The listing texts are 
 from the ``listings`` collection when the decision is made: retraining reads what the
 officer saw, even after the listing changes or disappears.
 
-No detector writes the model version into a finding or a lead yet. ``model_version``
-holds the lead's own ``model_version`` key when one is there and is None otherwise;
-``run_ids`` (the sweeps that found the lead) and ``source`` are what identifies the
-detection until then.
+``model_version`` is the stored detector model that made the lead's strongest finding
+(``detectors.model_store.model_version``: code version and cache key); it is None for
+leads found before findings carried it, and for imported tips. ``run_ids`` (the sweeps
+that found the lead) and ``source`` identify the detection beside it.
 """
 
 from __future__ import annotations
