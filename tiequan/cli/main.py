@@ -28,6 +28,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.sites_cmd",
     "tiequan.cli.users_cmd",
     "tiequan.cli.serve_cmd",
+    "tiequan.cli.scheduler_cmd",
+    "tiequan.cli.runs_cmd",
 )
 
 
