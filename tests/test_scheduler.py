@@ -44,13 +44,13 @@ from tiequan.scheduling.jobs import (
 from tiequan.scheduling.lease import LEASES, Lease
 from tiequan.scheduling.service import SchedulerService
 from tiequan.settings import REPO_CONFIG_DIR, SchedulerSettings
-from tiequan.storage.store import Store
+from tiequan.storage.store import Store, utcnow
 from tiequan.sweep.history import find_runs
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 # A child that records nothing: it only says it ran, in a file named by the test.
-FAKE = '{python} -c "import sys; open(sys.argv[1], \'a\').write(sys.argv[2] + chr(10))" '
+FAKE = "{python} -c \"import sys; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10))\" "
 STUBBORN = (
     '{python} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
     'time.sleep(120)"'
@@ -132,7 +132,9 @@ def test_jobs_come_from_the_profiles_with_their_triggers_and_options(
 ) -> None:
     settings = scheduler_settings(TIEQUAN_SCHEDULER_MISFIRE_HOURS="3")
     profiles = load_profiles(REPO_CONFIG_DIR / "sites")
-    schedules = [SiteSchedule(p.name, p.schedule.cron, p.schedule.enabled) for p in profiles.values()]
+    schedules = [
+        SiteSchedule(p.name, p.schedule.cron, p.schedule.enabled) for p in profiles.values()
+    ]
     schedules.append(SiteSchedule("nightly_default"))
     schedules.append(SiteSchedule("switched_off", "0 3 * * *", enabled=False))
     with control(db, settings) as scheduler:
@@ -171,7 +173,9 @@ def test_re_adding_jobs_at_start_keeps_a_pause_and_a_missed_run(
         sync_jobs(scheduler, schedules, settings)  # a restart: replace_existing, no conflict
         assert scheduler.get_job("site:alpha").next_run_time is None
         assert scheduler.get_job("site:beta").next_run_time == missed
-        with pytest.raises(ScheduleError, match="beta.yaml: field schedule.cron: bad value"):
+        with pytest.raises(
+            ScheduleError, match=r"beta\.yaml: field schedule\.cron: bad value '61 1"
+        ):
             sync_jobs(scheduler, [SiteSchedule("beta", "61 1 * * *", source="beta.yaml")], settings)
 
 
@@ -188,6 +192,26 @@ def test_two_services_one_active_and_the_standby_takes_over_on_stop(
     first.stop()
     wait_for(second.active.is_set, "the standby to take over")
     assert not first.active.is_set()
+
+
+def test_a_holder_whose_lease_was_taken_stops_its_scheduler_and_waits(
+    service_factory: Callable[..., SchedulerService], db: Database[dict[str, Any]]
+) -> None:
+    service = service_factory([SiteSchedule("alpha")], scheduler_settings(), "svc")
+    wait_for(service.active.is_set, "the service to lead")
+    intruder = Lease(db[LEASES], "intruder", 30)
+
+    def take_over() -> bool:
+        # As if the holder had not renewed in time (frozen, or cut off from the database).
+        db[LEASES].update_one({"_id": intruder.name}, {"$set": {"expires_at": utcnow()}})
+        return intruder.acquire()
+
+    wait_for(take_over, "the intruder to take the lease")
+    wait_for(lambda: not service.active.is_set(), "the holder to step down")
+    for _ in range(5):
+        time.sleep(0.2)
+        assert not service.active.is_set() and service.scheduler is None
+    assert intruder.renew()
 
 
 def test_pause_resume_and_run_now_reach_the_running_service(
@@ -236,8 +260,8 @@ def test_a_hung_sweep_is_killed_after_its_limit_and_recorded_as_killed(
     assert record["status"] == "killed" and record["end_reason"] == "time_limit"
     assert record["scheduled"]["killed"] is True
     assert record["scheduled"]["exit_code"] == -signal.SIGKILL  # it ignored SIGTERM
-    Store(db).save_run({"run_id": "R-ok", "site_names": ["alpha"], "status": "ok",
-                        "end_reason": "finished", "started_at": "2026-01-01T00:00:00+00:00"})  # fmt: skip
+    ok = {"run_id": "R-ok", "site_names": ["alpha"], "status": "ok", "end_reason": "finished"}
+    Store(db).save_run({**ok, "started_at": "2026-01-01T00:00:00+00:00"})
     assert [r.run_id for r in find_runs(db, site="alpha", failed=True)] == [run_id]
 
     monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
@@ -276,8 +300,9 @@ def test_run_now_sweeps_the_sandbox_in_a_child_and_records_the_run(
         "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report} "
         f"--sites-dir {sites} --base-url {sandbox.base_url} --progress 0 {fast}"
     )
-    settings = scheduler_settings(TIEQUAN_SCHEDULER_SWEEP_COMMAND=command,
-                                  TIEQUAN_SCHEDULER_SWEEP_LIMIT="600")  # fmt: skip
+    settings = scheduler_settings(
+        TIEQUAN_SCHEDULER_SWEEP_COMMAND=command, TIEQUAN_SCHEDULER_SWEEP_LIMIT="600"
+    )
     service = service_factory([SiteSchedule(site)], settings, "svc")
     wait_for(service.active.is_set, "the service to lead")
     with control(db, settings) as other:
@@ -335,9 +360,7 @@ def test_two_scheduler_processes_run_a_job_once_and_the_second_takes_over_a_kill
         wait_for(lambda: db.runs.count_documents({"scheduled.holder": first}), "the first run")
         procs[first].send_signal(signal.SIGKILL)
         procs[first].wait(30)
-        wait_for(
-            lambda: (db[LEASES].find_one() or {}).get("holder") == second, "the takeover", 60
-        )
+        wait_for(lambda: (db[LEASES].find_one() or {}).get("holder") == second, "the takeover", 60)
         assert main_in_env(env, ["scheduler", "run-now", site]) == 0
         wait_for(lambda: db.runs.count_documents({"scheduled.holder": second}), "the second run")
         assert db.runs.count_documents({}) == 2

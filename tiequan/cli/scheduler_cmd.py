@@ -118,8 +118,10 @@ def _control(args: argparse.Namespace) -> int:
     if args.action == "run-now":
         known = [s.site for s in _schedules()]
         if args.site not in known:
-            print(f"tiequan scheduler: 未知站点 {args.site!r}；已有：{', '.join(known)}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"tiequan scheduler: 未知站点 {args.site!r}；已有：{', '.join(known)}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
     with open_database() as db:
         try:
@@ -139,8 +141,9 @@ def _control(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         lease = Lease(db[LEASES], "", settings.lease_s).state()
     if lease is None or not lease.live():
-        print("注意：当前没有生效的调度进程，启动 tiequan scheduler run 后才会执行。",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "注意：当前没有生效的调度进程，启动 tiequan scheduler run 后才会执行。", file=sys.stderr
+        )
     elif args.action == "run-now":
         print(f"调度进程 {lease.holder} 将在约 {settings.heartbeat_s:g} 秒内开始。")
     return 0

@@ -89,9 +89,13 @@ def run_child(
     t0 = time.monotonic()
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(  # nosec B603 # argv from the operator's template, no shell
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True,
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     deadline = t0 + limit_s
     killed_at: float | None = None
     stopped = False
@@ -166,16 +170,30 @@ class SweepLauncher:
             run_id=run_id,
             report=runs_dir / f"{run_id}.json",
         )
-        env = child_environment({"TIEQUAN_MONGO_URI": self.mongo_uri, "TIEQUAN_DB": self.db.name,
-                                 "TIEQUAN_HOME": str(self.home)})  # fmt: skip
+        env = child_environment(
+            {
+                "TIEQUAN_MONGO_URI": self.mongo_uri,
+                "TIEQUAN_DB": self.db.name,
+                "TIEQUAN_HOME": str(self.home),
+            }
+        )
         log.info("sweep of %s (%s) starts: run %s", site, trigger, run_id)
         started = utcnow()
         result = run_child(
-            argv, limit_s=self.settings.sweep_limit_s, log_path=log_path, env=env,
-            stop=self.stopping, kill_grace_s=self.kill_grace_s,
-        )  # fmt: skip
-        log.info("sweep of %s ended: run %s, exit code %s%s", site, run_id, result.exit_code,
-                 ", killed" if result.killed else "")  # fmt: skip
+            argv,
+            limit_s=self.settings.sweep_limit_s,
+            log_path=log_path,
+            env=env,
+            stop=self.stopping,
+            kill_grace_s=self.kill_grace_s,
+        )
+        log.info(
+            "sweep of %s ended: run %s, exit code %s%s",
+            site,
+            run_id,
+            result.exit_code,
+            ", killed" if result.killed else "",
+        )
         self.record(site, trigger, run_id, started, result, log_path)
         return run_id
 

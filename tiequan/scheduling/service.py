@@ -120,8 +120,10 @@ class SchedulerService:
                 renewed = time.monotonic()
             except PyMongoError as exc:
                 if time.monotonic() - renewed > self.settings.lease_s:
-                    log.error("lease not renewed for a whole lease length (%s); stepping down",
-                              short_error(exc))  # fmt: skip
+                    log.error(
+                        "lease not renewed for a whole lease length (%s); stepping down",
+                        short_error(exc),
+                    )
                     return
                 log.warning("lease renewal failed, retrying: %s", short_error(exc))
                 continue
