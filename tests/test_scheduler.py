@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -273,6 +274,41 @@ def test_a_hung_sweep_is_killed_after_its_limit_and_recorded_as_killed(
     assert main(["runs", "--site", "alpha"]) == 0
     out = capsys.readouterr().out
     assert "R-ok" in out and run_id in out
+
+
+def test_a_run_missed_while_no_scheduler_was_active_starts_once_when_one_is(
+    service_factory: Callable[..., SchedulerService],
+    db: Database[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    ran = tmp_path / "ran.txt"
+    settings = scheduler_settings(TIEQUAN_SCHEDULER_SWEEP_COMMAND=FAKE + f"{ran} {{site}}")
+    schedules = [SiteSchedule("alpha", "0 1 * * *")]
+    with control(db, settings) as scheduler:
+        sync_jobs(scheduler, schedules, settings)
+        # Due an hour ago, within the grace time, while no scheduler ran.
+        scheduler.modify_job("site:alpha", next_run_time=utcnow() - timedelta(hours=1))
+    service = service_factory(schedules, settings, "svc")
+    wait_for(lambda: db.runs.find_one({"scheduled.trigger": "schedule"}), "the missed run")
+    time.sleep(1.0)  # a few heartbeats: a second run would show
+    assert ran.read_text() == "alpha\n" and db.runs.count_documents({}) == 1
+    live = service.scheduler
+    assert live is not None and live.get_job("site:alpha").next_run_time > utcnow()
+
+
+def test_a_sweep_whose_record_went_to_the_spool_is_recorded_from_its_report(
+    db: Database[dict[str, Any]], mongo_uri: str, tmp_path: Path
+) -> None:
+    report = (
+        "{'run_id': sys.argv[2], 'status': 'ok', 'end_reason': 'finished', "
+        "'sites': {'alpha': {'items': 3}}, 'database': {'spooled': 5, 'run_record': 'x'}}"
+    )
+    command = f"{{python}} -c \"import json, sys; json.dump({report}, open(sys.argv[1], 'w'))\" "
+    settings = scheduler_settings(TIEQUAN_SCHEDULER_SWEEP_COMMAND=command + "{report} {run_id}")
+    run_id = SweepLauncher(db, mongo_uri, settings, tmp_path, "svc").sweep("alpha", "schedule")
+    [run] = find_runs(db)
+    assert run.run_id == run_id and run.status == "ok" and run.items == 3 and run.spooled == 5
+    assert run.trigger == "schedule"
 
 
 def mini_profile(sites_dir: Path) -> str:

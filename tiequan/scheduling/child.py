@@ -13,6 +13,7 @@ killed or died before it recorded anything, the status and why it ended.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -168,7 +169,7 @@ class SweepLauncher:
             self.settings.sweep_command,
             site=site,
             run_id=run_id,
-            report=runs_dir / f"{run_id}.json",
+            report=log_path.with_suffix(".json"),  # record() reads it back
         )
         env = child_environment(
             {
@@ -197,6 +198,18 @@ class SweepLauncher:
         self.record(site, trigger, run_id, started, result, log_path)
         return run_id
 
+    @staticmethod
+    def read_report(path: Path, run_id: str) -> dict[str, Any] | None:
+        """The report file the child wrote, if it is this run's."""
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(report, dict) or report.get("run_id") != run_id:
+            return None
+        report.pop("report_path", None)
+        return report
+
     def record(
         self,
         site: str,
@@ -221,8 +234,16 @@ class SweepLauncher:
         }
         try:
             existing = self.db.runs.find_one({"_id": run_id}, {"status": 1})
-            if existing is None:
+            status = existing.get("status") if existing else None
+            report = None if existing else self.read_report(log_path.with_suffix(".json"), run_id)
+            if report is not None:
+                # Its record went to the spool (the database was away as it ended); the
+                # replay will write the same report again.
+                fields = {**report, **fields}
+                status = report.get("status")
+            elif existing is None:
                 # The child died (or was killed) before it recorded its run.
+                status = "failed"
                 fields.update(
                     site_names=[site],
                     sites={site: {}},
@@ -234,7 +255,7 @@ class SweepLauncher:
                     status="failed",
                     end_reason=f"exit_{result.exit_code}" if result.exit_code else NO_RECORD,
                 )
-            elif result.exit_code != 0 and existing.get("status") == "ok":
+            if result.exit_code != 0 and status == "ok":
                 fields.update(status="failed", end_reason=f"exit_{result.exit_code}")
             if result.killed:
                 reason = SCHEDULER_STOPPED if result.stopped else TIME_LIMIT

@@ -74,7 +74,7 @@ class JobRow:
         return self.next_run is None
 
 
-class AppJobStore(MongoDBJobStore):  # type: ignore[misc]
+class AppJobStore(MongoDBJobStore):
     """APScheduler's MongoDB job store on the application's client, which it must not
     close at shutdown (the stock store closes the client it was handed)."""
 
