@@ -100,10 +100,8 @@ def run_child(
     deadline = t0 + limit_s
     killed_at: float | None = None
     stopped = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
+    # Exited, but not yet reaped (WNOWAIT): its process-group id cannot be reused yet.
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         now = time.monotonic()
         if killed_at is None and (now > deadline or stop.is_set()):
             stopped = stop.is_set()
@@ -114,9 +112,10 @@ def run_child(
         elif killed_at is not None and now > killed_at + kill_grace_s:
             _signal_group(proc.pid, signal.SIGKILL)
         time.sleep(POLL_S)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    # Grandchildren left in the group (a browser) go with it.
+    # What it left running in its group (a browser) goes with it.
     _signal_group(proc.pid, signal.SIGKILL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     return ChildResult(
         exit_code=proc.returncode,
         killed=killed_at is not None,

@@ -80,7 +80,11 @@ class SchedulerService:
                 log.warning("lease not readable: %s", short_error(exc))
                 held = False
             if held:
-                self.lead()
+                try:
+                    self.lead()
+                except PyMongoError as exc:  # the job store went away: wait, then try again
+                    log.error("scheduler %s stepped down: %s", self.holder, short_error(exc))
+                    self.stopping.wait(self.settings.heartbeat_s)
             else:
                 self.stopping.wait(self.settings.heartbeat_s)
         log.info("scheduler %s stopped", self.holder)
