@@ -46,7 +46,7 @@ from tiequan.scheduling.lease import LEASES, Lease
 from tiequan.scheduling.service import SchedulerService
 from tiequan.settings import REPO_CONFIG_DIR, SchedulerSettings
 from tiequan.storage.store import Store, utcnow
-from tiequan.sweep.history import find_runs
+from tiequan.sweep.history import STATUS_LABELS, RunRecord, find_runs, render_runs
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -420,3 +420,22 @@ def main_in_env(env: dict[str, str], argv: list[str]) -> int:
         for name in ("TIEQUAN_MONGO_URI", "TIEQUAN_DB", "TIEQUAN_SITES_DIR", "TIEQUAN_HOME"):
             mp.setenv(name, env[name])
         return main(argv)
+
+
+@pytest.mark.parametrize(
+    ("reason", "items", "errors", "status"),
+    [("finished", 5, 0, "ok"), ("shutdown", 5, 0, "stopped"), ("finished", 0, 3, "failed"),
+     ("closespider_timeout", 5, 0, "failed")],
+)  # fmt: skip
+def test_a_run_recorded_before_statuses_existed_gets_one_from_its_sites(
+    reason: str, items: int, errors: int, status: str
+) -> None:
+    doc = {
+        "_id": "R1",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "sites": {"alpha": {"items": items, "errors": errors, "finish_reason": reason}},
+    }
+    record = RunRecord.from_doc(doc)
+    assert (record.status, record.end_reason) == (status, reason if errors == 0 else "errors")
+    assert record.sites == ("alpha",) and record.items == items and record.trigger is None
+    assert STATUS_LABELS[status] in render_runs([record])

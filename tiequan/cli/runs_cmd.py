@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 
@@ -26,6 +27,10 @@ def site_name(value: str) -> str:
     return value
 
 
+def _jsonable(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _runs(args: argparse.Namespace) -> int:
     from tiequan.storage.connect import open_database
     from tiequan.sweep.history import find_runs, render_runs
@@ -33,7 +38,8 @@ def _runs(args: argparse.Namespace) -> int:
     with open_database() as db:
         records = find_runs(db, site=args.site, failed=args.failed, limit=max(1, args.limit))
     if args.json:
-        print(json.dumps([asdict(r) for r in records], ensure_ascii=False, indent=2, default=str))
+        rows = [asdict(r) for r in records]
+        print(json.dumps(rows, ensure_ascii=False, indent=2, default=_jsonable))
     else:
         print(render_runs(records))
     return 0

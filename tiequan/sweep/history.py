@@ -135,6 +135,14 @@ def _size(n: int) -> str:
     return f"{value:.1f} GB"
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} 小时 {minutes} 分"
+    return f"{minutes} 分 {secs} 秒" if minutes else f"{secs} 秒"
+
+
 def _reason(record: RunRecord) -> str:
     reason = record.end_reason
     if reason.startswith("exit_"):
@@ -146,7 +154,7 @@ COLUMNS = (
     "批次", "站点", "开始（北京时间）", "用时", "方式", "状态", "结束原因", "页面", "条目",
     "新增线索", "错误", "错误类别", "流量", "内存峰值", "续跑", "暂存",
 )  # fmt: skip
-LIMITS = (24, 30, 16, 8, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 6)
+LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 6)
 
 
 def _row(r: RunRecord) -> list[str]:
@@ -155,7 +163,7 @@ def _row(r: RunRecord) -> list[str]:
         r.run_id,
         "、".join(r.sites) or NONE_MARK,
         local_time(r.started_at),
-        f"{r.elapsed_s:.0f} 秒",
+        _duration(r.elapsed_s),
         TRIGGER_LABELS.get(r.trigger or "", "手动"),
         STATUS_LABELS.get(r.status, r.status),
         _reason(r),
