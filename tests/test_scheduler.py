@@ -7,6 +7,7 @@ jobs are started with run-now, and lease and limits are a second or less.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import signal
@@ -26,6 +27,7 @@ from pymongo.database import Database
 
 from crawlers.profiles import load_profiles
 from tiequan.cli.main import main
+from tiequan.cli.sweep_cmd import run_id as sweep_run_id
 from tiequan.sandbox.server import SandboxServer
 from tiequan.scheduling.child import SweepLauncher
 from tiequan.scheduling.jobs import (
@@ -440,3 +442,10 @@ def test_a_run_recorded_before_statuses_existed_gets_one_from_its_sites(
     assert (record.status, record.end_reason) == (status, reason if errors == 0 else "errors")
     assert record.sites == ("alpha",) and record.items == items and record.trigger is None
     assert STATUS_LABELS[status] in render_runs([record])
+
+
+def test_the_run_id_a_scheduler_hands_to_tiequan_sweep_is_checked() -> None:
+    assert sweep_run_id("R20260101T020000-ab12") == "R20260101T020000-ab12"
+    for bad in ("../etc", "R 1", "", "x" * 65):
+        with pytest.raises(argparse.ArgumentTypeError, match="运行编号"):
+            sweep_run_id(bad)
