@@ -75,7 +75,23 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
 )
 
-SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL)}
+# `tiequan scheduler run` (tiequan.scheduling), read by ``scheduler_settings()``.
+SCHEDULER = (
+    Setting("TIEQUAN_SCHEDULER_TIMEZONE", "Asia/Shanghai", "time zone of the cron schedules"),
+    Setting("TIEQUAN_SCHEDULER_DEFAULT_CRON", "0 2 * * *", "schedule of a profile without one"),
+    Setting("TIEQUAN_SCHEDULER_MISFIRE_HOURS", 6.0, "a run missed by less is still started"),
+    Setting("TIEQUAN_SCHEDULER_SWEEP_LIMIT", 14_400.0, "seconds before a sweep is killed"),
+    Setting("TIEQUAN_SCHEDULER_LEASE_SECONDS", 60.0, "lease length; a standby takes over after"),
+    Setting("TIEQUAN_SCHEDULER_HEARTBEAT", 10.0, "seconds between lease renewals and job reads"),
+    Setting("TIEQUAN_SCHEDULER_WORKERS", 2, "sweeps (child processes) run at once"),
+    Setting(
+        "TIEQUAN_SCHEDULER_SWEEP_COMMAND",
+        "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report}",
+        "child command; placeholders {python} {site} {run_id} {report}",
+    ),
+)
+
+SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
 
 
@@ -171,3 +187,50 @@ def environment() -> Environment:
 @functools.lru_cache(maxsize=16)
 def _parse(values: tuple[str, ...]) -> Environment:
     return Environment.from_env({s.name: v for s, v in zip(PROCESS, values, strict=True)})
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """The TIEQUAN_SCHEDULER_* settings, checked once (errors name the setting and value)."""
+
+    timezone: str
+    default_cron: str
+    misfire_grace_s: int
+    sweep_limit_s: float
+    lease_s: float
+    heartbeat_s: float
+    workers: int
+    sweep_command: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SchedulerSettings:
+        def get(name: str) -> Any:
+            value = env.get(name, "").strip()
+            return value or default(name)
+
+        def num(name: str, kind: type[int] | type[float], lo: float, hi: float) -> Any:
+            return _number(get(name), name, kind, lo, hi)
+
+        lease = num("TIEQUAN_SCHEDULER_LEASE_SECONDS", float, 1, 3600)
+        hours = num("TIEQUAN_SCHEDULER_MISFIRE_HOURS", float, 0, 168)
+        return cls(
+            timezone=str(get("TIEQUAN_SCHEDULER_TIMEZONE")),
+            default_cron=str(get("TIEQUAN_SCHEDULER_DEFAULT_CRON")),
+            misfire_grace_s=max(1, round(hours * 3600)),
+            sweep_limit_s=num("TIEQUAN_SCHEDULER_SWEEP_LIMIT", float, 0.1, 7 * 86400),
+            lease_s=lease,
+            # Renewed at least twice per lease length, so one slow renewal loses nothing.
+            heartbeat_s=num("TIEQUAN_SCHEDULER_HEARTBEAT", float, 0.05, lease / 2),
+            workers=num("TIEQUAN_SCHEDULER_WORKERS", int, 1, 64),
+            sweep_command=str(get("TIEQUAN_SCHEDULER_SWEEP_COMMAND")),
+        )
+
+
+def scheduler_settings() -> SchedulerSettings:
+    """The scheduler settings of the current environment."""
+    return SchedulerSettings.from_env({s.name: os.environ.get(s.name, "") for s in SCHEDULER})
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``: what a child command is given."""
+    return {**os.environ, **overrides}

@@ -30,6 +30,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.serve_cmd",
     "tiequan.cli.labels_cmd",
     "tiequan.cli.report_cmd",
+    "tiequan.cli.scheduler_cmd",
+    "tiequan.cli.runs_cmd",
 )
 
 

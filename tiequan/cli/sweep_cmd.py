@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--sites-dir", type=Path, help="directory of site profiles (config/sites)")
     p.add_argument("--report", type=Path, help="where to write the JSON run report")
+    p.add_argument(
+        "--run-id", type=run_id, help="the run id to record under (the scheduler chooses it)"
+    )
     p.add_argument(
         "--progress",
         type=float,
@@ -53,6 +57,13 @@ def base_url(value: str) -> str:
     return value
 
 
+def run_id(value: str) -> str:
+    """``--run-id``: letters, digits, ``-`` and ``_`` (it names files and a document)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise argparse.ArgumentTypeError(f"运行编号只能含字母、数字、- 和 _，实际为 {value!r}")
+    return value
+
+
 def parse_settings(pairs: list[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for pair in pairs:
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         progress_interval=args.progress,
         log_level=args.log_level,
         settings=parse_settings(args.set),
+        run_id=args.run_id,
     )
     try:
         report = run_sweep(options)

@@ -9,13 +9,15 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``evidence``: one evidence set per listing per run (artefact hashes; the bytes live in
   the content-addressed evidence directory); owned by tiequan.evidence.
 - ``audit``: append-only, one record per lifecycle change of a lead.
-- ``runs``: one document per sweep run, keyed by run id.
+- ``runs``: one document per sweep run, keyed by run id (tiequan.sweep.history reads them).
 - ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
 - ``web_sessions``: server-side workbench sessions, keyed by the hash of the cookie token.
 - ``web_audit``: append-only, one record per login, logout and workbench action.
 - ``labels``: append-only, one record per reviewer or unit decision on a lead (its texts,
   findings and the decision), read by retraining; owned by tiequan.leads.labels.
 - ``lead_comments``: officers' comments on a lead; owned by tiequan.leads.comments.
+- ``scheduler_jobs``: APScheduler's job store, one job per scheduled site; owned by
+  tiequan.scheduling, which also owns ``scheduler_lease`` (the active scheduler).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,49 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "lost": stats.get("db/lost", 0),
         "outage_seconds": stats.get("db/outage_seconds", 0),
         "finish_reason": stats.get("finish_reason", "unknown"),
+        "bytes": stats.get("downloader/response_bytes", 0),
+        "errors_by_kind": errors_by_kind(stats),
     }
+
+
+def errors_by_kind(stats: dict[str, Any]) -> dict[str, int]:
+    """Errors and failed responses by kind, keyed without dots (they are field names)."""
+    kinds: dict[str, int] = {}
+
+    def add(kind: str, n: Any) -> None:
+        if n:
+            kinds[kind] = kinds.get(kind, 0) + int(n)
+
+    add("log_error", stats.get("log_count/ERROR"))
+    add("store", stats.get("store/errors"))
+    add("refer", stats.get("refer/errors"))
+    add("retry_exhausted", stats.get("retry/max_reached"))
+    for key, value in stats.items():
+        if key.startswith("spider_exceptions/") and key != "spider_exceptions/count":
+            add("spider:" + key.rsplit("/", 1)[-1].rsplit(".", 1)[-1], value)
+        elif key.startswith("downloader/exception_type_count/"):
+            add("download:" + key.rsplit("/", 1)[-1].rsplit(".", 1)[-1], value)
+        elif key.startswith("downloader/response_status_count/") and key[-3:] >= "400":
+            add("http:" + key[-3:], value)
+    return dict(sorted(kinds.items()))
+
+
+def peak_rss_bytes() -> int:
+    """The peak resident memory of this process or of its largest waited-for child."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024  # kilobytes on Linux
+
+
+def run_outcome(sites: dict[str, dict[str, Any]], totals: dict[str, int]) -> tuple[str, str]:
+    """(status, why it ended): ok, failed or stopped, and the reason behind it."""
+    reasons = {site.get("finish_reason", "unknown") for site in sites.values()}
+    if "shutdown" in reasons:
+        return "stopped", "shutdown"
+    if totals["errors"] and not totals["items"]:
+        return "failed", "errors"
+    odd = sorted(reasons - {"finished"})
+    return ("ok", "finished") if not odd else ("failed", odd[0])
 
 
 def count_leads(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
@@ -55,6 +98,7 @@ def build_report(
     started_at: datetime,
     elapsed_s: float,
     crawler_stats: dict[str, dict[str, Any]],
+    resumed: bool = False,
 ) -> dict[str, Any]:
     sites = {name: _site_summary(stats) for name, stats in crawler_stats.items()}
     totals = {
@@ -67,8 +111,10 @@ def build_report(
             "leads_new",
             "leads_seen_again",
             "errors",
+            "bytes",
         )
     }
+    status, end_reason = run_outcome(sites, totals)
     by_category: dict[str, int] | None = None
     by_unit: dict[str, int] | None = None
     if db is not None:
@@ -82,6 +128,11 @@ def build_report(
         "started_at": started_at.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "elapsed_s": round(elapsed_s, 2),
+        "status": status,
+        "end_reason": end_reason,
+        "site_names": sorted(sites),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "resumed": resumed,
         "sites": sites,
         "totals": totals,
         "database": {

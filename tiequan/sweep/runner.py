@@ -45,6 +45,7 @@ class SweepOptions:
     progress_interval: float = 5.0
     log_level: str = "WARNING"
     settings: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None  # chosen by the caller (the scheduler), else a new one
 
 
 def select_profiles(options: SweepOptions) -> list[SiteProfile]:
@@ -94,7 +95,7 @@ def _database(options: SweepOptions, timeout_ms: int) -> Iterator[tuple[Database
 def run_sweep(options: SweepOptions) -> dict[str, Any]:
     """Crawl, detect, store and refer; returns the run report (also saved and written)."""
     profiles = select_profiles(options)
-    run_id = new_run_id()
+    run_id = options.run_id or new_run_id()
     try:
         timeout_ms = db_timeout_ms(crawl_settings(options, run_id, None))
     except ValueError as exc:

@@ -1,0 +1,196 @@
+"""Run history: the ``runs`` records read back as typed rows, and the `tiequan runs` table.
+
+A run record is the sweep's report (tiequan.sweep.report) plus, for a scheduled sweep,
+``scheduled`` (tiequan.scheduling.child). Records written before ``status`` existed get
+theirs from their sites' finish reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.database import Database
+
+from tiequan.storage.store import RUNS
+from tiequan.sweep.report import run_outcome
+from tiequan.text import NONE_MARK, display_width, pad, truncate
+from tiequan.timefmt import local_time
+
+STATUS_LABELS = {"ok": "完成", "failed": "失败", "killed": "已终止", "stopped": "已停止"}
+REASON_LABELS = {
+    "finished": "正常结束",
+    "errors": "出错且无条目",
+    "shutdown": "收到停止信号",
+    "time_limit": "超时被终止",
+    "scheduler_stopped": "调度服务停止",
+    "no_run_record": "未写运行记录",
+}
+TRIGGER_LABELS = {"schedule": "定时", "run-now": "立即"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    sites: tuple[str, ...]
+    started_at: datetime | None
+    finished_at: datetime | None
+    elapsed_s: float
+    status: str
+    end_reason: str
+    pages: int = 0
+    items: int = 0
+    leads_new: int = 0
+    errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    peak_rss_bytes: int = 0
+    resumed: bool = False
+    spooled: int = 0
+    trigger: str | None = None  # None: started by hand (`tiequan sweep`)
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ok"
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> RunRecord:
+        sites: dict[str, dict[str, Any]] = doc.get("sites") or {}
+        totals: dict[str, Any] = doc.get("totals") or {}
+
+        def total(key: str) -> int:
+            if key in totals:
+                return int(totals[key] or 0)
+            return sum(int(site.get(key) or 0) for site in sites.values())
+
+        kinds: dict[str, int] = {}
+        for site in sites.values():
+            for kind, n in (site.get("errors_by_kind") or {}).items():
+                kinds[kind] = kinds.get(kind, 0) + int(n)
+        status, reason = doc.get("status"), doc.get("end_reason")
+        if not status:
+            counts = {k: total(k) for k in ("errors", "items")}
+            status, reason = run_outcome(sites, counts) if sites else ("failed", "unknown")
+        scheduled = doc.get("scheduled") or {}
+        return cls(
+            run_id=str(doc.get("run_id") or doc["_id"]),
+            sites=tuple(doc.get("site_names") or sorted(sites)),
+            started_at=_when(doc.get("started_at")),
+            finished_at=_when(doc.get("finished_at")),
+            elapsed_s=float(doc.get("elapsed_s") or 0),
+            status=str(status),
+            end_reason=str(reason or "unknown"),
+            pages=total("pages"),
+            items=total("items"),
+            leads_new=total("leads_new"),
+            errors=total("errors"),
+            errors_by_kind=dict(sorted(kinds.items())),
+            bytes=total("bytes"),
+            peak_rss_bytes=int(doc.get("peak_rss_bytes") or 0),
+            resumed=bool(doc.get("resumed")),
+            spooled=int((doc.get("database") or {}).get("spooled") or 0),
+            trigger=scheduled.get("trigger"),
+        )
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def find_runs(
+    db: Database[dict[str, Any]], site: str | None = None, failed: bool = False, limit: int = 50
+) -> list[RunRecord]:
+    """The latest runs, newest first: of ``site`` only, and only those that failed."""
+    query: dict[str, Any] = {}
+    if site:
+        query = {"$or": [{"site_names": site}, {f"sites.{site}": {"$exists": True}}]}
+    records: list[RunRecord] = []
+    for doc in db[RUNS].find(query).sort([("started_at", DESCENDING), ("_id", DESCENDING)]):
+        record = RunRecord.from_doc(doc)
+        if failed and not record.failed:
+            continue
+        records.append(record)
+        if len(records) >= limit:
+            break
+    return records
+
+
+def _size(n: int) -> str:
+    if n <= 0:
+        return NONE_MARK
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} 小时 {minutes} 分"
+    return f"{minutes} 分 {secs} 秒" if minutes else f"{secs} 秒"
+
+
+def _reason(record: RunRecord) -> str:
+    reason = record.end_reason
+    if reason.startswith("exit_"):
+        return f"退出码 {reason[5:]}"
+    return REASON_LABELS.get(reason, reason)
+
+
+COLUMNS = (
+    "批次", "站点", "开始（北京时间）", "用时", "方式", "状态", "结束原因", "页面", "条目",
+    "新增线索", "错误", "错误类别", "流量", "内存峰值", "续跑", "暂存",
+)  # fmt: skip
+LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 6)
+
+
+def _row(r: RunRecord) -> list[str]:
+    kinds = "，".join(f"{k}×{n}" for k, n in r.errors_by_kind.items()) or NONE_MARK
+    return [
+        r.run_id,
+        "、".join(r.sites) or NONE_MARK,
+        local_time(r.started_at),
+        _duration(r.elapsed_s),
+        TRIGGER_LABELS.get(r.trigger or "", "手动"),
+        STATUS_LABELS.get(r.status, r.status),
+        _reason(r),
+        str(r.pages),
+        str(r.items),
+        str(r.leads_new),
+        str(r.errors),
+        kinds,
+        _size(r.bytes),
+        _size(r.peak_rss_bytes),
+        "是" if r.resumed else "否",
+        str(r.spooled) if r.spooled else NONE_MARK,
+    ]
+
+
+def render_runs(records: Sequence[RunRecord], empty: str = "没有符合条件的运行记录。") -> str:
+    """The `tiequan runs` table; columns padded by terminal display width."""
+    if not records:
+        return empty
+    rows = [[truncate(c, w) for c, w in zip(_row(r), LIMITS, strict=True)] for r in records]
+    headers = list(COLUMNS)
+    widths = [max(display_width(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = sum(r.failed for r in records)
+    lines.append(f"共 {len(records)} 次运行，其中未完成 {failed} 次")
+    return "\n".join(lines)
