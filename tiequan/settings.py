@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +231,8 @@ def scheduler_settings() -> SchedulerSettings:
     return SchedulerSettings.from_env({s.name: os.environ.get(s.name, "") for s in SCHEDULER})
 
 
-def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment with ``overrides``: what a child command is given."""
-    return {**os.environ, **overrides}
+def child_environment(overrides: Mapping[str, str], drop: Iterable[str] = ()) -> dict[str, str]:
+    """This process's environment without ``drop`` and with ``overrides``: what a child
+    command is given."""
+    dropped = frozenset(drop)
+    return {**{k: v for k, v in os.environ.items() if k not in dropped}, **overrides}

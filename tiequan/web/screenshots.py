@@ -26,7 +26,7 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadQueue
 from tiequan.sandbox.hostile import ITEM_ID as HOSTILE_ITEM
 from tiequan.sandbox.server import SandboxServer
-from tiequan.settings import environment
+from tiequan.settings import child_environment, environment
 from tiequan.storage.embedded import EmbeddedServer
 from tiequan.web.accounts import Accounts
 from tiequan.web.app import create_app
@@ -111,8 +111,10 @@ def showcase_lead(queue: LeadQueue) -> str:
 def sweep_sandbox(base_url: str, mongo_uri: str, home: Path) -> None:
     """`tiequan sweep --site sandbox_mall` into ``DEMO_DB`` (a child process: Scrapy's reactor
     runs once per process)."""
-    env = {k: v for k, v in os.environ.items() if k != "TIEQUAN_EVIDENCE_DIR"}
-    env.update(TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=DEMO_DB, TIEQUAN_HOME=str(home))
+    env = child_environment(
+        {"TIEQUAN_MONGO_URI": mongo_uri, "TIEQUAN_DB": DEMO_DB, "TIEQUAN_HOME": str(home)},
+        drop=("TIEQUAN_EVIDENCE_DIR",),
+    )
     env.setdefault("TIEQUAN_MODEL_DIR", str(environment().model_dir))  # reuse the trained model
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "tiequan", "sweep", "--site", "sandbox_mall",
