@@ -535,3 +535,15 @@ class LeadQueue:
             else:
                 result.applied.append(lead_id)
         return result
+
+    def count_matching(self, query: Mapping[str, Any]) -> int:
+        """How many leads ``query`` (a MongoDB filter) selects."""
+        return self.coll.count_documents(dict(query))
+
+    def matching_cases(
+        self, query: Mapping[str, Any], sort: builtins.list[tuple[str, int]], limit: int
+    ) -> builtins.list[Case]:
+        """Up to ``limit`` whole leads ``query`` selects, as Cases in ``sort`` order (``_id``
+        breaks ties): the leads of a filter's documents."""
+        cursor = self.coll.find(dict(query)).sort([*sort, ("_id", 1)]).limit(max(1, limit))
+        return [Case.from_doc(d) for d in cursor]

@@ -13,6 +13,7 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
 - ``web_sessions``: server-side workbench sessions, keyed by the hash of the cookie token.
 - ``web_audit``: append-only, one record per login, logout and workbench action.
+- ``saved_views``: a workbench user's named queue filters; owned by tiequan.web.
 Room is left for ``labels`` (reviewer decisions for retraining), referring to leads by id.
 """
 
@@ -39,6 +40,7 @@ RUNS = "runs"
 USERS = "users"
 WEB_SESSIONS = "web_sessions"
 WEB_AUDIT = "web_audit"
+SAVED_VIEWS = "saved_views"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -113,6 +115,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     WEB_AUDIT: [
         IndexModel([("at", DESCENDING)], name="web_audit_at"),
         IndexModel([("username", ASCENDING), ("at", DESCENDING)], name="web_audit_user"),
+    ],
+    SAVED_VIEWS: [
+        IndexModel([("username", ASCENDING), ("name", ASCENDING)], name="view_name", unique=True)
     ],
 }
 
