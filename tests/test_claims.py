@@ -96,9 +96,11 @@ def test_an_expired_lease_is_claimable_again_and_refuses_its_former_holder(
     (lead,) = queue.claim_many("张三", 1, LEASE, now=start)
     lead_id = lead["_id"]
     others = len(ids(db)) - 1
-    # Within the lease nobody else gets it.
+    # Within the lease nobody else gets it, nor may act on it.
     within = queue.claim_many("李四", 20, LEASE, now=start + LEASE - timedelta(seconds=1))
     assert lead_id not in {d["_id"] for d in within} and len(within) == others
+    with pytest.raises(TransitionError, match=r"由 张三 领取研判中（至 .*），他人不能操作"):
+        queue.apply(lead_id, "dismiss", "李四", reason="重复线索", now=start)
     later = start + LEASE + timedelta(seconds=1)
     with pytest.raises(TransitionError, match=r"领取已于.*过期.*请重新领取"):
         queue.apply(lead_id, "confirm", "张三", now=later)
@@ -108,7 +110,7 @@ def test_an_expired_lease_is_claimable_again_and_refuses_its_former_holder(
     record = queue.history(lead_id)[-1]
     assert record["from_status"] == STATUS_REVIEWING and "张三 的领取已过期" in record["reason"]
     # The former holder's stale action is refused; the new holder's goes through.
-    with pytest.raises(TransitionError, match=r"不在 张三 名下"):
+    with pytest.raises(TransitionError, match="由 王五 领取研判中"):
         queue.apply(lead_id, "release", "张三", now=later)
     assert queue.apply(lead_id, "confirm", "王五", now=later)["status"] == "已确认"
 
@@ -118,7 +120,7 @@ def test_claiming_an_expired_lead_through_apply_takes_it_over(
 ) -> None:
     start = utcnow()
     (lead,) = queue.claim_many("张三", 1, LEASE, now=start)
-    with pytest.raises(TransitionError, match="不能执行“领取研判”"):
+    with pytest.raises(TransitionError, match="由 张三 领取研判中"):
         queue.apply(lead["_id"], "claim", "李四", now=start + timedelta(minutes=1))
     taken = queue.apply(lead["_id"], "claim", "李四", now=start + LEASE + timedelta(minutes=1))
     assert taken["claimed_by"] == "李四" and taken["status"] == STATUS_REVIEWING
@@ -148,14 +150,14 @@ def test_apply_many_applies_what_fits_and_says_why_it_skips_the_rest(
     assert sorted(dry.applied) == sorted(mine) and dry.total == 6
     (pending, n_pending), (theirs_reason, n_theirs) = dry.reasons()
     assert pending.startswith("当前状态为“待研判”，不能执行“退回待研判”") and n_pending == 3
-    assert (theirs_reason, n_theirs) == ("不在 张三 名下，无法退回", 1)
+    assert theirs_reason.startswith("由 李四 领取研判中（至 ") and n_theirs == 1
     assert db.leads.count_documents({"claimed_by": "张三"}) == 2  # a dry run writes nothing
     done = queue.apply_many(query, "release", "张三")
     assert sorted(done.applied) == sorted(mine) and len(done.skipped) == 4
     assert theirs[0] in {s.lead_id for s in done.skipped}
     assert db.leads.count_documents({"claimed_by": "张三"}) == 0
     dismissed = queue.apply_many({}, "dismiss", "张三", reason="重复线索")
-    assert len(dismissed.applied) == 8 and not dismissed.skipped
-    assert db.audit.count_documents({"action": "dismiss", "reason": "重复线索"}) == 8
-    no_reason = queue.apply_many({}, "reopen", "张三")
-    assert no_reason.reasons() == [("“重新研判”须填写理由（--reason）", 8)]
+    assert len(dismissed.applied) == 7 and [s.lead_id for s in dismissed.skipped] == theirs
+    assert db.audit.count_documents({"action": "dismiss", "reason": "重复线索"}) == 7
+    no_reason = queue.apply_many({"status": "已排除"}, "reopen", "张三")
+    assert no_reason.reasons() == [("“重新研判”须填写理由（--reason）", 7)]

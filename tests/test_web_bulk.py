@@ -41,23 +41,25 @@ def test_preview_counts_the_whole_set_and_apply_confirms_each_lead(
     client: TestClient, db: Database[dict[str, Any]], queue: LeadQueue
 ) -> None:
     csrf = login(client, "rev")
-    queue.claim_many("ana", 1, query=SLIMMING)  # held by someone else: confirm still fits it
+    (held,) = queue.claim_many("ana", 1, query=SLIMMING)  # another reviewer holds one
     page = client.get("/leads", params=SLIMMING)
     assert 'action="/leads/bulk/preview"' in page.text
     form = {"csrf": csrf, **SLIMMING, "sort": "score", "action": "confirm", "reason": "证据充分"}
     preview = client.post("/leads/bulk/preview", data=form)
     assert preview.status_code == 200
-    assert "当前筛选共 14 条线索，其中 14 条可以“确认线索”，0 条将跳过" in preview.text
+    assert "当前筛选共 14 条线索，其中 13 条可以“确认线索”，1 条将跳过" in preview.text
     assert preview.text.count('<tr data-href="/leads/') == SAMPLE  # a sample, not all 14
     assert hidden(preview.text, "expected") == "14" and hidden(preview.text, "category")
+    assert "由 ana 领取研判中" in preview.text
     assert db.leads.count_documents({"status": "已确认"}) == 0  # previewing changes nothing
     done = client.post("/leads/bulk/apply", data={**form, "expected": "14"})
-    assert done.status_code == 200 and "已确认线索 14 条，跳过 0 条" in done.text
-    assert db.leads.count_documents({"status": "已确认"}) == 14
+    assert done.status_code == 200 and "已确认线索 13 条，跳过 1 条" in done.text
+    assert db.leads.count_documents({"status": "已确认"}) == 13
+    assert queue.get(held["_id"])["status"] == "研判中"  # type: ignore[index]
     assert db.leads.count_documents({"category": "miracle_drug", "status": "待研判"}) == 2
-    assert db.audit.count_documents({"action": "confirm", "actor": "rev"}) == 14
+    assert db.audit.count_documents({"action": "confirm", "actor": "rev"}) == 13
     (record,) = db[WEB_AUDIT].find({"action": "bulk_confirm"})
-    assert record["username"] == "rev" and record["detail"]["applied"] == 14
+    assert record["username"] == "rev" and record["detail"]["applied"] == 13
     assert record["detail"]["filter"]["category"] == "slimming_aphrodisiac"
 
 

@@ -429,19 +429,26 @@ class LeadQueue:
     ) -> Action:
         """The action, if ``actor`` may apply it to the lead ``doc`` now; else TransitionError.
 
-        A claim whose lease has expired is claimable again by anyone; its former holder
-        may do nothing else with the lead until they claim it again.
+        While a claim's lease lasts only its holder may act on the lead. Once it has
+        expired the lead is claimable again by anyone, and its former holder may do
+        nothing else with it until they claim it again.
         """
         lead_id, status = str(doc["_id"]), str(doc["status"])
+        holder, until = doc.get("claimed_by"), local_time(doc.get("lease_until"))
         expired = lease_expired(doc, now)
-        if expired and action_name != "claim" and doc.get("claimed_by") == actor:
+        if expired and action_name != "claim" and holder == actor:
             raise TransitionError(
-                f"线索 {lead_id} 的领取已于 {local_time(doc.get('lease_until'))}（北京时间）过期，"
-                f"{actor} 已不再持有，他人可以领取；如需继续研判，请重新领取"
+                f"线索 {lead_id} 的领取已于 {until}（北京时间）过期，{actor} 已不再持有，"
+                "他人可以领取；如需继续研判，请重新领取"
+            )
+        live = status == STATUS_REVIEWING and not expired and doc.get("lease_until")
+        if live and holder != actor:
+            raise TransitionError(
+                f"线索 {lead_id} 由 {holder} 领取研判中（至 {until}），他人不能操作"
             )
         checked = STATUS_PENDING if expired and action_name == "claim" else status
         action = check_transition(lead_id, checked, action_name, reason, outcome)
-        if action.name == "release" and doc.get("claimed_by") != actor:
+        if action.name == "release" and holder != actor:
             raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
         return action
 
