@@ -51,6 +51,7 @@ def test_preview_counts_the_whole_set_and_apply_confirms_each_lead(
     assert preview.text.count('<tr data-href="/leads/') == SAMPLE  # a sample, not all 14
     assert hidden(preview.text, "expected") == "14" and hidden(preview.text, "category")
     assert "由 ana 领取研判中" in preview.text
+    assert "筛选条件：类别 声称减肥、壮阳等食品非法添加" in preview.text
     assert db.leads.count_documents({"status": "已确认"}) == 0  # previewing changes nothing
     done = client.post("/leads/bulk/apply", data={**form, "expected": "14"})
     assert done.status_code == 200 and "已确认线索 13 条，跳过 1 条" in done.text

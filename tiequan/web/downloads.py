@@ -89,7 +89,7 @@ def register(app: FastAPI, web: Web) -> None:
             return found
         f, cases = found
         body = BytesIO()
-        build_ledger(cases, now=utcnow(), description=describe(f)).save(body)
+        build_ledger(cases, now=utcnow(), description=describe(f, web.queue.categories)).save(body)
         web.audit(
             request, "download_ledger", detail={"filter": filter_params(f), "count": len(cases)}
         )

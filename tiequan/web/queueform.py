@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from tiequan.referral import Categories
 from tiequan.web.views import QueueFilter
 
 LABELS = (
@@ -41,8 +42,13 @@ def queue_link(f: QueueFilter) -> str:
     return "/leads?" + urlencode(filter_params(f))
 
 
-def describe(f: QueueFilter) -> str:
-    """The filter in a line of Chinese, e.g. "状态 待研判；类别 miracle_drug"."""
+def describe(f: QueueFilter, categories: Categories | None = None) -> str:
+    """The filter in a line of Chinese, e.g. "类别 声称减肥、壮阳等食品非法添加；状态 待研判"."""
     params = filter_params(f)
+    if categories is not None:
+        if f.category in categories:
+            params["category"] = categories.get(f.category).name
+        if f.unit:
+            params["unit"] = categories.unit_name(f.unit) or f.unit
     parts = [f"{label} {params[name]}" for name, label in LABELS if name in params]
     return "；".join(parts) or "全部线索"
