@@ -45,6 +45,7 @@ from tiequan.timefmt import local_time
 log = logging.getLogger(__name__)
 
 CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
+CLAIM_ROUNDS = 100  # reads of claimable leads per claim_many: bounds a livelock, never reached
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
 _LABELS = {"reroute": "重新分派"}  # audit actions outside the lifecycle
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -182,13 +183,13 @@ class LeadQueue:
             fields["referral"] = self._referral(doc, actor, now)
         if action.name == "close":
             fields["outcome"] = {"text": outcome, "by": actor, "at": now}
-        updated = self.coll.find_one_and_update(
-            {"_id": lead_id, "status": status, "version": doc.get("version", 1)},
-            {"$set": fields, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if updated is None:
+        version = doc.get("version", 1)
+        # update_one, not find_one_and_update: the guard means the lead is the one read
+        # with these fields set (and the embedded server's findAndModify scans the collection).
+        guard = {"_id": lead_id, "status": status, "version": version}
+        if not self.coll.update_one(guard, {"$set": fields, "$inc": {"version": 1}}).matched_count:
             raise TransitionError(f"线索 {lead_id} 刚被他人修改，请查看最新状态后重试")
+        updated = {**doc, **fields, "version": version + 1}
         self._audit(updated, action.name, actor, status, reason, outcome, now)
         return updated
 
@@ -464,7 +465,8 @@ class LeadQueue:
         """Take up to ``n`` of the best claimable leads ``query`` selects, best first.
 
         Claimable: pending and unclaimed, or under review with an expired lease. Each lead
-        is taken by its own find_one_and_update, so concurrent reviewers never share one.
+        is taken by an update guarded by the version read, so concurrent reviewers never
+        share one; the loser of a race moves on to the next lead.
         """
         if not reviewer.strip():
             raise TransitionError("须注明操作人员（--by）")
@@ -479,21 +481,25 @@ class LeadQueue:
         }
         selector = claimable(now) if not query else {"$and": [dict(query), claimable(now)]}
         taken: builtins.list[dict[str, Any]] = []
-        for _ in range(max(0, n)):
-            before = self.coll.find_one_and_update(
-                selector,
-                {"$set": fields, "$inc": {"version": 1}},
-                sort=CLAIM_ORDER,
-                return_document=ReturnDocument.BEFORE,
-            )
-            if before is None:
+        for _ in range(CLAIM_ROUNDS):
+            want = n - len(taken)
+            if want <= 0:
                 break
-            doc = {**before, **fields, "version": before.get("version", 0) + 1}
-            note = None
-            if before["status"] == STATUS_REVIEWING:
-                note = f"{before.get('claimed_by')} 的领取已过期，由 {reviewer} 重新领取"
-            self._audit(doc, "claim", reviewer, before["status"], note, None, now)
-            taken.append(doc)
+            found = builtins.list(self.coll.find(selector).sort(CLAIM_ORDER).limit(want))
+            if not found:
+                break
+            for before in found:
+                version = before.get("version", 1)
+                guard = {"_id": before["_id"], "status": before["status"], "version": version}
+                update = {"$set": fields, "$inc": {"version": 1}}
+                if not self.coll.update_one(guard, update).matched_count:
+                    continue  # another reviewer took it (or it changed) since it was read
+                doc = {**before, **fields, "version": version + 1}
+                note = None
+                if before["status"] == STATUS_REVIEWING:
+                    note = f"{before.get('claimed_by')} 的领取已过期，由 {reviewer} 重新领取"
+                self._audit(doc, "claim", reviewer, before["status"], note, None, now)
+                taken.append(doc)
         return taken
 
     def renew(self, lead_id: str, reviewer: str, *, now: datetime | None = None) -> datetime | None:
