@@ -29,6 +29,7 @@ from typing import Any
 # of tiequan, and this module may import no detector (tiequan.storage uses it).
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_DB = "tiequan"
+LEASE = "TIEQUAN_CLAIM_LEASE_MINUTES"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ PROCESS = (
     Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
     Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
     Setting("TIEQUAN_CONTACT", None, "the bureau's URL or e-mail, added to the user agent"),
+    Setting(
+        "TIEQUAN_CLAIM_LEASE_MINUTES", 30, "minutes a reviewer's claim on a lead holds (1–1440)"
+    ),
 )
 
 CRAWL = (
@@ -143,6 +147,7 @@ class Environment:
     evidence_dir: Path
     chromium: str | None
     contact: str | None
+    claim_lease_minutes: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -166,6 +171,7 @@ class Environment:
             raise SettingError(f"TIEQUAN_DB is not a usable database name: {db_name!r}")
         model = get("TIEQUAN_MODEL_DIR")
         evidence = get("TIEQUAN_EVIDENCE_DIR")
+        lease = get(LEASE) or default(LEASE)
         return cls(
             home=home,
             mongo_uri=get("TIEQUAN_MONGO_URI"),
@@ -176,6 +182,7 @@ class Environment:
             evidence_dir=Path(evidence) if evidence else home / "evidence",
             chromium=get("TIEQUAN_CHROMIUM"),
             contact=get("TIEQUAN_CONTACT"),
+            claim_lease_minutes=int(_number(lease, LEASE, int, 1, 1440)),
         )
 
 

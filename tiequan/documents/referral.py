@@ -112,7 +112,12 @@ def _add_screenshot(
         f"网页截图（证据集 {clean(ev['_id'])}，采集时间 {shanghai_time(ev.get('captured_at'))}，"
         f"SHA-256 {sha}）："
     )
-    document.add_picture(str(path), width=Emu(int(px_w * scale)), height=Emu(int(px_h * scale)))
+    try:
+        document.add_picture(str(path), width=Emu(int(px_w * scale)), height=Emu(int(px_h * scale)))
+    except ValueError as exc:  # e.g. a PNG chunk Pillow forgives and python-docx does not
+        log.warning("screenshot %s of %s cannot be embedded: %s", sha, ev["_id"], exc)
+        document.add_paragraph("截图文件无法嵌入文书，请另行查看证据文件")
+        return "截图文件无法嵌入文书"
     document.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
     return ""
 

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id, upgrade_legacy_leads
+from tiequan.leads.claims import BulkResult, Skipped, claimable, lease_expired
 from tiequan.leads.labels import LABEL_ACTIONS, LabelStore
 from tiequan.leads.lifecycle import (
     ACTIONS,
@@ -28,6 +29,7 @@ from tiequan.leads.lifecycle import (
     STATUS_PENDING,
     STATUS_REFERRED,
     STATUS_REVIEWING,
+    Action,
     Lifecycle,
     TransitionError,
     check_transition,
@@ -37,11 +39,14 @@ from tiequan.leads.model import Case
 from tiequan.leads.routing import Routing, routing_of
 from tiequan.party import Jurisdictions, load_jurisdictions, party_from_listing
 from tiequan.referral import Categories, load_categories
+from tiequan.settings import environment
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
+from tiequan.timefmt import local_time
 
 log = logging.getLogger(__name__)
 
 CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
+CLAIM_ROUNDS = 100  # reads of claimable leads per claim_many: bounds a livelock, never reached
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
 _LABELS = {"reroute": "重新分派"}  # audit actions outside the lifecycle
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
@@ -49,6 +54,7 @@ _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
 __all__ = [
     "STATUS_PENDING",
     "STATUS_REVIEWING",
+    "BulkResult",
     "LeadNotFound",
     "LeadQueue",
     "RecordResult",
@@ -159,32 +165,32 @@ class LeadQueue:
         if doc is None:
             raise LeadNotFound(lead_id)
         status = doc["status"]
-        action = check_transition(lead_id, status, action_name, reason, outcome)
-        if action.name == "release" and doc.get("claimed_by") != actor:
-            raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
         now = now or utcnow()
+        action = self.check_action(doc, action_name, actor, reason, outcome, now)
         fields: dict[str, Any] = {
             "status": action.target,
             "status_at": now,
             "due_at": self.lifecycle.due_at(action.target, now),
         }
         if action.name == "claim":
-            fields.update(claimed_by=actor, claimed_at=now)
+            fields.update(claimed_by=actor, claimed_at=now, lease_until=now + self.claim_lease)
         elif action.name in ("release", "reopen"):
             fields.update(claimed_by=None, claimed_at=None)
+        if action.target != STATUS_REVIEWING:
+            fields["lease_until"] = None
         if action.name not in ("claim", "release"):
             fields["decision"] = {"action": action.label, "by": actor, "at": now, "reason": reason}
         if action.target == STATUS_REFERRED:
             fields["referral"] = self._referral(doc, actor, now)
         if action.name == "close":
             fields["outcome"] = {"text": outcome, "by": actor, "at": now}
-        updated = self.coll.find_one_and_update(
-            {"_id": lead_id, "status": status, "version": doc.get("version", 1)},
-            {"$set": fields, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if updated is None:
+        version = doc.get("version", 1)
+        # update_one, not find_one_and_update: the guard means the lead is the one read
+        # with these fields set (and the embedded server's findAndModify scans the collection).
+        guard = {"_id": lead_id, "status": status, "version": version}
+        if not self.coll.update_one(guard, {"$set": fields, "$inc": {"version": 1}}).matched_count:
             raise TransitionError(f"线索 {lead_id} 刚被他人修改，请查看最新状态后重试")
+        updated = {**doc, **fields, "version": version + 1}
         self._audit(updated, action.name, actor, status, reason, outcome, now)
         if action.name in LABEL_ACTIONS:
             LabelStore(self.db).record(
@@ -296,28 +302,9 @@ class LeadQueue:
     def claim(
         self, reviewer: str, category: str | None = None, unit: str | None = None
     ) -> dict[str, Any] | None:
-        """Atomically take the best unclaimed pending lead (highest score, then oldest)."""
-        query = self._query(STATUS_PENDING, category, unit)
-        query["claimed_by"] = None
-        now = utcnow()
-        doc = self.coll.find_one_and_update(
-            query,
-            {
-                "$set": {
-                    "status": STATUS_REVIEWING,
-                    "status_at": now,
-                    "due_at": self.lifecycle.due_at(STATUS_REVIEWING, now),
-                    "claimed_by": reviewer,
-                    "claimed_at": now,
-                },
-                "$inc": {"version": 1},
-            },
-            sort=CLAIM_ORDER,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is not None:
-            self._audit(doc, "claim", reviewer, STATUS_PENDING, None, None, now)
-        return doc
+        """Atomically take the best claimable lead (highest score, then oldest), leased."""
+        taken = self.claim_many(reviewer, 1, query=self._query(None, category, unit))
+        return taken[0] if taken else None
 
     def release(self, lead_id: str, reviewer: str) -> bool:
         """Give a claimed lead back to the queue; False if ``reviewer`` does not hold it."""
@@ -436,3 +423,152 @@ class LeadQueue:
     ) -> int:
         """How many leads match the filters of ``list``."""
         return self.coll.count_documents(self._query(status, category, unit))
+
+    # -- claims with a lease, and bulk actions ----------------------------------------
+
+    @property
+    def claim_lease(self) -> timedelta:
+        """How long a claim holds unless renewed (TIEQUAN_CLAIM_LEASE_MINUTES)."""
+        return timedelta(minutes=environment().claim_lease_minutes)
+
+    def check_action(
+        self,
+        doc: Mapping[str, Any],
+        action_name: str,
+        actor: str,
+        reason: str | None,
+        outcome: str | None,
+        now: datetime,
+    ) -> Action:
+        """The action, if ``actor`` may apply it to the lead ``doc`` now; else TransitionError.
+
+        While a claim's lease lasts only its holder may act on the lead. Once it has
+        expired the lead is claimable again by anyone, and its former holder may do
+        nothing else with it until they claim it again.
+        """
+        lead_id, status = str(doc["_id"]), str(doc["status"])
+        holder, until = doc.get("claimed_by"), local_time(doc.get("lease_until"))
+        expired = lease_expired(doc, now)
+        if expired and action_name != "claim" and holder == actor:
+            raise TransitionError(
+                f"线索 {lead_id} 的领取已于 {until}（北京时间）过期，{actor} 已不再持有，"
+                "他人可以领取；如需继续研判，请重新领取"
+            )
+        live = status == STATUS_REVIEWING and not expired and doc.get("lease_until")
+        if live and holder != actor:
+            raise TransitionError(
+                f"线索 {lead_id} 由 {holder} 领取研判中（至 {until}），他人不能操作"
+            )
+        checked = STATUS_PENDING if expired and action_name == "claim" else status
+        action = check_transition(lead_id, checked, action_name, reason, outcome)
+        if action.name == "release" and holder != actor:
+            raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
+        return action
+
+    def claim_many(
+        self,
+        reviewer: str,
+        n: int,
+        lease: timedelta | None = None,
+        query: Mapping[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """Take up to ``n`` of the best claimable leads ``query`` selects, best first.
+
+        Claimable: pending and unclaimed, or under review with an expired lease. Each lead
+        is taken by an update guarded by the version read, so concurrent reviewers never
+        share one; the loser of a race moves on to the next lead.
+        """
+        if not reviewer.strip():
+            raise TransitionError("须注明操作人员（--by）")
+        now = now or utcnow()
+        fields = {
+            "status": STATUS_REVIEWING,
+            "status_at": now,
+            "due_at": self.lifecycle.due_at(STATUS_REVIEWING, now),
+            "claimed_by": reviewer,
+            "claimed_at": now,
+            "lease_until": now + (lease or self.claim_lease),
+        }
+        selector = claimable(now) if not query else {"$and": [dict(query), claimable(now)]}
+        taken: builtins.list[dict[str, Any]] = []
+        for _ in range(CLAIM_ROUNDS):
+            want = n - len(taken)
+            if want <= 0:
+                break
+            found = builtins.list(self.coll.find(selector).sort(CLAIM_ORDER).limit(want))
+            if not found:
+                break
+            for before in found:
+                version = before.get("version", 1)
+                guard = {"_id": before["_id"], "status": before["status"], "version": version}
+                update = {"$set": fields, "$inc": {"version": 1}}
+                if not self.coll.update_one(guard, update).matched_count:
+                    continue  # another reviewer took it (or it changed) since it was read
+                doc = {**before, **fields, "version": version + 1}
+                note = None
+                if before["status"] == STATUS_REVIEWING:
+                    note = f"{before.get('claimed_by')} 的领取已过期，由 {reviewer} 重新领取"
+                self._audit(doc, "claim", reviewer, before["status"], note, None, now)
+                taken.append(doc)
+        return taken
+
+    def renew(self, lead_id: str, reviewer: str, *, now: datetime | None = None) -> datetime | None:
+        """Extend ``reviewer``'s live lease on a lead; the new expiry, or None if they hold
+        no live lease on it. Not a lifecycle change: no new version, no audit record."""
+        now = now or utcnow()
+        until = now + self.claim_lease
+        result = self.coll.update_one(
+            {
+                "_id": normalise_lead_id(lead_id),
+                "status": STATUS_REVIEWING,
+                "claimed_by": reviewer,
+                "lease_until": {"$gte": now},
+            },
+            {"$set": {"lease_until": until}},
+        )
+        return until if result.matched_count else None
+
+    def apply_many(
+        self,
+        query: Mapping[str, Any],
+        action: str,
+        actor: str,
+        reason: str | None = None,
+        outcome: str | None = None,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> BulkResult:
+        """``apply`` ``action`` to every lead ``query`` selects (one read of their states,
+        then one ``apply`` per lead, with its checks and audit record). Leads the action
+        does not fit are skipped with the reason; ``dry_run`` only says which."""
+        now = now or utcnow()
+        result = BulkResult()
+        projection = {"status": 1, "claimed_by": 1, "lease_until": 1}
+        for doc in self.coll.find(dict(query), projection).sort(CLAIM_ORDER):
+            lead_id = str(doc["_id"])
+            try:
+                self.check_action(doc, action, actor, reason, outcome, now)
+                if not dry_run:
+                    self.apply(lead_id, action, actor, reason=reason, outcome=outcome, now=now)
+            except TransitionError as exc:
+                result.skipped.append(Skipped(lead_id, str(exc).replace(f"线索 {lead_id} ", "")))
+            except LeadNotFound:
+                result.skipped.append(Skipped(lead_id, "线索已不存在"))
+            else:
+                result.applied.append(lead_id)
+        return result
+
+    def count_matching(self, query: Mapping[str, Any]) -> int:
+        """How many leads ``query`` (a MongoDB filter) selects."""
+        return self.coll.count_documents(dict(query))
+
+    def matching_cases(
+        self, query: Mapping[str, Any], sort: builtins.list[tuple[str, int]], limit: int
+    ) -> builtins.list[Case]:
+        """Up to ``limit`` whole leads ``query`` selects, as Cases in ``sort`` order (``_id``
+        breaks ties): the leads of a filter's documents."""
+        cursor = self.coll.find(dict(query)).sort([*sort, ("_id", 1)]).limit(max(1, limit))
+        return [Case.from_doc(d) for d in cursor]

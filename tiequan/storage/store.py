@@ -18,6 +18,7 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``lead_comments``: officers' comments on a lead; owned by tiequan.leads.comments.
 - ``scheduler_jobs``: APScheduler's job store, one job per scheduled site; owned by
   tiequan.scheduling, which also owns ``scheduler_lease`` (the active scheduler).
+- ``saved_views``: a workbench user's named queue filters; owned by tiequan.web.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ WEB_SESSIONS = "web_sessions"
 WEB_AUDIT = "web_audit"
 LABELS = "labels"
 COMMENTS = "lead_comments"
+SAVED_VIEWS = "saved_views"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -129,6 +131,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("category", ASCENDING), ("at", ASCENDING)], name="label_category"),
     ],
     COMMENTS: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="comment_lead")],
+    SAVED_VIEWS: [
+        IndexModel([("username", ASCENDING), ("name", ASCENDING)], name="view_name", unique=True)
+    ],
 }
 
 

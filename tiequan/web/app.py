@@ -28,7 +28,7 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
-from tiequan.web import dashboard, feedback, views
+from tiequan.web import bulk, claims, dashboard, downloads, feedback, savedviews, views
 from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
 from tiequan.web.context import (
     ALL,
@@ -45,7 +45,7 @@ from tiequan.web.workbench import WorkbenchConfig, load_workbench
 
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
-FEATURES: tuple[Feature, ...] = (feedback, dashboard)
+FEATURES: tuple[Feature, ...] = (feedback, dashboard, claims, bulk, savedviews, downloads)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
@@ -259,6 +259,8 @@ def create_app(
     @app.get("/leads/{lead_id}")
     def lead_page(request: Request, lead_id: str) -> HTMLResponse:
         user: User = request.state.user
+        if user.role == ROLE_REVIEWER:  # opening a lead one holds renews its lease
+            queue.renew(lead_id, user.username)
         lead = visible_lead(user, lead_id)
         return render(request, "lead.html", **lead_context(lead, user))
 
