@@ -60,7 +60,7 @@ def decide(queue: LeadQueue, lead_id: str, steps: list[tuple[str, str]], start: 
             "dwl" if action in ("return", "close") else "rev",
             reason=text if action != "close" else None,
             outcome=text if action == "close" else None,
-            now=T0 + timedelta(hours=start + i),
+            now=T0 + timedelta(hours=start, minutes=i),  # inside the claim lease
         )
 
 
