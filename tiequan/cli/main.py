@@ -12,9 +12,10 @@ from typing import Any
 
 from pymongo.database import Database
 
-from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED, EXIT_USAGE
 from tiequan.storage.connect import StorageError, run_on_next_open
 from tiequan.storage.embedded import EmbeddedServerError
+from tiequan.storage.migrations import MigrationsPending
 
 # Each module exposes register(subparsers) and sets args.func(args) -> int.
 _COMMAND_MODULES = (
@@ -32,6 +33,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.report_cmd",
     "tiequan.cli.scheduler_cmd",
     "tiequan.cli.runs_cmd",
+    "tiequan.cli.migrate_cmd",
+    "tiequan.cli.doctor_cmd",
 )
 
 
@@ -68,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except MigrationsPending as exc:  # nothing was done: the operator runs tiequan migrate
+        sys.stderr.write(f"tiequan {args.command}: {exc}\n")
+        return EXIT_USAGE
     except (StorageError, EmbeddedServerError) as exc:
         sys.stderr.write(f"tiequan {args.command}: 数据库不可用：{exc}\n")
         return EXIT_FAULT

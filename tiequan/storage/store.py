@@ -18,6 +18,8 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``lead_comments``: officers' comments on a lead; owned by tiequan.leads.comments.
 - ``scheduler_jobs``: APScheduler's job store, one job per scheduled site; owned by
   tiequan.scheduling, which also owns ``scheduler_lease`` (the active scheduler).
+- ``migrations``: one record per schema migration applied (id, applied_at, by, documents
+  changed, duration_s); owned by tiequan.storage.migrations (`tiequan migrate`).
 """
 
 from __future__ import annotations
