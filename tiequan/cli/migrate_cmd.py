@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from tiequan.cli.progress import Steps
+    from tiequan.progress import Steps
     from tiequan.storage import migrations
     from tiequan.storage.connect import open_database, run_on_next_open
 

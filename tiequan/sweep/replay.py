@@ -16,6 +16,7 @@ Files are replayed run by run, in this order, so what a record points at is ther
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -112,14 +113,18 @@ def writers(db: Database[Any]) -> dict[str, spool.StageWriter]:
             "runs": runs}  # fmt: skip
 
 
-def replay(db: Database[Any], home: Path | None = None) -> spool.ReplayResult:
+def replay(
+    db: Database[Any],
+    home: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> spool.ReplayResult:
     """Replay the whole spool of ``home`` into ``db``; raises ConnectionFailure on an outage.
 
     Runs whose every spool file was written get ``spooled.replayed_at`` on their record
     (`tiequan runs` shows them as replayed).
     """
     before = spool_runs(home)
-    result = spool.replay(writers(db), home, order=ORDER)
+    result = spool.replay(writers(db), home, order=ORDER, progress=progress)
     done = sorted(before - spool_runs(home))
     if done:
         db[RUNS].update_many({"_id": {"$in": done}}, {"$set": {"spooled.replayed_at": utcnow()}})

@@ -7,6 +7,7 @@ operator at a terminal sees the bar (on stderr), with the command's own lines ab
 from __future__ import annotations
 
 import sys
+import threading
 from types import TracebackType
 from typing import IO
 
@@ -15,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -76,3 +78,48 @@ class Steps:
     def line(self, text: str) -> None:
         """One line of the command's output (stdout); above the bar in a terminal."""
         print(text, flush=True)
+
+
+class LiveBoard:
+    """One live display of counters of unknown length, shared by the crawlers of a process
+    (a terminal holds one live display at a time). A line removed stays on the screen."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.tasks = 0
+        self.lock = threading.Lock()
+
+    def add(self, text: str) -> TaskID:
+        with self.lock:
+            if self.progress is None:
+                self.progress = Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
+                    redirect_stdout=False,
+                    redirect_stderr=False,
+                )
+                self.progress.start()
+            self.tasks += 1
+            return self.progress.add_task(text, total=None)
+
+    def update(self, task: TaskID, text: str) -> None:
+        with self.lock:
+            if self.progress is not None:
+                self.progress.update(task, description=text)
+
+    def remove(self, task: TaskID, last_line: str) -> None:
+        with self.lock:
+            if self.progress is None:
+                return
+            self.progress.remove_task(task)
+            self.progress.console.print(last_line, markup=False, highlight=False)
+            self.tasks -= 1
+            if self.tasks <= 0:
+                self.progress.stop()
+                self.progress = None
+
+
+BOARD = LiveBoard()
