@@ -151,3 +151,14 @@ def test_the_scheduler_applies_pending_migrations_before_it_starts_jobs(
     finally:
         service.stop()
         thread.join(30)
+
+
+def test_a_sweep_on_an_unmigrated_database_refuses_naming_the_command(
+    cli_db: Database[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy_leads(cli_db)
+    code = main(["sweep", "--site", "sandbox_mall", "--base-url", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("tiequan sweep: 数据库中有旧结构的文档")
+    assert "0001-leads-to-cases：3 条文档" in err and "请先运行 tiequan migrate" in err
+    assert cli_db.runs.count_documents({}) == 0 and cli_db.listings.count_documents({}) == 0

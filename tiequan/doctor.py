@@ -1,8 +1,9 @@
 """`tiequan doctor`: is this installation able to sweep, and if not, what to fix.
 
 Each check returns one ``Check``: a level (ok, warning, error), what was found and, when
-something is wrong, the fix. Checks read and probe; they create nothing (a missing
-directory is fine when it can be created where it will be).
+something is wrong, the fix. Checks read and probe: a missing directory is fine when it
+can be created where it will be, and nothing is created, except that the embedded database
+server starts (in ``$TIEQUAN_HOME/db``) as it does for any command.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ class Steps:
     def __init__(self, label: str, total: int | None, *, bar: bool | None = None) -> None:
         self.label = label
         self.total = total
-        self.bar = interactive() if bar is None else bar
+        # Nothing to do is said by the command's own line; no empty bar flashes by.
+        self.bar = (interactive() if bar is None else bar) and total != 0
         self.progress: Progress | None = None
         self.task: TaskID | None = None
 
