@@ -133,3 +133,21 @@ def test_a_run_with_spooled_writes_shows_as_spooled_then_replayed_in_tiequan_run
     out = capsys.readouterr().out
     assert run_id in out and "2（已补写）" in out and "待补写" not in out
     assert db.listings.count_documents({}) == 2 and spool.status(tmp_path) == []
+
+
+def test_a_sweep_during_an_outage_has_its_data_stored_before_the_next_scheduled_sweep(
+    db: Database[dict[str, Any]], mongo_uri: str, tmp_path: Path
+) -> None:
+    spooling, checking = tmp_path / "spooling.py", tmp_path / "checking.py"
+    spooling.write_text(SPOOLING_CHILD, encoding="utf-8")
+    checking.write_text(CHECKING_CHILD, encoding="utf-8")
+    first = launcher(db, mongo_uri, tmp_path, spooling).sweep("alpha", "schedule")
+    assert db.listings.count_documents({}) == 0  # still in the spool
+    command = f"{{python}} {checking} {{report}} {{run_id}} {tmp_path / 'seen.json'} {first}"
+    settings = scheduler_settings(TIEQUAN_SCHEDULER_SWEEP_COMMAND=command)
+    second = SweepLauncher(db, mongo_uri, settings, tmp_path, "svc").sweep("alpha", "schedule")
+    seen = (tmp_path / "seen.json").read_text(encoding="utf-8")
+    assert seen == '{"listings": 2, "earlier_run": 1, "spool": []}'
+    [new, old] = find_runs(db)
+    assert (new.run_id, old.run_id) == (second, first)
+    assert (old.spooled, old.spool_replayed, new.replayed_before) == (2, True, 3)
