@@ -5,21 +5,33 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich.progress import TaskID
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 from twisted.internet import task
 
+from tiequan.progress import BOARD, interactive
+
+# How often a live line in a terminal is refreshed (plain lines keep their interval).
+LIVE_REFRESH_S = 1.0
+
 
 class ProgressExtension:
-    """Prints pages, items and detector hits every ``TIEQUAN_PROGRESS_INTERVAL`` seconds."""
+    """Prints pages, items and detector hits every ``TIEQUAN_PROGRESS_INTERVAL`` seconds.
 
-    def __init__(self, stats: StatsCollector, interval: float) -> None:
+    In a terminal (stderr a TTY) the line is a live one, refreshed every second, and
+    stays on screen when the site is done; elsewhere (logs, pipes) plain lines as always.
+    """
+
+    def __init__(self, stats: StatsCollector, interval: float, live: bool | None = None) -> None:
         self.stats = stats
         self.interval = interval
         self.task: task.LoopingCall | None = None
         self.spider_name = ""
+        self.live = interactive() if live is None else live
+        self.board_task: TaskID | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ProgressExtension:
@@ -34,8 +46,12 @@ class ProgressExtension:
 
     def spider_opened(self, spider: Spider) -> None:
         self.spider_name = spider.name
+        if self.live:
+            self.board_task = BOARD.add(self.line(self.stats.get_stats()))
         self.task = task.LoopingCall(self.report)
-        self.task.start(self.interval, now=False)
+        self.task.start(
+            min(self.interval, LIVE_REFRESH_S) if self.live else self.interval, now=False
+        )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.task is not None and self.task.running:
@@ -43,7 +59,15 @@ class ProgressExtension:
         self.report(final=True)
 
     def report(self, final: bool = False) -> None:
-        sys.stderr.write(self.line(self.stats.get_stats()) + ("（完成）" if final else "") + "\n")
+        line = self.line(self.stats.get_stats()) + ("（完成）" if final else "")
+        if self.board_task is not None:
+            if final:
+                BOARD.remove(self.board_task, line)
+                self.board_task = None
+            else:
+                BOARD.update(self.board_task, line)
+            return
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
     def line(self, stats: dict[str, Any]) -> str:

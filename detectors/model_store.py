@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import yaml
 
@@ -121,11 +121,7 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
 
     config_dir = config_dir or default_config_dir()
     detector = build(cls, config_dir)
-    # The stacker is fitted on the windows the detector cuts: their settings are in the key.
-    settings = (
-        f"{detector.window}|{detector.trigger_words}|{detector.max_chars}|{detector.short_text}"
-    )
-    target = cache_root() / cache_key(config_dir, settings)
+    target = cache_target(detector, config_dir)
     if (target / "stacker.json").is_file():
         try:
             scorer = LinearScorer.load(target)
@@ -144,6 +140,30 @@ def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) ->
     _save(detector, target)
     detector.model_version_ = model_version(target)
     return detector
+
+
+def cache_target(detector: ListingDetector, config_dir: Path) -> Path:
+    """The cache directory of ``detector``'s model for ``config_dir``."""
+    # The stacker is fitted on the windows the detector cuts: their settings are in the key.
+    settings = (
+        f"{detector.window}|{detector.trigger_words}|{detector.max_chars}|{detector.short_text}"
+    )
+    return cache_root() / cache_key(config_dir, settings)
+
+
+MODEL_FILES = ("stacker.json", "scorer.json", "scorer.npz")
+
+
+def stored_model(config_dir: Path | None = None) -> tuple[Path, bool]:
+    """(the cache directory the default detector loads from, whether a model is there),
+    without reading the lexicons or training anything (for `tiequan doctor`)."""
+    from detectors.combine import ListingDetector
+
+    config_dir = config_dir or default_config_dir()
+    # Only the window settings of an unfitted detector are read: rules are not needed.
+    probe = ListingDetector(cast("Detector", None), ClaimClassifier())
+    target = cache_target(probe, config_dir)
+    return target, all((target / name).is_file() for name in MODEL_FILES)
 
 
 def model_version(target: Path) -> str:

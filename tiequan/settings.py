@@ -95,7 +95,11 @@ SCHEDULER = (
     ),
 )
 
-SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER)}
+# How every command logs (tiequan.logs), read by ``log_format()``; ``--log-json`` also sets it.
+LOGGING = (Setting("TIEQUAN_LOG_FORMAT", "text", "log lines: text, or json (one object per line)"),)
+LOG_FORMATS = ("text", "json")
+
+SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
 
 
@@ -243,3 +247,12 @@ def child_environment(overrides: Mapping[str, str], drop: Iterable[str] = ()) ->
     command is given."""
     dropped = frozenset(drop)
     return {**{k: v for k, v in os.environ.items() if k not in dropped}, **overrides}
+
+
+def log_format(env: Mapping[str, str] | None = None) -> str:
+    """TIEQUAN_LOG_FORMAT: ``text`` or ``json``."""
+    raw = (os.environ if env is None else env).get("TIEQUAN_LOG_FORMAT", "").strip().lower()
+    value = raw or str(default("TIEQUAN_LOG_FORMAT"))
+    if value not in LOG_FORMATS:
+        raise SettingError(f"TIEQUAN_LOG_FORMAT must be text or json, got {raw!r}")
+    return value

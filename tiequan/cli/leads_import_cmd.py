@@ -22,6 +22,7 @@ from tiequan.leads.importer_read import ImportFileError, read_table
 from tiequan.leads.importer_report import render_summary, write_rejected
 from tiequan.leads.importer_rows import looks_like_header
 from tiequan.leads.queue import LeadQueue
+from tiequan.progress import Steps
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ def _import(args: argparse.Namespace) -> int:
             keep_original=keeper(store),
         )
         try:
-            report = importer.run(table)
+            with Steps("导入", len(table.rows)) as steps:
+                report = importer.run(table, on_row=steps.advance)
         except ImportFileError as exc:
             return fail(str(exc), EXIT_USAGE)
         try:

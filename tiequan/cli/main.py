@@ -12,9 +12,12 @@ from typing import Any
 
 from pymongo.database import Database
 
-from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED
+from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_INTERRUPTED, EXIT_USAGE
+from tiequan.logs import configure as configure_logging
+from tiequan.settings import SettingError, log_format
 from tiequan.storage.connect import StorageError, run_on_next_open
 from tiequan.storage.embedded import EmbeddedServerError
+from tiequan.storage.migrations import MigrationsPending
 
 # Each module exposes register(subparsers) and sets args.func(args) -> int.
 _COMMAND_MODULES = (
@@ -32,12 +35,20 @@ _COMMAND_MODULES = (
     "tiequan.cli.report_cmd",
     "tiequan.cli.scheduler_cmd",
     "tiequan.cli.runs_cmd",
+    "tiequan.cli.migrate_cmd",
+    "tiequan.cli.doctor_cmd",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiequan", description="铁拳 network supervision sweeps")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log one JSON object per line (time, level, logger, message, extra fields); "
+        "also TIEQUAN_LOG_FORMAT=json",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -53,14 +64,12 @@ def _replay_spool(db: Database[Any], home: Path | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Libraries (Scrapy, Playwright, Twisted) speak only about problems unless -v;
-    # tiequan's own loggers report progress at INFO.
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        logging.getLogger("tiequan").setLevel(logging.INFO)
+    try:
+        json_lines = args.log_json or log_format() == "json"
+    except SettingError as exc:
+        sys.stderr.write(f"tiequan: {exc}\n")
+        return EXIT_USAGE
+    configure_logging(verbose=args.verbose, json_lines=json_lines)
     # Whatever an earlier outage left in the spool is written first, by the command's
     # first open of the database (once, wherever that happens).
     run_on_next_open(_replay_spool)
@@ -68,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except MigrationsPending as exc:  # nothing was done: the operator runs tiequan migrate
+        sys.stderr.write(f"tiequan {args.command}: {exc}\n")
+        return EXIT_USAGE
     except (StorageError, EmbeddedServerError) as exc:
         sys.stderr.write(f"tiequan {args.command}: 数据库不可用：{exc}\n")
         return EXIT_FAULT

@@ -60,6 +60,7 @@ def _lines(path: Path) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from pymongo.errors import PyMongoError
 
+    from tiequan.progress import Steps
     from tiequan.storage import spool
     from tiequan.storage.connect import (
         StorageError,
@@ -73,7 +74,9 @@ def _replay(args: argparse.Namespace) -> int:
     run_on_next_open(None)  # this command replays itself, and reports on it
     try:
         with open_database(home=args.home) as db:
-            result = replay(db, args.home)
+            waiting = sum(f.records for f in spool.status(args.home))
+            with Steps("补写暂存区", waiting) as steps:
+                result = replay(db, args.home, progress=steps.advance)
     except (StorageError, EmbeddedServerError) as exc:
         print(f"数据库不可用：{exc}", file=sys.stderr)
         return EXIT_FAULT

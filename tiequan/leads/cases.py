@@ -22,13 +22,14 @@ from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from tiequan.leads.lifecycle import STATUS_PENDING, Lifecycle
 from tiequan.party import Party, party_from_listing
 from tiequan.referral import Categories
 from tiequan.storage.bulk import DUPLICATE_KEY, is_id_conflict
-from tiequan.storage.store import SCHEMA_VERSION, utcnow
+from tiequan.storage.store import LEADS, SCHEMA_VERSION, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -452,3 +453,9 @@ def upgrade_legacy_leads(
     if upgraded:
         log.warning("upgraded %d lead(s) from schema 1 to cases", upgraded)
     return upgraded
+
+
+def migrate_legacy_leads(db: Database[dict[str, Any]]) -> int:
+    """Migration 0001-leads-to-cases (tiequan.storage.migrations): schema-1 leads become
+    cases; returns how many leads it changed."""
+    return upgrade_legacy_leads(db[LEADS], party_from_listing)

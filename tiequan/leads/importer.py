@@ -82,7 +82,14 @@ class Importer:
         self.keep_original = keep_original
         self.max_cell_chars = max_cell_chars
 
-    def run(self, table: ImportTable, *, now: datetime | None = None) -> ImportReport:
+    def run(
+        self,
+        table: ImportTable,
+        *,
+        now: datetime | None = None,
+        on_row: Callable[[], None] | None = None,
+    ) -> ImportReport:
+        """Import ``table``; ``on_row`` is called after each row is read and checked."""
         now = now or utcnow()
         parser = RowParser(table, self.queue.categories, self.detector, source=self.source,
                            by=self.by, min_score=self.min_score, now=now)  # fmt: skip
@@ -94,6 +101,8 @@ class Importer:
         done = self._already_imported(table.sha256)
         parsed: list[ParsedRow] = []
         for raw in table.rows:
+            if on_row is not None:
+                on_row()
             if raw.number in done:
                 report.already_imported.append(raw.number)
                 continue

@@ -20,7 +20,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id, upgrade_legacy_leads
+from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id
 from tiequan.leads.claims import BulkResult, Skipped, claimable, lease_expired
 from tiequan.leads.labels import LABEL_ACTIONS, LabelStore
 from tiequan.leads.lifecycle import (
@@ -37,9 +37,10 @@ from tiequan.leads.lifecycle import (
 )
 from tiequan.leads.model import Case
 from tiequan.leads.routing import Routing, routing_of
-from tiequan.party import Jurisdictions, load_jurisdictions, party_from_listing
+from tiequan.party import Jurisdictions, load_jurisdictions
 from tiequan.referral import Categories, load_categories
 from tiequan.settings import environment
+from tiequan.storage.migrations import require_current
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
 from tiequan.timefmt import local_time
 
@@ -122,8 +123,9 @@ class LeadQueue:
         return self._lifecycle
 
     def ensure_indexes(self) -> None:
-        """Upgrade leads of an older schema, then create every collection's indexes."""
-        upgrade_legacy_leads(self.coll, party_from_listing)
+        """Create every collection's indexes; refuse (MigrationsPending, naming
+        `tiequan migrate`) a database that still holds leads of an older shape."""
+        require_current(self.db)
         Store(self.db).ensure_indexes()
 
     def record(

@@ -31,6 +31,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from tiequan.settings import SchedulerSettings, child_environment
+from tiequan.storage import spool
 from tiequan.storage.connect import short_error
 from tiequan.storage.store import Store, new_run_id, utcnow
 
@@ -125,6 +126,16 @@ def run_child(
     )
 
 
+def spooled_fields(database: dict[str, Any]) -> dict[str, Any]:
+    """``spooled.records`` and ``spooled.run_record`` of a run whose writes went (partly)
+    to the spool; the replay adds ``spooled.replayed_at`` (tiequan.sweep.replay)."""
+    records = int(database.get("spooled") or 0)
+    run_record = database.get("run_record") not in (None, "database")
+    if not (records or run_record):
+        return {}
+    return {"spooled.records": records, "spooled.run_record": run_record}
+
+
 class SweepLauncher:
     """Runs one site's sweep as a child process and completes its run record."""
 
@@ -177,6 +188,7 @@ class SweepLauncher:
                 "TIEQUAN_HOME": str(self.home),
             }
         )
+        replayed = self.replay_spool(env, log_path)
         log.info("sweep of %s (%s) starts: run %s", site, trigger, run_id)
         started = utcnow()
         result = run_child(
@@ -194,8 +206,45 @@ class SweepLauncher:
             result.exit_code,
             ", killed" if result.killed else "",
         )
-        self.record(site, trigger, run_id, started, result, log_path)
+        self.record(site, trigger, run_id, started, result, log_path, replayed)
         return run_id
+
+    def replay_spool(self, env: dict[str, str], log_path: Path) -> dict[str, Any] | None:
+        """Write what an earlier outage left in the spool before the sweep starts; what it
+        did, for the run record (None: nothing was waiting).
+
+        `tiequan spool replay` runs as a child: the replay's writers are the sweep's stages,
+        which this package does not import. A replay that cannot finish (the database is
+        still away) leaves the rest for later; the sweep starts anyway.
+        """
+        try:
+            waiting = spool.status(self.home)
+        except OSError as exc:
+            log.warning("spool %s unreadable: %s", spool.spool_dir(self.home), exc)
+            return None
+        if not waiting:
+            return None
+        records = sum(f.records for f in waiting)
+        log.info("replaying %d spooled record(s) before the next sweep", records)
+        argv = [sys.executable, "-m", "tiequan", "spool", "--home", str(self.home), "replay"]
+        result = run_child(
+            argv,
+            limit_s=self.settings.sweep_limit_s,
+            log_path=log_path,
+            env=env,
+            stop=self.stopping,
+            kill_grace_s=self.kill_grace_s,
+        )
+        left = spool.status(self.home)
+        if left:
+            log.warning("%d spooled record(s) not replayed yet", sum(f.records for f in left))
+        return {
+            "files": len(waiting),
+            "records": records,
+            "runs": sorted({f.run_id for f in waiting}),
+            "left": sum(f.records for f in left),
+            "exit_code": result.exit_code,
+        }
 
     @staticmethod
     def read_report(path: Path, run_id: str) -> dict[str, Any] | None:
@@ -217,6 +266,7 @@ class SweepLauncher:
         started: datetime,
         result: ChildResult,
         log_path: Path,
+        replayed: dict[str, Any] | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "run_id": run_id,
@@ -229,10 +279,11 @@ class SweepLauncher:
                 "child_elapsed_s": round(result.elapsed_s, 2),
                 "child_peak_rss_bytes": result.peak_rss_bytes,
                 "log": str(log_path),
+                "replay": replayed,  # the spool written before this sweep started
             },
         }
         try:
-            existing = self.db.runs.find_one({"_id": run_id}, {"status": 1})
+            existing = self.db.runs.find_one({"_id": run_id}, {"status": 1, "database": 1})
             status = existing.get("status") if existing else None
             report = None if existing else self.read_report(log_path.with_suffix(".json"), run_id)
             if report is not None:
@@ -259,6 +310,7 @@ class SweepLauncher:
             if result.killed:
                 reason = SCHEDULER_STOPPED if result.stopped else TIME_LIMIT
                 fields.update(status="killed", end_reason=reason)
+            fields.update(spooled_fields((report or existing or {}).get("database") or {}))
             Store(self.db).save_run(fields)
         except PyMongoError as exc:
             log.error("run %s of %s could not be recorded: %s", run_id, site, short_error(exc))

@@ -38,6 +38,7 @@ from tiequan.scheduling.jobs import (
 from tiequan.scheduling.lease import LEASES, Lease, new_holder_id
 from tiequan.settings import SchedulerSettings
 from tiequan.storage.connect import short_error
+from tiequan.storage.migrations import MigrationError, apply_pending
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class SchedulerService:
 
     def lead(self) -> None:
         """Run APScheduler while the lease is ours."""
+        self.migrate()
         scheduler = self.scheduler = new_scheduler(self.db, self.settings)
         scheduler.start(paused=True)
         install_launcher(self.launcher)
@@ -132,6 +134,18 @@ class SchedulerService:
                 log.warning("lease renewal failed, retrying: %s", short_error(exc))
                 continue
             wakeup()
+
+    def migrate(self) -> None:
+        """Apply pending schema migrations before any job starts (only the holder does).
+
+        One longer than a lease length belongs to `tiequan migrate`, run before the upgrade:
+        the lease is not renewed meanwhile.
+        """
+        try:
+            for done in apply_pending(self.db, f"scheduler {self.holder}"):
+                log.warning("migration %s applied: %d document(s)", done.migration.id, done.changed)
+        except MigrationError as exc:  # another process is migrating: its sweeps wait
+            log.warning("migrations not applied: %s", exc)
 
     def release(self) -> None:
         try:

@@ -198,10 +198,12 @@ def replay(
     *,
     order: Sequence[str] = (),
     chunk: int = 200,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Replay every spool file through ``writers[stage]``; stops at an outage (resumable).
 
     ``order``: stages of one run in the order they must be written (others after them).
+    ``progress``: called with the number of lines of each chunk handled.
     Raises ConnectionFailure when the database went away; what was written stays written.
     """
     result = ReplayResult()
@@ -228,13 +230,19 @@ def replay(
                     log.warning("%s: no writer for stage %r; file left in place", path, stage)
                     result.unknown.append(path)
                     continue
-                _replay_file(path, writer, chunk, result)
+                _replay_file(path, writer, chunk, result, progress)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return result
 
 
-def _replay_file(path: Path, writer: StageWriter, chunk: int, result: ReplayResult) -> None:
+def _replay_file(
+    path: Path,
+    writer: StageWriter,
+    chunk: int,
+    result: ReplayResult,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     if not path.name.endswith(REPLAYING):
         taken = path.with_name(path.name + REPLAYING)
         if taken.exists():
@@ -261,6 +269,8 @@ def _replay_file(path: Path, writer: StageWriter, chunk: int, result: ReplayResu
                         result.bad += 1
             if batch and (len(batch) >= chunk or not raw):
                 written += _write_chunk(shown, bad_path, writer, run_id, batch, result)
+                if progress is not None:
+                    progress(len(batch))
                 batch = []
             if not raw:
                 break

@@ -19,6 +19,8 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``scheduler_jobs``: APScheduler's job store, one job per scheduled site; owned by
   tiequan.scheduling, which also owns ``scheduler_lease`` (the active scheduler).
 - ``saved_views``: a workbench user's named queue filters; owned by tiequan.web.
+- ``migrations``: one record per schema migration applied (id, applied_at, by, documents
+  changed, duration_s); owned by tiequan.storage.migrations (`tiequan migrate`).
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ class RunRecord:
     resumed: bool = False
     spooled: int = 0
     trigger: str | None = None  # None: started by hand (`tiequan sweep`)
+    spool_replayed: bool = False  # every record it spooled is now in the database
+    replayed_before: int = 0  # spooled records (of earlier runs) written before it started
 
     @property
     def failed(self) -> bool:
@@ -93,7 +95,15 @@ class RunRecord:
             resumed=bool(doc.get("resumed")),
             spooled=int((doc.get("database") or {}).get("spooled") or 0),
             trigger=scheduled.get("trigger"),
+            spool_replayed=bool((doc.get("spooled") or {}).get("replayed_at")),
+            replayed_before=_replayed(scheduled.get("replay")),
         )
+
+
+def _replayed(replay: Any) -> int:
+    if not isinstance(replay, dict):
+        return 0
+    return max(0, int(replay.get("records") or 0) - int(replay.get("left") or 0))
 
 
 def _when(value: Any) -> datetime | None:
@@ -152,9 +162,9 @@ def _reason(record: RunRecord) -> str:
 
 COLUMNS = (
     "批次", "站点", "开始（北京时间）", "用时", "方式", "状态", "结束原因", "页面", "条目",
-    "新增线索", "错误", "错误类别", "流量", "内存峰值", "续跑", "暂存",
+    "新增线索", "错误", "错误类别", "流量", "内存峰值", "续跑", "暂存", "启动前补写",
 )  # fmt: skip
-LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 6)
+LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 14, 10)
 
 
 def _row(r: RunRecord) -> list[str]:
@@ -175,7 +185,8 @@ def _row(r: RunRecord) -> list[str]:
         _size(r.bytes),
         _size(r.peak_rss_bytes),
         "是" if r.resumed else "否",
-        str(r.spooled) if r.spooled else NONE_MARK,
+        f"{r.spooled}（{'已补写' if r.spool_replayed else '待补写'}）" if r.spooled else NONE_MARK,
+        str(r.replayed_before) if r.replayed_before else NONE_MARK,
     ]
 
 

@@ -16,6 +16,7 @@ Files are replayed run by run, in this order, so what a record points at is ther
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from tiequan.leads.queue import LeadQueue
 from tiequan.storage import spool
 from tiequan.storage.bulk import insert_new
 from tiequan.storage.connect import short_error
-from tiequan.storage.store import EVIDENCE, LEADS, Store
+from tiequan.storage.store import EVIDENCE, LEADS, RUNS, Store, utcnow
 from tiequan.sweep.report import count_leads
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,27 @@ def writers(db: Database[Any]) -> dict[str, spool.StageWriter]:
             "runs": runs}  # fmt: skip
 
 
-def replay(db: Database[Any], home: Path | None = None) -> spool.ReplayResult:
-    """Replay the whole spool of ``home`` into ``db``; raises ConnectionFailure on an outage."""
-    return spool.replay(writers(db), home, order=ORDER)
+def replay(
+    db: Database[Any],
+    home: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> spool.ReplayResult:
+    """Replay the whole spool of ``home`` into ``db``; raises ConnectionFailure on an outage.
+
+    Runs whose every spool file was written get ``spooled.replayed_at`` on their record
+    (`tiequan runs` shows them as replayed).
+    """
+    before = spool_runs(home)
+    result = spool.replay(writers(db), home, order=ORDER, progress=progress)
+    done = sorted(before - spool_runs(home))
+    if done:
+        db[RUNS].update_many({"_id": {"$in": done}}, {"$set": {"spooled.replayed_at": utcnow()}})
+    return result
+
+
+def spool_runs(home: Path | None) -> set[str]:
+    """The runs with records still in the spool of ``home``."""
+    return {spool.split_name(path.name)[0] for path in spool.pending(home)}
 
 
 def replay_on_open(db: Database[Any], home: Path | None) -> None:
