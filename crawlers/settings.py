@@ -65,6 +65,7 @@ SPIDERMON_SPIDER_CLOSE_MONITORS = ["crawlers.health.monitors.CrawlHealthSuite"]
 SPIDERMON_ADD_FIELD_COVERAGE = True
 SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True  # a selector that found nothing leaves None
 SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True  # no items: the item-count monitor says so
+SPIDERMON_DICT_FIELDS_COVERAGE_LEVELS = 1  # Listing.extra, not what lies inside its values
 SPIDERMON_FIELD_COVERAGE_RULES: dict[str, float] = {}
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
 # tiequan's own settings: every TIEQUAN_* name, its default and its meaning are declared

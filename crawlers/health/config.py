@@ -71,6 +71,7 @@ class HealthThresholds:
     max_retry_rate: float
     max_429_rate: float
     max_robots_share: float
+    db_timeout_ms: int  # reading the site's earlier runs waits no longer than a write
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> HealthThresholds:
@@ -81,4 +82,5 @@ class HealthThresholds:
             max_retry_rate=float_setting(settings, "TIEQUAN_HEALTH_MAX_RETRY_RATE", 0, 100),
             max_429_rate=float_setting(settings, "TIEQUAN_HEALTH_MAX_429_RATE", 0, 1),
             max_robots_share=float_setting(settings, "TIEQUAN_HEALTH_MAX_ROBOTS_SHARE", 0, 1),
+            db_timeout_ms=round(1000 * float_setting(settings, "TIEQUAN_DB_TIMEOUT", 0.001, 600)),
         )

@@ -20,7 +20,6 @@ from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 from crawlers.health.actions import MailAlerts, PostAlerts, RecordHealth
 from crawlers.health.config import HealthThresholds
 from crawlers.health.history import site_item_counts
-from pipelines.config import db_timeout_ms
 from tiequan.storage.connect import short_error
 
 
@@ -70,7 +69,7 @@ class ItemCountTrendMonitor(HealthCheck):
                 self.data.spider.name,
                 limits.runs_compared,
                 settings.get("TIEQUAN_RUN_ID"),
-                db_timeout_ms(settings),
+                limits.db_timeout_ms,
             )
         except PyMongoError as exc:
             self.summary = f"读取历史运行失败，未比较：{short_error(exc)}"
