@@ -248,7 +248,8 @@ def test_an_item_count_drop_against_recent_runs_alerts_without_failing_the_sweep
 # ---- the suite on given stats, without a crawl ----------------------------------------
 
 
-def run_suite(stats: dict[str, Any], **settings: Any) -> dict[str, dict[str, Any]]:
+def suite_stats(stats: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    """The crawl stats after CrawlHealthSuite ran on ``stats``, as at a spider's close."""
     crawler = SimpleNamespace(
         settings=Settings(
             {
@@ -264,7 +265,12 @@ def run_suite(stats: dict[str, Any], **settings: Any) -> dict[str, dict[str, Any
     spider = Spider(name="site_x")
     data = {"stats": stats, "crawler": crawler, "spider": spider, "stats_history": [], "job": None}
     AlertLevelRunner(spider=spider).run(CrawlHealthSuite(crawler=crawler), **data)
-    return {h["check"]: h for h in crawler.stats.get_value(HEALTH_STAT)}
+    result: dict[str, Any] = crawler.stats.get_stats()
+    return result
+
+
+def run_suite(stats: dict[str, Any], **settings: Any) -> dict[str, dict[str, Any]]:
+    return {h["check"]: h for h in suite_stats(stats, **settings)[HEALTH_STAT]}
 
 
 HEALTHY = {
@@ -304,6 +310,34 @@ def test_a_few_events_on_a_small_site_are_not_an_alert() -> None:
     small = {**HEALTHY, "downloader/request_count": 10, "downloader/response_count": 10,
              "downloader/response_status_count/429": 2}  # fmt: skip
     assert run_suite(small)["http_429"]["passed"]
+
+
+def test_the_webhook_gets_the_alerts_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Hooks()
+    monkeypatch.setenv("TIEQUAN_ALERT_WEBHOOK", receiver.webhook)
+    try:
+        stats = suite_stats({**HEALTHY, "finish_reason": "shutdown"})
+    finally:
+        receiver.close()
+    assert stats["tiequan/alerts/webhook_sent"] == 1
+    [post] = receiver.posts
+    assert (post["source"], post["site"], post["run_id"]) == ("tiequan", "site_x", "r1")
+    assert [a["check"] for a in post["alerts"]] == ["finish_reason"]
+    assert len(post["health"]) == 7 and "结束原因为 shutdown" in post["text"]
+
+
+def test_a_webhook_that_never_answers_times_out_and_only_logs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts or answers
+    monkeypatch.setenv("TIEQUAN_ALERT_WEBHOOK", f"http://127.0.0.1:{silent.getsockname()[1]}/")
+    monkeypatch.setenv("TIEQUAN_ALERT_TIMEOUT", "0.2")
+    try:
+        stats = suite_stats({**HEALTHY, "finish_reason": "shutdown"})
+    finally:
+        silent.close()
+    assert stats["tiequan/alerts/webhook_failed"] == 1
+    assert "告警未能发送到 webhook" in caplog.text
 
 
 def test_thresholds_are_settings() -> None:
@@ -374,3 +408,9 @@ def test_alert_settings_are_checked() -> None:
         AlertSettings.from_env({"TIEQUAN_ALERT_SMTP": "mail.example.org"})
     with pytest.raises(SettingError, match="TIEQUAN_ALERT_WEBHOOK"):
         AlertSettings.from_env({"TIEQUAN_ALERT_WEBHOOK": "ftp://x"})
+
+
+def test_the_sandbox_refuses_an_unknown_layout(mall: SandboxServer) -> None:
+    with pytest.raises(ValueError, match="price_moved"):
+        mall.layout = "upside_down"
+    assert mall.layout == STANDARD
