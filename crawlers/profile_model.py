@@ -114,6 +114,8 @@ class Politeness:
     concurrent_requests: int | None = None
     autothrottle: bool | None = None
     obey_robots: bool | None = None
+    autothrottle_target_concurrency: float | None = None
+    autothrottle_max_delay: float | None = None
 
     def scrapy_settings(self) -> dict[str, Any]:
         """Only the values the profile sets; the rest stay at project defaults."""
@@ -122,8 +124,26 @@ class Politeness:
             "CONCURRENT_REQUESTS_PER_DOMAIN": self.concurrent_requests,
             "AUTOTHROTTLE_ENABLED": self.autothrottle,
             "ROBOTSTXT_OBEY": self.obey_robots,
+            "AUTOTHROTTLE_TARGET_CONCURRENCY": self.autothrottle_target_concurrency,
+            "AUTOTHROTTLE_MAX_DELAY": self.autothrottle_max_delay,
         }
         return {k: v for k, v in pairs.items() if v is not None}
+
+
+# Listing fields whose coverage (share of items that have them) the crawl-health monitors
+# check; "licence" means a licence with a credit code.
+COVERAGE_FIELDS = (
+    "title", "text", "price", "original_price", "sales", "shop_name", "shop_url",
+    "image_urls", "licence",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Health:
+    """The profile's own field-coverage rules (0–1 per field; 0 switches a rule off),
+    over the defaults of crawlers.health.config."""
+
+    field_coverage: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,7 @@ class SiteProfile:
     schedule: Schedule
     source: Path
     category_hints: tuple[str, ...] = ()
+    health: Health = field(default_factory=Health)
 
     def with_base_url(self, url: str) -> SiteProfile:
         """The same profile aimed at another host (a sandbox, a mirror)."""

@@ -27,6 +27,7 @@ from crawlers.profile_model import (
     ApiSpec,
     BrowserSpec,
     Fields,
+    Health,
     InlineItems,
     ItemSpec,
     JsonFields,
@@ -43,6 +44,7 @@ from tiequan.settings import REPO_CONFIG_DIR, environment
 __all__ = [
     "ApiSpec",
     "BrowserSpec",
+    "Health",
     "InlineItems",
     "ItemSpec",
     "LicenceSpec",
@@ -249,6 +251,7 @@ def _build(data: dict[str, Any], path: Path) -> SiteProfile:
         schedule=Schedule(**data.get("schedule", {})),
         source=path,
         category_hints=hints,
+        health=Health(field_coverage=dict(data.get("health", {}).get("field_coverage", {}))),
     )
 
 

@@ -54,7 +54,20 @@ ITEM_PIPELINES = {
     "pipelines.refer.ReferPipeline": 600,
     "pipelines.followup.FollowupPipeline": 650,  # only when the runner wrote a plan
 }
-EXTENSIONS = {"crawlers.extensions.ProgressExtension": 500}
+EXTENSIONS = {
+    "crawlers.extensions.ProgressExtension": 500,
+    "crawlers.health.extension.HealthMonitor": 510,
+}
+# Crawl health (crawlers.health): Spidermon's monitors run as each spider closes; field
+# coverage rules come per profile (crawlers.health.config.health_settings).
+SPIDERMON_ENABLED = True
+SPIDERMON_SPIDER_CLOSE_MONITORS = ["crawlers.health.monitors.CrawlHealthSuite"]
+SPIDERMON_ADD_FIELD_COVERAGE = True
+SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True  # a selector that found nothing leaves None
+SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True  # no items: the item-count monitor says so
+SPIDERMON_DICT_FIELDS_COVERAGE_LEVELS = 1  # Listing.extra, not what lies inside its values
+SPIDERMON_FIELD_COVERAGE_RULES: dict[str, float] = {}
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
 # tiequan's own settings: every TIEQUAN_* name, its default and its meaning are declared
 # in tiequan/settings.py (CRAWL); each component parses its own in from_crawler.
 globals().update(CRAWL_DEFAULTS)

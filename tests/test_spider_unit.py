@@ -372,7 +372,10 @@ def test_spider_loader(tmp_path: Path) -> None:
     assert loader.list() == ["demo_api", "demo_mall"]
     cls = loader.load("demo_mall")
     assert issubclass(cls, ProfileSpider) and cls.name == "demo_mall"
-    assert cls.custom_settings == {
+    custom = dict(cls.custom_settings or {})
+    # The profile's field-coverage rules go with its politeness (crawlers.health.config).
+    assert custom.pop("SPIDERMON_FIELD_COVERAGE_RULES")["Listing/title"] == 0.95
+    assert custom == {
         "DOWNLOAD_DELAY": 0.25,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "ROBOTSTXT_OBEY": True,

@@ -91,6 +91,11 @@ def test_sweep_crawls_every_site_and_reports(sweeps: list[dict[str, Any]]) -> No
         assert site["finish_reason"] == "finished", name
     assert first["totals"]["errors"] == 0
     assert first["elapsed_s"] > 0
+    # Crawl health: normal sweeps raise no alert; the second compares with the first.
+    assert [r["health_alerts"] for r in sweeps] == [[], []]
+    for name, site in sweeps[1]["sites"].items():
+        item_count = next(h for h in site["health"] if h["check"] == "item_count")
+        assert item_count["status"] == "passed", (name, item_count)
 
 
 def test_leads_in_every_core_category_routed_to_lead_unit(

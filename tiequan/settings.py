@@ -77,6 +77,13 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+    # Crawl health (crawlers.health): thresholds of the Spidermon monitors run at spider close.
+    Setting("TIEQUAN_HEALTH_RUNS_COMPARED", 5, "finished runs of the site the item count meets"),
+    Setting("TIEQUAN_HEALTH_MIN_ITEMS_RATIO", 0.5, "alert below this share of their median"),
+    Setting("TIEQUAN_HEALTH_MAX_ERROR_RATE", 0.05, "alert above this many errors per request"),
+    Setting("TIEQUAN_HEALTH_MAX_RETRY_RATE", 0.2, "alert above this many retries per request"),
+    Setting("TIEQUAN_HEALTH_MAX_429_RATE", 0.05, "alert above this share of 429 responses"),
+    Setting("TIEQUAN_HEALTH_MAX_ROBOTS_SHARE", 0.5, "alert above this share of robots.txt blocks"),
 )
 
 # `tiequan scheduler run` (tiequan.scheduling), read by ``scheduler_settings()``.
@@ -99,7 +106,16 @@ SCHEDULER = (
 LOGGING = (Setting("TIEQUAN_LOG_FORMAT", "text", "log lines: text, or json (one object per line)"),)
 LOG_FORMATS = ("text", "json")
 
-SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING)}
+# Where crawl-health alerts go (crawlers.health.actions), read by ``alert_settings()``.
+ALERTS = (
+    Setting("TIEQUAN_ALERT_WEBHOOK", None, "URL that alerts are POSTed to as JSON"),
+    Setting("TIEQUAN_ALERT_SMTP", None, "host:port of the SMTP server that mails alerts"),
+    Setting("TIEQUAN_ALERT_TO", None, "comma-separated e-mail addresses of the alerts"),
+    Setting("TIEQUAN_ALERT_FROM", "tiequan@localhost", "sender address of alert e-mails"),
+    Setting("TIEQUAN_ALERT_TIMEOUT", 5.0, "seconds a webhook or SMTP delivery may take"),
+)
+
+SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
 
 
@@ -256,3 +272,49 @@ def log_format(env: Mapping[str, str] | None = None) -> str:
     if value not in LOG_FORMATS:
         raise SettingError(f"TIEQUAN_LOG_FORMAT must be text or json, got {raw!r}")
     return value
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The TIEQUAN_ALERT_* settings: where crawl-health alerts are delivered."""
+
+    webhook: str | None
+    smtp_host: str | None
+    smtp_port: int
+    to: tuple[str, ...]
+    sender: str
+    timeout_s: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
+        def get(name: str) -> Any:
+            value = env.get(name, "").strip()
+            return value or default(name)
+
+        webhook = get("TIEQUAN_ALERT_WEBHOOK")
+        if webhook and not str(webhook).startswith(("http://", "https://")):
+            raise SettingError(f"TIEQUAN_ALERT_WEBHOOK must be an http(s) URL, got {webhook!r}")
+        smtp, host, port = get("TIEQUAN_ALERT_SMTP"), None, 25
+        if smtp:
+            host, _, raw_port = str(smtp).rpartition(":")
+            if not host:
+                host, raw_port = raw_port, "25"
+            port = _number(raw_port, "TIEQUAN_ALERT_SMTP port", int, 1, 65535)
+        to = tuple(a.strip() for a in str(get("TIEQUAN_ALERT_TO") or "").split(",") if a.strip())
+        if smtp and not to:
+            raise SettingError("TIEQUAN_ALERT_SMTP is set but TIEQUAN_ALERT_TO is empty")
+        return cls(
+            webhook=webhook or None,
+            smtp_host=host,
+            smtp_port=port,
+            to=to,
+            sender=str(get("TIEQUAN_ALERT_FROM")),
+            timeout_s=_number(
+                get("TIEQUAN_ALERT_TIMEOUT"), "TIEQUAN_ALERT_TIMEOUT", float, 0.1, 60
+            ),
+        )
+
+
+def alert_settings() -> AlertSettings:
+    """The alert settings of the current environment."""
+    return AlertSettings.from_env({s.name: os.environ.get(s.name, "") for s in ALERTS})

@@ -35,6 +35,7 @@ from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
 from crawlers.crawl_settings import deployment_user_agent
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
 from crawlers.followup_plan import load_plan
+from crawlers.health.config import health_settings
 from crawlers.items import Licence, Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
@@ -408,7 +409,7 @@ def make_spider_class(profile: SiteProfile) -> type[ProfileSpider]:
     attrs = {
         "name": profile.name,
         "profile": profile,
-        "custom_settings": profile.politeness.scrapy_settings(),
+        "custom_settings": {**profile.politeness.scrapy_settings(), **health_settings(profile)},
         "__module__": __name__,
         "__doc__": f"Spider for {profile.platform} ({profile.source.name}).",
     }

@@ -24,6 +24,12 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     _world_args(serve)
     serve.add_argument("--url-file", type=Path, help="write the base URL here once listening")
+    serve.add_argument(
+        "--layout",
+        choices=("standard", "price_moved"),
+        default="standard",
+        help="the mall's item pages; price_moved hides one template's price from the profile",
+    )
     serve.set_defaults(func=run_serve)
 
     truth = cmds.add_parser("truth", help="导出沙箱真值（JSON）")
@@ -63,6 +69,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     srv = SandboxServer(host=args.host, port=args.port, seed=args.seed, scale=args.scale)
+    srv.layout = args.layout
     try:
         srv.start()
     except OSError as exc:

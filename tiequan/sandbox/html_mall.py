@@ -10,6 +10,12 @@ from tiequan.sandbox.textbase import FAMILIES
 from tiequan.sandbox.world import Entry
 
 SITE = "塔拉优选"
+# Page layouts the mall can serve. "price_moved" is a redesign of the first item template
+# that prints the price in a new element, where the shipped profile's selectors find none
+# (a layout change the crawl-health field-coverage alert must catch).
+STANDARD = "standard"
+PRICE_MOVED = "price_moved"
+LAYOUTS = (STANDARD, PRICE_MOVED)
 
 
 def _header(query: str = "") -> str:
@@ -41,18 +47,21 @@ def _recommend(others: list[Entry]) -> str:
     return f'<div class="recommend"><h3>猜你喜欢</h3><ul>{lis}</ul></div>'
 
 
-def _template_a(item: Entry, shop: Shop) -> str:
+def _template_a(item: Entry, shop: Shop, price_moved: bool = False) -> str:
     imgs = "".join(f'<img src="{_img("mall", n)}" alt="详情图">' for n in item.images)
     orig = (
         f' <del class="price-origin">¥{_money(item.original_price)}</del>'
         if item.original_price
         else ""
     )
+    price = f'<span class="price-now">¥<em>{_money(item.price)}</em></span>'
+    if price_moved:
+        price = f'<span class="price-current" data-yuan="{_money(item.price)}">到手价</span>'
     return f"""<div class="item-detail clearfix" data-item-id="{e(item.item_id)}">
   <div class="gallery"><img class="main-pic" src="{_img("mall", item.images[0])}" alt=""></div>
   <div class="info">
     <h1 class="item-title">{e(item.title)}</h1>
-    <div class="price-box"><span class="price-now">¥<em>{_money(item.price)}</em></span>{orig}</div>
+    <div class="price-box">{price}{orig}</div>
     <div class="meta"><span class="sold">月销 {item.sales}+</span>
       <span class="rate">好评率98%</span></div>
     <div class="shop-card">
@@ -163,8 +172,11 @@ def _template_d(item: Entry, shop: Shop) -> str:
 _TEMPLATES = (_template_a, _template_b, _template_c, _template_d)
 
 
-def item_page(item: Entry, shop: Shop, others: list[Entry]) -> str:
-    main = _TEMPLATES[item.template](item, shop)
+def item_page(item: Entry, shop: Shop, others: list[Entry], layout: str = STANDARD) -> str:
+    if layout == PRICE_MOVED and item.template == 0:
+        main = _template_a(item, shop, price_moved=True)
+    else:
+        main = _TEMPLATES[item.template](item, shop)
     label = FAMILIES.get(item.family, "")
     body = f"""{_header()}
 <div class="crumbs"><a href="/mall/">首页</a> &gt;

@@ -79,9 +79,10 @@ def _post_image(post: Entry) -> str | None:
 class SandboxApp:
     """Renders every sandbox page from one ``World``; images are drawn on first use."""
 
-    def __init__(self, world: World, night: int = 0) -> None:
+    def __init__(self, world: World, night: int = 0, layout: str = html_mall.STANDARD) -> None:
         self.world = world
         self.night = night  # which night's prices the price-watch listings show
+        self.layout = layout  # html_mall.LAYOUTS: how the mall's item pages are laid out
         self._images: dict[tuple[str, str], bytes] = {}
         self._image_lock = threading.Lock()
         self._routes: list[tuple[re.Pattern[str], Any]] = [
@@ -186,7 +187,7 @@ class SandboxApp:
         same = self.world.family_items("mall", item.family)
         at = same.index(item) if item in same else -1  # price-watch items are in no family
         others = [same[(at + k) % len(same)] for k in (1, 2, 3, 4) if len(same) > k]
-        return _html(html_mall.item_page(item, shop, others))
+        return _html(html_mall.item_page(item, shop, others, self.layout))
 
     def _mall_shop(self, query: dict[str, list[str]], shop_id: str) -> Response:
         shop = self.world.shops["mall"].get(shop_id)

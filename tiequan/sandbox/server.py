@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tiequan.sandbox.html_mall import LAYOUTS, STANDARD
 from tiequan.sandbox.routes import Response, SandboxApp
 from tiequan.sandbox.world import World, get_world
 
@@ -81,6 +82,7 @@ class SandboxServer:
         self.seed = seed
         self.scale = scale
         self._night = night
+        self._layout = STANDARD
         self.hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._attempts: Counter[str] = Counter()
@@ -108,6 +110,19 @@ class SandboxServer:
             self._app.night = value
 
     @property
+    def layout(self) -> str:
+        """The mall's item-page layout (tiequan.sandbox.html_mall.LAYOUTS)."""
+        return self._layout
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        if value not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {value!r}")
+        self._layout = value
+        if self._app is not None:
+            self._app.layout = value
+
+    @property
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("SandboxServer not started")
@@ -116,7 +131,8 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        self._app = SandboxApp(get_world(self.seed, self.scale), night=self._night)
+        world = get_world(self.seed, self.scale)
+        self._app = SandboxApp(world, night=self._night, layout=self._layout)
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
         self._httpd = _Server((self.host, self.port), handler)
         self.port = int(self._httpd.server_address[1])

@@ -38,6 +38,11 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "finish_reason": stats.get("finish_reason", "unknown"),
         "bytes": stats.get("downloader/response_bytes", 0),
         "errors_by_kind": errors_by_kind(stats),
+        # Crawl health (crawlers.health): every monitor's result, and alert deliveries.
+        "health": list(stats.get("tiequan/health") or []),
+        "alerts_delivered": {
+            k.rsplit("/", 1)[-1]: v for k, v in stats.items() if k.startswith("tiequan/alerts/")
+        },
     }
 
 
@@ -144,7 +149,18 @@ def build_report(
         # None: the database was away when the run ended (see "database").
         "leads_by_category": by_category,
         "leads_by_unit": by_unit,
+        "health_alerts": health_alerts(sites),
     }
+
+
+def health_alerts(sites: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failed health checks of every site, each with its site's name."""
+    return [
+        {"site": name, **check}
+        for name, site in sorted(sites.items())
+        for check in site.get("health") or []
+        if not check.get("passed", True)
+    ]
 
 
 def outage_note(report: dict[str, Any]) -> str | None:
@@ -181,6 +197,10 @@ def format_summary(report: dict[str, Any]) -> str:
             f"  {name}: 页面 {site['pages']}，条目 {site['items']}，命中 {site['findings']}，"
             f"重试 {retries}，错误 {site['errors']}，结束原因 {site['finish_reason']}"
         )
+    alerts = report.get("health_alerts") or []
+    if alerts:
+        lines += ["", f"健康告警 {len(alerts)} 项："]
+        lines += [f"  {a['site']} · {a['label']}：{a['message']}" for a in alerts]
     note = outage_note(report)
     if note:
         lines += ["", f"注意：{note}"]

@@ -1,0 +1,1 @@
+"""Crawl health: Spidermon monitors run when a spider closes, and where their alerts go."""
