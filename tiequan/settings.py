@@ -73,6 +73,10 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+    # crawlers.frontier: the request queue and seen-set in the database (resumable)
+    Setting("TIEQUAN_DURABLE_FRONTIER", False, "keep the crawl frontier in the database"),
+    Setting("TIEQUAN_FRONTIER_RESUME", False, "continue the site's unfinished crawl"),
+    Setting("TIEQUAN_FRONTIER_LEASE_SECONDS", 300.0, "a taken request's lease (1–86400)"),
 )
 
 # `tiequan scheduler run` (tiequan.scheduling), read by ``scheduler_settings()``.
@@ -86,7 +90,7 @@ SCHEDULER = (
     Setting("TIEQUAN_SCHEDULER_WORKERS", 2, "sweeps (child processes) run at once"),
     Setting(
         "TIEQUAN_SCHEDULER_SWEEP_COMMAND",
-        "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report}",
+        "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report} --resume",
         "child command; placeholders {python} {site} {run_id} {report}",
     ),
 )
