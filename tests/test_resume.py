@@ -8,15 +8,17 @@ sweep of the same sandbox into another database is the reference.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -29,11 +31,28 @@ from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.routes import Response
 from tiequan.sandbox.server import SandboxServer
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
-from tiequan.storage.frontier import DONE, FINISHED, FRONTIER, HEADS
+from tiequan.storage.frontier import (
+    DONE,
+    FINISHED,
+    FRONTIER,
+    HEADS,
+    LEASED,
+    OPEN,
+    QUEUED,
+    FrontierLocked,
+    FrontierOp,
+    Resumption,
+    chain_runs,
+    close_frontier,
+    open_frontier,
+    seen_and_pending,
+    write_ops,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = "sandbox_mall"
 SCALE = 0.1
+KILL_AFTER = 15  # listings stored (of about 60) when the first sweep is killed
 PAGES = ("/mall/search", "/mall/browse/clearance", "/mall/item/")
 FAST = [
     "DOWNLOAD_DELAY=0",
@@ -96,26 +115,35 @@ def outcome(db: Database[Any]) -> dict[str, Any]:
     return {"captures": captures, "evidence": evidence, "leads": leads}
 
 
-@pytest.fixture(scope="module")
-def reference(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A full, ordinary sweep: which pages there are, what it stores."""
-    name = f"t_resume_ref_{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=name, PYTHONPATH=str(REPO),
-               TIEQUAN_HOME=str(tmp_path_factory.mktemp("ref")))  # fmt: skip
-    with CountingSandbox() as sandbox:
-        done = subprocess.run(sweep_argv(sandbox.base_url), cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=240)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        fetches = Counter(sandbox.fetches)
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    try:
-        yield {"fetches": fetches, **outcome(client[name])}
-    finally:
-        client.drop_database(name)
-        client.close()
+class Reference:
+    """A full, ordinary sweep of the same sandbox, run beside the killed one to save time:
+    which pages there are, what it stores."""
+
+    def __init__(self, mongo_uri: str, home: Path) -> None:
+        self.uri = mongo_uri
+        self.name = f"t_resume_ref_{uuid.uuid4().hex[:8]}"
+        env = dict(os.environ, TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=self.name,
+                   PYTHONPATH=str(REPO), TIEQUAN_HOME=str(home))  # fmt: skip
+        self.sandbox = CountingSandbox()
+        self.sandbox.start()
+        self.proc = subprocess.Popen(
+            sweep_argv(self.sandbox.base_url), cwd=REPO, env=env, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def result(self) -> dict[str, Any]:
+        _, err = self.proc.communicate(timeout=240)
+        self.sandbox.stop()
+        assert self.proc.returncode == 0, err[-3000:]
+        client: MongoClient[dict[str, Any]] = MongoClient(self.uri)
+        try:
+            return {"fetches": Counter(self.sandbox.fetches), **outcome(client[self.name])}
+        finally:
+            client.drop_database(self.name)
+            client.close()
 
 
-def wait_for_captures(db: Database[Any], proc: subprocess.Popen[str], at_least: int) -> int:
+def wait_for_captures(db: Database[Any], proc: subprocess.Popen[bytes], at_least: int) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         n = db.captures.count_documents({})
@@ -125,12 +153,13 @@ def wait_for_captures(db: Database[Any], proc: subprocess.Popen[str], at_least: 
     raise AssertionError(f"the sweep ended (code {proc.poll()}) before {at_least} captures")
 
 
-def test_a_killed_sweep_resumes_where_it_stopped(reference: dict[str, Any], tmp_path: Path) -> None:
+def test_a_killed_sweep_resumes_where_it_stopped(mongo_uri: str, tmp_path: Path) -> None:
+    pending = Reference(mongo_uri, tmp_path / "ref")
     home = tmp_path / "home"
     env = dict(os.environ, TIEQUAN_HOME=str(home), TIEQUAN_DB="resume", PYTHONPATH=str(REPO))
     env.pop("TIEQUAN_MONGO_URI", None)  # the embedded server under TIEQUAN_HOME
-    total = len(reference["captures"])
-    with CountingSandbox(delay=0.05) as sandbox:
+    sandbox = CountingSandbox(delay=0.05)
+    with sandbox:
         first = subprocess.Popen(
             sweep_argv(sandbox.base_url, "--resume", "--run-id", "R1"), cwd=REPO, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -138,8 +167,8 @@ def test_a_killed_sweep_resumes_where_it_stopped(reference: dict[str, Any], tmp_
         server = EmbeddedServer(home / "db")
         try:
             server.start()
-            db = MongoClient(server.uri, tz_aware=True)["resume"]
-            wait_for_captures(db, first, at_least=total // 3)
+            db: Database[Any] = MongoClient(server.uri, tz_aware=True)["resume"]
+            wait_for_captures(db, first, at_least=KILL_AFTER)
             os.killpg(first.pid, signal.SIGKILL)
             assert first.wait(30) == -signal.SIGKILL
             head = db[HEADS].find_one({"_id": SITE})
@@ -154,7 +183,7 @@ def test_a_killed_sweep_resumes_where_it_stopped(reference: dict[str, Any], tmp_
             state = json.loads((home / "db" / STATE_FILE).read_text(encoding="utf-8"))
             os.kill(int(state["pid"]), signal.SIGKILL)
         fetched_before = Counter(sandbox.fetches)
-        assert 0 < stored_at_kill < total and states["done"] and states["open"]
+        assert states["done"] and states["open"]
 
         second = subprocess.run(
             sweep_argv(sandbox.base_url, "--resume", "--run-id", "R2", "--report",
@@ -164,6 +193,8 @@ def test_a_killed_sweep_resumes_where_it_stopped(reference: dict[str, Any], tmp_
         server.stop()  # this test's client of the killed server
         assert second.returncode == 0, second.stderr[-3000:]
         fetches = Counter(sandbox.fetches)
+    reference = pending.result()
+    assert KILL_AFTER <= stored_at_kill < len(reference["captures"])
     assert "removing stale embedded-server state" in second.stderr
     assert "clearing the stale frontier lock of sandbox_mall" in second.stderr
     report = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
@@ -198,3 +229,97 @@ def test_a_killed_sweep_resumes_where_it_stopped(reference: dict[str, Any], tmp_
         run = db.runs.find_one({"_id": "R2"})
         assert run is not None and run["resumed"] is True and run["resumed_from"] == "R1"
         db.client.close()
+
+
+# ---- the pieces, one by one ---------------------------------------------------------
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_hung_embedded_server_is_stopped_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "db"
+    data_dir.mkdir()
+    storage = data_dir / "wt"
+    # Looks like this directory's server (its command line), answers nothing.
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "secantusd", str(storage)]
+    )
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        state = {"pid": hung.pid, "port": port, "clients": [f"{dead_pid()}:x"]}
+        (data_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        with caplog.at_level(logging.WARNING, logger="tiequan.storage.embedded"):
+            with EmbeddedServer(data_dir, stop_timeout=2) as server:
+                assert server.owner and server.pid != hung.pid
+                client: MongoClient[dict[str, Any]] = MongoClient(server.uri)
+                assert client.admin.command("ping")["ok"] == 1
+                client.close()
+    assert hung.wait(5) is not None
+    assert f"pid {hung.pid} owns {data_dir.resolve()} but does not answer" in caplog.text
+
+
+def holder_head(db: Database[Any], holder: str, lease_s: float) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=lease_s)
+    db[HEADS].insert_one(
+        {"_id": SITE, "state": OPEN, "run_id": "R0", "runs": ["R0"], "holder": holder,
+         "lease_until": until}
+    )  # fmt: skip
+
+
+def test_a_stale_frontier_lock_is_cleared_and_a_live_one_is_respected(
+    db: Database[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    here = socket.gethostname()
+    holder_head(db, f"{here}:{dead_pid()}", lease_s=600)
+    with caplog.at_level(logging.WARNING, logger="tiequan.storage.frontier"):
+        found = open_frontier(db, SITE, "R1", resume=True, lease_s=60)
+    assert found == Resumption(resumed=True, previous_run="R0")
+    assert "clearing the stale frontier lock of sandbox_mall" in caplog.text
+    assert chain_runs(db, SITE) == ["R0", "R1"]
+
+    db[HEADS].delete_many({})
+    holder_head(db, f"{here}:{os.getppid()}", lease_s=600)  # alive: a sweep still running
+    with pytest.raises(FrontierLocked, match="held by"):
+        open_frontier(db, SITE, "R2", resume=True, lease_s=60)
+    db[HEADS].delete_many({})
+    holder_head(db, "elsewhere:123", lease_s=600)  # another machine, lease still running
+    with pytest.raises(FrontierLocked):
+        open_frontier(db, SITE, "R2", resume=True, lease_s=60)
+    db[HEADS].delete_many({})
+    holder_head(db, "elsewhere:123", lease_s=-1)  # its lease ran out
+    assert open_frontier(db, SITE, "R2", resume=False, lease_s=60).resumed is False
+
+
+def test_frontier_ops_keep_the_last_state_and_a_finished_crawl_is_cleared(
+    db: Database[Any],
+) -> None:
+    open_frontier(db, SITE, "R1", resume=False, lease_s=60)
+    request = {"url": "http://127.0.0.1/mall/item/1", "callback": "parse_item"}
+    write_ops(db, SITE, [
+        FrontierOp(QUEUED, "a", request, 0, 1), FrontierOp(LEASED, "a"), FrontierOp(DONE, "a"),
+        FrontierOp(QUEUED, "b", {**request, "url": "http://127.0.0.1/b"}, 0, 2),
+        FrontierOp(QUEUED, "c", {**request, "url": "http://127.0.0.1/c"}, 0, 3),
+        FrontierOp(LEASED, "c"),
+    ], lease_s=60)  # fmt: skip
+    docs = {d["fp"]: d for d in db[FRONTIER].find({"site": SITE})}
+    assert {fp: d["state"] for fp, d in docs.items()} == {"a": DONE, "b": QUEUED, "c": LEASED}
+    assert "request" not in docs["a"] and docs["a"]["url"] == request["url"]
+    assert docs["c"]["request"]["url"] == "http://127.0.0.1/c"
+    seen, pending = seen_and_pending(db, SITE)
+    assert seen == {"a", "b", "c"} and sorted(d["fp"] for d in pending) == ["b", "c"]
+    write_ops(db, SITE, [FrontierOp(DONE, "b"), FrontierOp(LEASED, "a")], lease_s=60)
+    assert (db[FRONTIER].find_one({"fp": "a"}) or {}).get("state") == DONE  # done stays done
+    close_frontier(db, SITE, finished=False)
+    assert db[FRONTIER].count_documents({"site": SITE}) == 3
+    assert open_frontier(db, SITE, "R2", resume=True, lease_s=60).resumed
+    close_frontier(db, SITE, finished=True)
+    assert db[FRONTIER].count_documents({"site": SITE}) == 0
+    assert (db[HEADS].find_one({"_id": SITE}) or {}).get("state") == FINISHED
+    assert open_frontier(db, SITE, "R3", resume=True, lease_s=60).resumed is False
