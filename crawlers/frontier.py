@@ -30,6 +30,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, Spider
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STAGE = "frontier"
-RECOVERED_META = "tiequan_recovered"  # a request the killed run had not finished
 
 
 def encode_request(request: Request, spider: Spider) -> dict[str, Any]:
@@ -93,7 +93,9 @@ class _FinishedHook(set[Request]):
 
 
 class DurableScheduler(BaseScheduler):
-    def __init__(self, crawler: Crawler, resume: bool, lease_s: float) -> None:
+    def __init__(
+        self, crawler: Crawler, resume: bool, lease_s: float, max_age_h: float = 20.0
+    ) -> None:
         assert crawler.stats is not None and crawler.request_fingerprinter is not None
         self.crawler = crawler
         self.stats = crawler.stats
@@ -103,6 +105,7 @@ class DurableScheduler(BaseScheduler):
         writes = replace(self.config, batch_size=min(10_000, self.config.batch_size * 5))
         self.resume = resume
         self.lease_s = lease_s
+        self.max_age = timedelta(hours=max_age_h)
         self.spider: Spider | None = None
         self.site = ""
         self.seen: set[str] = set()
@@ -120,7 +123,8 @@ class DurableScheduler(BaseScheduler):
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         lease_s = float_setting(settings, "TIEQUAN_FRONTIER_LEASE_SECONDS", 1.0, 86400.0)
-        return cls(crawler, settings.getbool("TIEQUAN_FRONTIER_RESUME"), lease_s)
+        max_age_h = float_setting(settings, "TIEQUAN_FRONTIER_MAX_AGE_HOURS", 0.0, 8760.0)
+        return cls(crawler, settings.getbool("TIEQUAN_FRONTIER_RESUME"), lease_s, max_age_h)
 
     def _write(self, db: Any, ops: list[FrontierOp]) -> None:
         write_ops(db, self.site, ops, self.lease_s)
@@ -134,15 +138,18 @@ class DurableScheduler(BaseScheduler):
             self.config.mongo_uri, self.config.home, timeout_ms=self.config.db_timeout_ms
         ) as db:
             found = open_frontier(
-                db, self.site, self.config.run_id, resume=self.resume, lease_s=self.lease_s
+                db,
+                self.site,
+                self.config.run_id,
+                resume=self.resume,
+                lease_s=self.lease_s,
+                max_age=self.max_age,
             )
             if found.resumed:
                 self.seen, pending = seen_and_pending(db, self.site)
                 recovered = 0
                 for doc in pending:
-                    request = decode_request(doc["request"], spider)
-                    request.meta[RECOVERED_META] = True
-                    self._push(request, int(doc.get("seq") or 0))
+                    self._push(decode_request(doc["request"], spider), int(doc.get("seq") or 0))
                     self.live[str(doc["fp"])] += 1
                     recovered += 1
                 self.seq = itertools.count(max((s for _, s, _ in self.heap), default=0) + 1)
@@ -217,6 +224,7 @@ class DurableScheduler(BaseScheduler):
     def _push(self, request: Request, seq: int) -> None:
         # Highest priority first, then the newest (Scrapy's default LIFO order).
         heapq.heappush(self.heap, (-request.priority, -seq, request))
+        self.stats.inc_value("scheduler/enqueued")
 
     def next_request(self) -> Request | None:
         if not self.heap:

@@ -26,7 +26,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
+from scrapy.utils.test import get_crawler
 
+from crawlers.items import Listing
+from pipelines.resume import AlreadyStored, ResumePipeline
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.routes import Response
 from tiequan.sandbox.server import SandboxServer
@@ -323,3 +326,58 @@ def test_frontier_ops_keep_the_last_state_and_a_finished_crawl_is_cleared(
     assert db[FRONTIER].count_documents({"site": SITE}) == 0
     assert (db[HEADS].find_one({"_id": SITE}) or {}).get("state") == FINISHED
     assert open_frontier(db, SITE, "R3", resume=True, lease_s=60).resumed is False
+
+
+def test_an_unfinished_crawl_older_than_the_limit_starts_afresh(db: Database[Any]) -> None:
+    open_frontier(db, SITE, "R1", resume=False, lease_s=60)
+    write_ops(db, SITE, [FrontierOp(QUEUED, "a", {"url": "http://127.0.0.1/a"})], lease_s=60)
+    close_frontier(db, SITE, finished=False)
+    db[HEADS].update_one(
+        {"_id": SITE}, {"$set": {"started_at": datetime.now(UTC) - timedelta(days=2)}}
+    )
+    found = open_frontier(db, SITE, "R2", resume=True, lease_s=60, max_age=timedelta(hours=20))
+    assert found == Resumption(resumed=False, previous_run=None)
+    assert db[FRONTIER].count_documents({"site": SITE}) == 0
+
+
+def test_the_resume_stage_skips_what_the_killed_run_wrote(
+    db: Database[Any], mongo_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    open_frontier(db, SITE, "R1", resume=False, lease_s=60)
+    close_frontier(db, SITE, finished=False)
+    open_frontier(db, SITE, "R2", resume=True, lease_s=60)
+    db.captures.insert_many([
+        {"listing_id": f"{SITE}:done", "platform": SITE, "run_id": "R1"},
+        {"listing_id": f"{SITE}:stored", "platform": SITE, "run_id": "R1"},
+        {"listing_id": f"{SITE}:mine", "platform": SITE, "run_id": "R2"},
+    ])  # fmt: skip
+    db.evidence.insert_many([
+        {"_id": "EVdone", "platform": SITE, "item_id": "done", "run_id": "R1"},
+        {"_id": "EVstored", "platform": SITE, "item_id": "stored", "run_id": "R1"},
+        {"_id": "EVhalf", "platform": SITE, "item_id": "half", "run_id": "R1"},
+    ])  # fmt: skip
+    db.leads.insert_one(
+        {"_id": "L1", "run_ids": ["R1"],
+         "listings": [{"platform": SITE, "item_id": "done", "run_ids": ["R1"]}]}
+    )  # fmt: skip
+    settings = {"TIEQUAN_MONGO_URI": mongo_uri, "TIEQUAN_RUN_ID": "R2",
+                "TIEQUAN_DURABLE_FRONTIER": True, "TIEQUAN_FRONTIER_RESUME": True}  # fmt: skip
+    crawler = get_crawler(settings_dict=settings)
+    assert crawler.stats is not None
+    crawler.stats.set_value("frontier/resumed_from", "R1")
+    stage = ResumePipeline.from_crawler(crawler)
+    stage.open_spider(type("S", (), {"name": SITE})())
+
+    def listing(item_id: str) -> Listing:
+        return Listing(platform=SITE, kind="product", url=f"http://x/{item_id}",
+                       item_id=item_id, title="t")  # fmt: skip
+
+    with pytest.raises(AlreadyStored):
+        stage.process_item(listing("done"))  # on a lead: written all the way
+    stored = stage.process_item(listing("stored"))
+    assert (stored.stored_by, stored.evidence_id) == ("R1", "EVstored")
+    half = stage.process_item(listing("half"))
+    assert (half.stored_by, half.evidence_id) == (None, "EVhalf")
+    new = stage.process_item(listing("mine"))  # this run's own capture does not count
+    assert (new.stored_by, new.evidence_id) == (None, None)

@@ -77,6 +77,7 @@ CRAWL = (
     Setting("TIEQUAN_DURABLE_FRONTIER", False, "keep the crawl frontier in the database"),
     Setting("TIEQUAN_FRONTIER_RESUME", False, "continue the site's unfinished crawl"),
     Setting("TIEQUAN_FRONTIER_LEASE_SECONDS", 300.0, "a taken request's lease (1–86400)"),
+    Setting("TIEQUAN_FRONTIER_MAX_AGE_HOURS", 20.0, "an older unfinished crawl starts afresh"),
 )
 
 # `tiequan scheduler run` (tiequan.scheduling), read by ``scheduler_settings()``.

@@ -87,10 +87,17 @@ def _holder_is_gone(head: dict[str, Any], now: datetime) -> str | None:
 
 
 def open_frontier(
-    db: Database[Any], site: str, run_id: str, *, resume: bool, lease_s: float
+    db: Database[Any],
+    site: str,
+    run_id: str,
+    *,
+    resume: bool,
+    lease_s: float,
+    max_age: timedelta | None = None,
 ) -> Resumption:
-    """Take the site's frontier for ``run_id``: continue its open crawl when ``resume``,
-    else start an empty one. Raises FrontierLocked when a live process holds it."""
+    """Take the site's frontier for ``run_id``: continue its open crawl when ``resume``
+    (and it started less than ``max_age`` ago), else start an empty one.
+    Raises FrontierLocked when a live process holds it."""
     db[FRONTIER].create_indexes(INDEXES)
     now = utcnow()
     head = db[HEADS].find_one({"_id": site})
@@ -107,6 +114,15 @@ def open_frontier(
                 site, head["holder"], head.get("run_id"), why,
             )  # fmt: skip
     resumed = bool(resume and head is not None and head.get("state") == OPEN)
+    started = (head or {}).get("started_at") or now
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=now.tzinfo)
+    if resumed and max_age is not None and now - started > max_age:
+        log.warning(
+            "%s: not resuming run %s: its crawl started at %s, more than %s ago",
+            site, (head or {}).get("run_id"), started, max_age,
+        )  # fmt: skip
+        resumed = False
     previous = str(head.get("run_id")) if resumed and head is not None else None
     if not resumed:
         db[FRONTIER].delete_many({"site": site})
@@ -121,6 +137,7 @@ def open_frontier(
             "holder": worker_id(),
             "lease_until": now + timedelta(seconds=lease_s),
             "opened_at": now,
+            "started_at": started if resumed else now,
         },
         upsert=True,
     )
