@@ -115,6 +115,9 @@ class DurableScheduler(BaseScheduler):
         self.holds: Counter[str] = Counter()  # fingerprint -> items it left in the spider
         self.waiting: dict[str, list[str]] = {}  # licence key -> held fingerprints
         self.released: dict[int, list[str]] = {}  # id(request) -> fingerprints it released
+        # id(request) -> fingerprint, of the requests handed to the engine and not finished
+        # (the engine also finishes requests that never came from here, e.g. screenshots).
+        self.taken: dict[int, str] = {}
         self.writer: BatchWriter[FrontierOp] = BatchWriter(
             STAGE, writes, self.stats, self._write, lambda op: op.fp, spooled=False
         )
@@ -231,19 +234,21 @@ class DurableScheduler(BaseScheduler):
             return None
         request = heapq.heappop(self.heap)[2]
         fp = self.fingerprinter.fingerprint(request).hex()
-        if fp in self.live and not request.dont_filter:
-            self.writer.add(FrontierOp(LEASED, fp))
+        if fp in self.live:
+            self.taken[id(request)] = fp
+            if not request.dont_filter:
+                self.writer.add(FrontierOp(LEASED, fp))
         self.stats.inc_value("scheduler/dequeued")
         return request
 
     # ---- finished requests and held items -------------------------------------------
 
     def finished(self, request: Request) -> None:
-        fp = self.fingerprinter.fingerprint(request).hex()
         for held in self.released.pop(id(request), []):
             self.holds[held] -= 1
             self._maybe_done(held)
-        if fp in self.live:
+        fp = self.taken.pop(id(request), None)
+        if fp is not None:
             self.live[fp] -= 1
             self._maybe_done(fp)
 

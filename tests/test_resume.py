@@ -26,8 +26,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
+from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
 
+from crawlers.frontier import DurableScheduler
 from crawlers.items import Listing
 from pipelines.resume import AlreadyStored, ResumePipeline
 from tests.fixtures_sandbox import SANDBOX_SEED
@@ -381,3 +383,36 @@ def test_the_resume_stage_skips_what_the_killed_run_wrote(
     assert (half.stored_by, half.evidence_id) == (None, "EVhalf")
     new = stage.process_item(listing("mine"))  # this run's own capture does not count
     assert (new.stored_by, new.evidence_id) == (None, None)
+
+
+class OpsSpider(Spider):
+    name = SITE
+
+
+def test_a_request_is_done_only_when_it_and_the_items_it_held_are_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    crawler = get_crawler(OpsSpider)
+    scheduler = DurableScheduler.from_crawler(crawler)
+    ops: list[FrontierOp] = []
+    monkeypatch.setattr(scheduler.writer, "add", ops.append)
+    scheduler.spider = OpsSpider()
+    item_page = Request("http://127.0.0.1/mall/item/1")
+    assert scheduler.enqueue_request(item_page)
+    assert not scheduler.enqueue_request(Request("http://127.0.0.1/mall/item/1"))  # seen
+    taken = scheduler.next_request()
+    assert taken is item_page and [op.kind for op in ops] == [QUEUED, LEASED]
+    # The evidence stage's screenshot of the same URL never came from the scheduler.
+    scheduler.finished(Request("http://127.0.0.1/mall/item/1", dont_filter=True))
+    # The item waits for its shop's licence page; the page's own processing ends.
+    scheduler.hold(item_page, "http://127.0.0.1/mall/shop/9/licence")
+    licence = Request("http://127.0.0.1/mall/shop/9/licence", dont_filter=True)
+    assert scheduler.enqueue_request(licence)
+    scheduler.finished(item_page)
+    assert scheduler.next_request() is licence
+    scheduler.release("http://127.0.0.1/mall/shop/9/licence", by=licence)
+    assert [op.kind for op in ops] == [QUEUED, LEASED]  # the held item is not written yet
+    scheduler.finished(licence)
+    assert [op.kind for op in ops] == [QUEUED, LEASED, DONE] and ops[-1].fp == ops[0].fp
+    assert ops[0].request is not None and ops[0].request["url"] == item_page.url
+    assert len(scheduler) == 0 and not scheduler.has_pending_requests()
