@@ -37,6 +37,7 @@ from scrapy import Request, Spider
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.utils.request import request_from_dict
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
 
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STAGE = "frontier"
+FLUSH_SECONDS = 1.0
 
 
 def encode_request(request: Request, spider: Spider) -> dict[str, Any]:
@@ -101,16 +103,22 @@ class DurableScheduler(BaseScheduler):
         self.stats = crawler.stats
         self.fingerprinter = crawler.request_fingerprinter
         self.config = PipelineConfig.from_settings(crawler.settings)
-        # Larger batches than the item stages': each flush flushes theirs first.
-        writes = replace(self.config, batch_size=min(10_000, self.config.batch_size * 5))
+        # Flushed often, so little is fetched again after a crash (each flush writes the
+        # item stages' batches first), in batches larger than theirs (3 ops per page).
+        writes = replace(
+            self.config,
+            batch_size=min(10_000, self.config.batch_size * 5),
+            flush_seconds=min(self.config.flush_seconds, FLUSH_SECONDS) or FLUSH_SECONDS,
+        )
         self.resume = resume
         self.lease_s = lease_s
         self.max_age = timedelta(hours=max_age_h)
         self.spider: Spider | None = None
         self.site = ""
         self.seen: set[str] = set()
-        self.heap: list[tuple[int, int, Request]] = []
+        self.heap: list[tuple[int, int, int, Request]] = []
         self.seq = itertools.count()
+        self.ties = itertools.count()  # heap order between equal (priority, seq): never the Request
         self.live: Counter[str] = Counter()  # recorded fingerprint -> instances not finished
         self.holds: Counter[str] = Counter()  # fingerprint -> items it left in the spider
         self.waiting: dict[str, list[str]] = {}  # licence key -> held fingerprints
@@ -150,12 +158,14 @@ class DurableScheduler(BaseScheduler):
             )
             if found.resumed:
                 self.seen, pending = seen_and_pending(db, self.site)
-                recovered = 0
+                recovered, last = 0, 0
                 for doc in pending:
-                    self._push(decode_request(doc["request"], spider), int(doc.get("seq") or 0))
+                    seq = int(doc.get("seq") or 0)
+                    self._push(decode_request(doc["request"], spider), seq)
                     self.live[str(doc["fp"])] += 1
                     recovered += 1
-                self.seq = itertools.count(max((s for _, s, _ in self.heap), default=0) + 1)
+                    last = max(last, seq)
+                self.seq = itertools.count(last + 1)
                 self.stats.set_value("frontier/resumed_from", found.previous_run)
                 self.stats.set_value("frontier/recovered", recovered)
                 self.stats.set_value("frontier/seen_at_start", len(self.seen))
@@ -178,23 +188,21 @@ class DurableScheduler(BaseScheduler):
         slot.inprogress = _FinishedHook(slot.inprogress, self.finished)
 
     def close(self, reason: str) -> Deferred[None]:
-        done: Deferred[None] = self.writer.close()
         finished = reason == "finished" and not self.heap
-
-        def release(result: Any) -> Any:
-            with open_database(
-                self.config.mongo_uri, self.config.home, timeout_ms=self.config.db_timeout_ms
-            ) as db:
-                close_frontier(db, self.site, finished=finished)
-            if not finished:
-                logger.info(
-                    "%s: crawl stopped (%s); `tiequan sweep --resume` continues it",
-                    self.site, reason,
-                )  # fmt: skip
-            return result
-
-        done.addCallback(release)
+        done: Deferred[None] = self.writer.close()
+        done.addCallback(lambda _: deferToThread(self._release, finished, reason))
         return done
+
+    def _release(self, finished: bool, reason: str) -> None:
+        """Release the site's frontier (a finished crawl's requests are deleted)."""
+        with open_database(
+            self.config.mongo_uri, self.config.home, timeout_ms=self.config.db_timeout_ms
+        ) as db:
+            close_frontier(db, self.site, finished=finished)
+        if not finished:
+            logger.info(
+                "%s: crawl stopped (%s); `tiequan sweep --resume` continues it", self.site, reason
+            )
 
     def has_pending_requests(self) -> bool:
         return bool(self.heap)
@@ -226,13 +234,13 @@ class DurableScheduler(BaseScheduler):
 
     def _push(self, request: Request, seq: int) -> None:
         # Highest priority first, then the newest (Scrapy's default LIFO order).
-        heapq.heappush(self.heap, (-request.priority, -seq, request))
+        heapq.heappush(self.heap, (-request.priority, -seq, next(self.ties), request))
         self.stats.inc_value("scheduler/enqueued")
 
     def next_request(self) -> Request | None:
         if not self.heap:
             return None
-        request = heapq.heappop(self.heap)[2]
+        request = heapq.heappop(self.heap)[3]
         fp = self.fingerprinter.fingerprint(request).hex()
         if fp in self.live:
             self.taken[id(request)] = fp

@@ -83,6 +83,7 @@ class ResumePipeline:
         key = item.key
         if key in self.referred:
             self.stats.inc_value("resume/already_stored")
+            self.stats.inc_value("pipeline/dropped/already_stored")
             raise AlreadyStored(f"listing {key} was stored by the run this one resumes")
         item.stored_by = self.stored.get(key)
         evidence_id = self.evidence.get(key)
