@@ -22,6 +22,8 @@ from scrapy.utils.test import get_crawler
 from crawlers.frontier import DurableScheduler
 from crawlers.items import Listing
 from pipelines.resume import AlreadyStored, ResumePipeline
+from tiequan.scheduling.child import sweep_command
+from tiequan.settings import SchedulerSettings
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
 from tiequan.storage.frontier import (
     DONE,
@@ -221,3 +223,9 @@ def test_a_request_is_done_only_when_it_and_the_items_it_held_are_finished(
     assert [op.kind for op in ops] == [QUEUED, LEASED, DONE] and ops[-1].fp == ops[0].fp
     assert ops[0].request is not None and ops[0].request["url"] == item_page.url
     assert len(scheduler) == 0 and not scheduler.has_pending_requests()
+
+
+def test_scheduled_sweeps_run_with_the_durable_frontier() -> None:
+    template = SchedulerSettings.from_env({}).sweep_command
+    argv = sweep_command(template, site=SITE, run_id="R9", report=Path("r.json"))
+    assert argv[-1] == "--resume" and argv[argv.index("--site") + 1] == SITE
