@@ -220,15 +220,19 @@ class DurableScheduler(BaseScheduler):
             return False
         else:
             self.seen.add(fp)
-            self.live[fp] += 1
-            seq = next(self.seq)
             assert self.spider is not None
-            self.writer.add(
-                FrontierOp(QUEUED, fp, encode_request(request, self.spider), request.priority, seq)
-            )
-            self.stats.inc_value("frontier/queued")
-            self._push(request, seq)
-            return True
+            try:
+                encoded = encode_request(request, self.spider)
+            except ValueError as exc:  # its callback is no spider method: in memory only
+                self.stats.inc_value("frontier/not_recorded")
+                logger.debug("%s: %s is not recorded: %s", self.site, request.url, exc)
+            else:
+                self.live[fp] += 1
+                seq = next(self.seq)
+                self.writer.add(FrontierOp(QUEUED, fp, encoded, request.priority, seq))
+                self.stats.inc_value("frontier/queued")
+                self._push(request, seq)
+                return True
         self._push(request, next(self.seq))
         return True
 

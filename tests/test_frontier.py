@@ -224,6 +224,14 @@ def test_a_request_is_done_only_when_it_and_the_items_it_held_are_finished(
     assert ops[0].request is not None and ops[0].request["url"] == item_page.url
     assert len(scheduler) == 0 and not scheduler.has_pending_requests()
 
+    # A callback that is no spider method cannot be stored: crawled, not recorded.
+    def elsewhere(response: Any) -> None:
+        return None
+
+    odd = Request("http://127.0.0.1/mall/odd", callback=elsewhere)
+    assert scheduler.enqueue_request(odd) and len(scheduler) == 1
+    assert scheduler.next_request() is odd and len(ops) == 3
+
 
 def test_scheduled_sweeps_run_with_the_durable_frontier() -> None:
     template = SchedulerSettings.from_env({}).sweep_command
