@@ -18,6 +18,9 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``lead_comments``: officers' comments on a lead; owned by tiequan.leads.comments.
 - ``scheduler_jobs``: APScheduler's job store, one job per scheduled site; owned by
   tiequan.scheduling, which also owns ``scheduler_lease`` (the active scheduler).
+- ``crawl_frontier`` and ``crawl_frontier_heads``: the request queue and seen-set of
+  `--resume` sweeps, per site, emptied when a crawl finishes; owned by
+  tiequan.storage.frontier.
 """
 
 from __future__ import annotations
