@@ -7,7 +7,7 @@ from typing import Any
 
 KINDS = ("product", "post", "property")
 # Fields that live only while the item travels through the pipelines: never stored or hashed.
-TRANSIENT_FIELDS = ("raw", "licence_raw")
+TRANSIENT_FIELDS = ("raw", "licence_raw", "stored_by")
 
 
 @dataclass(repr=False, eq=False)
@@ -87,6 +87,9 @@ class Listing:
     raw: RawCapture | None = field(default=None, repr=False, compare=False)
     # Transient too: the exchange of the shop's licence page, when one was fetched for it.
     licence_raw: RawCapture | None = field(default=None, repr=False, compare=False)
+    # Transient: in a resumed crawl, the killed run that already stored this listing
+    # (pipelines.resume); the store stage does not store it again.
+    stored_by: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: every field but the transient ones (the raw bytes are not copied)."""

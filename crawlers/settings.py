@@ -46,6 +46,7 @@ DOWNLOADER_MIDDLEWARES = {
 # the store stage, so the raw page bytes it clears never reach the database.
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.resume.ResumePipeline": 150,  # only in a resumed crawl (crawlers.frontier)
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.images.ImageTextPipeline": 350,
     "pipelines.detect.DetectPipeline": 400,

@@ -38,6 +38,8 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "store": ("evidence",),
     "refer": ("evidence", "store"),
     "followup": ("evidence",),
+    # a request is durably done only after what its items wrote (crawlers.frontier)
+    "frontier": ("evidence", "store", "refer", "followup"),
 }
 # The writers of one crawl, by stage; keyed by the crawl's stats collector, the one object
 # every stage of a crawl is given.
@@ -81,8 +83,10 @@ class BatchWriter(Generic[T]):
         write: Callable[[Database[Any], list[T]], None],
         encode: Callable[[T], Any],
         breaker: CircuitBreaker | None = None,
+        spooled: bool = True,
     ) -> None:
         self.stage = stage
+        self.spooled = spooled  # False: a failed batch is counted and logged, not spooled
         self.config = config
         self.stats = stats
         self._write = write
@@ -251,6 +255,10 @@ class BatchWriter(Generic[T]):
 
     def _spool(self, batch: list[T]) -> Path | None:
         """Append ``batch`` to the stage's spool file; None (counted, logged) if that failed."""
+        if not self.spooled:
+            self.stats.inc_value(f"{self.stage}/unsaved", len(batch))
+            logger.warning("%s: %d records not saved (not spooled)", self.stage, len(batch))
+            return None
         path = spool.spool_path(self.config.home, self.config.run_id, self.stage)
         try:
             spool.append(path, (self._encode(record) for record in batch))

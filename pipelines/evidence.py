@@ -168,6 +168,8 @@ class EvidencePipeline:
         followup = self.followups.get(item.item_id)
         if not item.findings and followup is None:
             return item
+        if item.evidence_id is not None:  # fixed by the killed run this one resumes
+            return item
         purpose = "detection" if item.findings else "followup"
         gathered = Gathered(
             item.to_dict(), self.config.run_id, purpose=purpose, raw=raw, licence_page=licence_page

@@ -38,6 +38,9 @@ class StorePipeline:
             # records the removal on the lead and the evidence stage keeps the 404 page.
             self.writer.stats.inc_value("store/gone")
             return item
+        if item.stored_by is not None:  # by the killed run this one resumes
+            self.writer.stats.inc_value("store/stored_before")
+            return item
         record = item.to_dict()
         record["run_id"] = self.writer.config.run_id
         self.writer.add(record)

@@ -84,6 +84,11 @@ CRAWL = (
     Setting("TIEQUAN_HEALTH_MAX_RETRY_RATE", 0.2, "alert above this many retries per request"),
     Setting("TIEQUAN_HEALTH_MAX_429_RATE", 0.05, "alert above this share of 429 responses"),
     Setting("TIEQUAN_HEALTH_MAX_ROBOTS_SHARE", 0.5, "alert above this share of robots.txt blocks"),
+    # crawlers.frontier: the request queue and seen-set in the database (resumable)
+    Setting("TIEQUAN_DURABLE_FRONTIER", False, "keep the crawl frontier in the database"),
+    Setting("TIEQUAN_FRONTIER_RESUME", False, "continue the site's unfinished crawl"),
+    Setting("TIEQUAN_FRONTIER_LEASE_SECONDS", 300.0, "a taken request's lease (1–86400)"),
+    Setting("TIEQUAN_FRONTIER_MAX_AGE_HOURS", 20.0, "an older unfinished crawl starts afresh"),
 )
 
 # `tiequan scheduler run` (tiequan.scheduling), read by ``scheduler_settings()``.
@@ -97,7 +102,7 @@ SCHEDULER = (
     Setting("TIEQUAN_SCHEDULER_WORKERS", 2, "sweeps (child processes) run at once"),
     Setting(
         "TIEQUAN_SCHEDULER_SWEEP_COMMAND",
-        "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report}",
+        "{python} -m tiequan sweep --site {site} --run-id {run_id} --report {report} --resume",
         "child command; placeholders {python} {site} {run_id} {report}",
     ),
 )

@@ -130,7 +130,7 @@ class ApiModeMixin:
         def capture(
             self, response: Response, rendered: Response | None = None
         ) -> RawCapture | None: ...
-        def with_licence(self, key: str, listing: Listing) -> Iterator[Any]: ...
+        def with_licence(self, key: str, listing: Listing, origin: Any = None) -> Iterator[Any]: ...
         async def on_error(self, failure: Failure) -> None: ...
         @property
         def logger(self) -> Any: ...
@@ -209,7 +209,7 @@ class ApiModeMixin:
             return
         key = self.api_licence_url(fields)
         if key:
-            yield from self.with_licence(key, listing)
+            yield from self.with_licence(key, listing, origin=response.request)
             return
         if spec.licence_fields and not spec.licence_path:
             # the licence is part of the item's own JSON: no request for it

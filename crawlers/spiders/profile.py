@@ -126,9 +126,18 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             ", ".join(missing_required(fields)),
         )
 
-    def with_licence(self, key: str, listing: Listing) -> Iterator[Listing | scrapy.Request]:
-        """Emit now if the shop's licence is known, else fetch it once and hold the item."""
+    def with_licence(
+        self, key: str, listing: Listing, origin: scrapy.Request | None = None
+    ) -> Iterator[Listing | scrapy.Request]:
+        """Emit now if the shop's licence is known, else fetch it once and hold the item.
+
+        A durable frontier (crawlers.frontier) keeps ``origin``, the item's page, unfinished
+        while the item is held, so a crash before the licence page comes loses nothing.
+        """
         state = self.licences.add(key, listing)
+        frontier = getattr(self, "frontier", None)
+        if state is not LicenceState.READY and frontier is not None and origin is not None:
+            frontier.hold(origin, key)
         if state is LicenceState.READY:
             yield from self.emit([listing])
         elif state is LicenceState.FETCH:
@@ -153,13 +162,20 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if licence is None:
             # the shop shows no licence (电子商务法 §15 gap)
             self.inc_stat("tiequan/licence_absent")
+        self.released(key, response.request)
         yield from self.emit(self.licences.resolve(key, licence, self.capture(response)))
 
     def licence_failed(self, failure: Failure) -> Iterator[Listing]:
         key = failure.request.meta[LICENCE_META]  # type: ignore[attr-defined]
         self.inc_stat("tiequan/licence_failed")
         self.logger.warning("licence page %s failed: %s", key, failure.getErrorMessage())
+        self.released(key, failure.request)  # type: ignore[attr-defined]
         yield from self.emit(self.licences.resolve(key, None))
+
+    def released(self, key: str, by: scrapy.Request | None) -> None:
+        frontier = getattr(self, "frontier", None)
+        if frontier is not None and by is not None:
+            frontier.release(key, by)
 
     async def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -394,7 +410,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if spec.licence_link is not None and "link" in read_from:
             link = evaluate(response.selector, licence_link_spec(spec.licence_link), response.url)
         if link:
-            return self.with_licence(link, listing)
+            return self.with_licence(link, listing, origin=response.request)
         listing.licence = on_page
         return self.emit([listing])
 

@@ -29,6 +29,11 @@ def register(sub: Any) -> None:
         "--run-id", type=run_id, help="the run id to record under (the scheduler chooses it)"
     )
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the crawl frontier in the database and continue an unfinished crawl",
+    )
+    p.add_argument(
         "--progress",
         type=float,
         default=5.0,
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         settings=parse_settings(args.set),
         run_id=args.run_id,
+        resume=args.resume,
     )
     try:
         report = run_sweep(options)

@@ -1,7 +1,9 @@
 """One child process per sweep: started, watched, killed after its limit, and recorded.
 
 A sweep runs Scrapy, whose Twisted reactor cannot be restarted in a process, so every
-sweep is a new process: by default `tiequan sweep --site SITE --run-id ID`. The command
+sweep is a new process: by default `tiequan sweep --site SITE --run-id ID --resume`, whose
+crawl frontier is kept in the database, so a sweep killed (at its limit, or by a crash)
+is continued by the next one rather than started again (docs/scheduler.md). The command
 is a template (TIEQUAN_SCHEDULER_SWEEP_COMMAND), so a deployment can add options and a
 test can put a fake in. The child gets its own process group: a hung sweep is sent
 SIGTERM, then SIGKILL after a grace period, with every process it started.

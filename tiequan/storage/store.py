@@ -21,6 +21,9 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``saved_views``: a workbench user's named queue filters; owned by tiequan.web.
 - ``migrations``: one record per schema migration applied (id, applied_at, by, documents
   changed, duration_s); owned by tiequan.storage.migrations (`tiequan migrate`).
+- ``crawl_frontier`` and ``crawl_frontier_heads``: the request queue and seen-set of
+  `--resume` sweeps, per site, emptied when a crawl finishes; owned by
+  tiequan.storage.frontier.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ from tiequan.sweep.report import build_report
 
 logger = logging.getLogger(__name__)
 
+DURABLE_SCHEDULER = "crawlers.frontier.DurableScheduler"
+
 
 class SweepError(RuntimeError):
     """The sweep could not start (unknown site, bad profile, no database)."""
@@ -46,6 +48,8 @@ class SweepOptions:
     log_level: str = "WARNING"
     settings: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None  # chosen by the caller (the scheduler), else a new one
+    # Durable frontier on, continuing each site's unfinished crawl if it has one.
+    resume: bool = False
 
 
 def select_profiles(options: SweepOptions) -> list[SiteProfile]:
@@ -76,8 +80,13 @@ def crawl_settings(options: SweepOptions, run_id: str, mongo_uri: str | None) ->
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     if options.sites_dir:
         settings.set("TIEQUAN_SITES_DIR", str(options.sites_dir), priority="cmdline")
+    if options.resume:
+        settings.set("TIEQUAN_DURABLE_FRONTIER", True, priority="cmdline")
+        settings.set("TIEQUAN_FRONTIER_RESUME", True, priority="cmdline")
     for key, value in options.settings.items():
         settings.set(key, value, priority="cmdline")
+    if settings.getbool("TIEQUAN_DURABLE_FRONTIER"):
+        settings.set("SCHEDULER", DURABLE_SCHEDULER, priority="cmdline")
     return settings
 
 
@@ -125,6 +134,11 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
         process.start()
         elapsed = time.monotonic() - t0
         available = _answers(db, uri)
+        resumed_from = [
+            str(c.stats.get_value("frontier/resumed_from"))
+            for c in crawlers
+            if c.stats is not None and c.stats.get_value("frontier/resumed_from")
+        ]
         report = build_report(
             db if available else None,
             run_id=run_id,
@@ -135,7 +149,9 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
                 for c in crawlers
                 if c.stats is not None
             },
+            resumed=bool(resumed_from),
         )
+        report["resumed_from"] = resumed_from[0] if resumed_from else None
         _record_run(db if available else None, report, options.home)
     path = options.report_path or resolve_home(options.home) / "runs" / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
