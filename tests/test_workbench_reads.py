@@ -19,6 +19,7 @@ from tiequan.storage.store import EVIDENCE, Store
 from tiequan.storage.window import SpanMemo, WindowKey, first_ids
 from tiequan.web import views
 from tiequan.web.accounts import User
+from tiequan.web.sessions import EXTEND_EVERY, IDLE, Sessions
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 REVIEWERS = ("ana", "bo", None)
@@ -177,3 +178,16 @@ def test_get_listings_reads_the_stored_listings_by_key(db: Database[dict[str, An
     assert sorted(found) == [("demo_shop", "a"), ("demo_shop", "b")]
     assert found[("demo_shop", "a")]["title"] == listing("a")["title"]
     assert store.get_listings([]) == {}
+
+
+def test_a_session_is_extended_at_most_once_a_minute(db: Database[dict[str, Any]]) -> None:
+    sessions = Sessions(db)
+    token = sessions.create("ana")
+    created = db.web_sessions.find_one({})
+    assert created is not None
+    start = created["created_at"]
+    assert sessions.get(token, now=start + timedelta(seconds=30)) is not None
+    assert db.web_sessions.find_one({})["expires_at"] == created["expires_at"]  # type: ignore[index]
+    later = start + EXTEND_EVERY + timedelta(seconds=1)
+    assert sessions.get(token, now=later) is not None
+    assert db.web_sessions.find_one({})["expires_at"] == later + IDLE  # type: ignore[index]

@@ -422,13 +422,16 @@ class LeadQueue:
         # reading a document; mongod reads its metadata).
         total = self.coll.count_documents(query) if query else self.coll.estimated_document_count()
         order = [*sort, ("_id", 1)]
+        if skip >= total:
+            return [], total
         key = WINDOWS.get(sort[0][0]) if sort else None
         if (
             key is not None
             and not NARROW_FIELDS & set(query)
             and not any(name.startswith("$") for name in query)
         ):
-            ids = first_ids(self.coll, query, order, key, skip + limit, self.spans)
+            need = min(skip + limit, total)
+            ids = first_ids(self.coll, query, order, key, need, self.spans)
             if ids is not None:
                 return self._by_ids(ids[skip:]), total
         cursor = self.coll.find(query).sort(order).skip(skip)
