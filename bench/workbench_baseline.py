@@ -43,7 +43,7 @@ class OldQueue(LeadQueue):
         return builtins.list(cursor.limit(max(1, limit))), total
 
     def overdue(
-        self, now: datetime | None = None, limit: int = 200
+        self, now: datetime | None = None, limit: int = 200, fields: Any = None
     ) -> builtins.list[dict[str, Any]]:
         query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
         return builtins.list(self.coll.find(query).sort([("due_at", 1), ("_id", 1)]).limit(limit))

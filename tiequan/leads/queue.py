@@ -328,15 +328,17 @@ class LeadQueue:
         return True
 
     def overdue(
-        self, now: datetime | None = None, limit: int = 200
+        self, now: datetime | None = None, limit: int = 200, fields: Sequence[str] | None = None
     ) -> builtins.list[dict[str, Any]]:
-        """Open leads past the due date of their current status, most overdue first."""
+        """Open leads past the due date of their current status, most overdue first (only
+        ``fields`` of each, when given)."""
         query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
         order = [("due_at", 1), ("_id", 1)]
         ids = first_ids(self.coll, query, order, OVERDUE_WINDOW, limit, self.spans)
         if ids is not None:
-            return self._by_ids(ids)
-        return builtins.list(self.coll.find(query).sort(order).limit(limit))
+            return self._by_ids(ids, fields)
+        projection = dict.fromkeys(fields, 1) if fields else None
+        return builtins.list(self.coll.find(query, projection).sort(order).limit(limit))
 
     def overdue_cases(self, now: datetime | None = None, limit: int = 200) -> builtins.list[Case]:
         """``overdue`` as typed Cases."""
@@ -459,9 +461,13 @@ class LeadQueue:
         """How many leads match the filters of ``list``."""
         return self.coll.count_documents(self._query(status, category, unit))
 
-    def _by_ids(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
+    def _by_ids(
+        self, ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """The leads of ``ids``, in that order (one read); any deleted meanwhile left out."""
-        found = {d["_id"]: d for d in self.coll.find({"_id": {"$in": builtins.list(ids)}})}
+        projection = dict.fromkeys(fields, 1) if fields else None
+        cursor = self.coll.find({"_id": {"$in": builtins.list(ids)}}, projection)
+        found = {d["_id"]: d for d in cursor}
         return [found[i] for i in ids if i in found]
 
     def open_claimed(

@@ -218,7 +218,7 @@ def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str
     return {
         "mine": queue.open_claimed(user.username, ROW_FIELDS),
         "due_today": queue.due_between(now, end_of_day, ROW_FIELDS),
-        "overdue": queue.overdue(now=now),
+        "overdue": queue.overdue(now=now, fields=ROW_FIELDS),
     }
 
 
