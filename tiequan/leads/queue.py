@@ -414,30 +414,33 @@ class LeadQueue:
     ) -> tuple[builtins.list[dict[str, Any]], int]:
         """One page of the leads ``query`` (a MongoDB filter) selects, and how many there are.
 
-        The sort, skip and limit run in the database (the workbench's queue pages); ``_id``
-        breaks ties so pages never overlap.
+        The sort runs in the database (the workbench's queue pages); ``_id`` breaks ties so
+        pages never overlap. A query by a sort key with an index reads a window of that key
+        (tiequan.storage.window); any other reads its leads' ids once, in order, which
+        gives both the page and the count.
         """
         skip, limit = max(0, skip), max(1, limit)
         # The embedded server narrows a query by the index of its first indexed clause.
         query = dict(sorted(query.items(), key=lambda kv: kv[0] not in NARROW_FIELDS))
-        # No filter: the collection's own count (the embedded server counts without
-        # reading a document; mongod reads its metadata).
-        total = self.coll.count_documents(query) if query else self.coll.estimated_document_count()
         order = [*sort, ("_id", 1)]
-        if skip >= total:
-            return [], total
         key = WINDOWS.get(sort[0][0]) if sort else None
         if (
             key is not None
             and not NARROW_FIELDS & set(query)
             and not any(name.startswith("$") for name in query)
         ):
-            need = min(skip + limit, total)
-            ids = first_ids(self.coll, query, order, key, need, self.spans)
+            # No filter: the collection's own count (the embedded server counts without
+            # reading a document; mongod reads its metadata).
+            total = (
+                self.coll.count_documents(query) if query else self.coll.estimated_document_count()
+            )
+            if skip >= total:
+                return [], total
+            ids = first_ids(self.coll, query, order, key, min(skip + limit, total), self.spans)
             if ids is not None:
                 return self._by_ids(ids[skip:]), total
-        cursor = self.coll.find(query).sort(order).skip(skip)
-        return builtins.list(cursor.limit(limit)), total
+        ids = [d["_id"] for d in self.coll.find(query, {"_id": 1}).sort(order)]
+        return self._by_ids(ids[skip : skip + limit]), len(ids)
 
     def facets(
         self, fields: Mapping[str, tuple[str, str]]
