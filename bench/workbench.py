@@ -180,6 +180,8 @@ def measure(
     actions = iter(["claim", "release"] * (repeat + 1))
     label = "apply_many" if callable(getattr(queue, "apply_many", None)) else "apply per lead"
     bulk_ms = timed(lambda: bulk_apply(queue, ids, next(actions), USER), repeat)
+    if next(actions) == "release":  # leave the leads as they were, for the next measure
+        bulk_apply(queue, ids, "release", USER)
     flips = iter([USER, None] * (repeat + 1))
     bare_ms = timed(
         lambda: coll.update_many({"_id": {"$in": ids}}, {"$set": {"claimed_by": next(flips)}}),

@@ -94,7 +94,15 @@ def _windowed(query: Mapping[str, Any], key: WindowKey, bound: Any) -> dict[str,
 
 
 def _shape(coll: Collection[Any], query: Mapping[str, Any], key: WindowKey) -> tuple[Any, ...]:
-    return (coll.full_name, key.field, key.descending, repr(sorted(query.items(), key=str)))
+    """What a remembered span is filed under: times in the query (such as "now") left
+    out, so a query asked again a moment later finds its span."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return tuple(sorted((str(k), strip(v)) for k, v in value.items()))
+        return "<time>" if isinstance(value, datetime) else repr(value)
+
+    return (coll.full_name, key.field, key.descending, strip(query))
 
 
 def first_ids(
