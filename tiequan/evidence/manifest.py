@@ -48,8 +48,25 @@ def lead_evidence_query(case: Case) -> dict[str, Any]:
 
 
 def evidence_sets(db: Database[Any], case: Case) -> list[dict[str, Any]]:
-    """The case's evidence sets, oldest capture first."""
-    return list(db[EVIDENCE].find(lead_evidence_query(case)).sort([("captured_at", 1), ("_id", 1)]))
+    """The case's evidence sets, oldest capture first.
+
+    The two halves of ``lead_evidence_query`` are read apart, each by its own index (a
+    server may scan the whole collection for an ``$or``), and merged in the same order.
+    """
+    order = [("captured_at", 1), ("_id", 1)]
+    if not case.party_key:
+        return list(db[EVIDENCE].find({"lead_ids": case.id}).sort(order))
+    found: dict[Any, dict[str, Any]] = {}
+    for query in (
+        {"party_key": case.party_key, "categories": case.category},
+        {"lead_ids": case.id},
+    ):
+        for doc in db[EVIDENCE].find(query).sort(order):
+            found.setdefault(doc["_id"], doc)
+    if len(found) < 2:
+        return list(found.values())
+    ids = list(found)  # a second, ordered read of the few sets found: the server's order
+    return list(db[EVIDENCE].find({"_id": {"$in": ids}}).sort(order))
 
 
 def _iso(value: Any) -> str | None:

@@ -42,6 +42,7 @@ from tiequan.referral import Categories, load_categories
 from tiequan.settings import environment
 from tiequan.storage.migrations import require_current
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
+from tiequan.storage.window import SpanMemo, WindowKey, first_ids
 from tiequan.timefmt import local_time
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,16 @@ CLAIM_ROUNDS = 100  # reads of claimable leads per claim_many: bounds a livelock
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
 _LABELS = {"reroute": "重新分派"}  # audit actions outside the lifecycle
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# Sort keys read a window at a time (tiequan.storage.window), each served by an index.
+_HOUR, _DAY = 3600.0, 86400.0
+WINDOWS = {
+    "created_at": WindowKey("created_at", True, 6 * _HOUR, 3650 * _DAY),
+    "status_at": WindowKey("status_at", True, 6 * _HOUR, 3650 * _DAY),
+    "score": WindowKey("score", True, 0.02, 1.0, anchor=1.0),
+}
+OVERDUE_WINDOW = WindowKey("due_at", False, _DAY, 730 * _DAY)
+# An equality on one of these already narrows a query to few leads: read it whole.
+NARROW_FIELDS = frozenset({"_id", "category", "jurisdiction.bureau_key", "claimed_by", "party_key"})
 
 __all__ = [
     "STATUS_PENDING",
@@ -109,6 +120,7 @@ class LeadQueue:
         self.audit: Collection[dict[str, Any]] = db[AUDIT]
         self._categories = categories
         self._lifecycle = lifecycle
+        self.spans = SpanMemo()
 
     @property
     def categories(self) -> Categories:
@@ -317,11 +329,17 @@ class LeadQueue:
         return True
 
     def overdue(
-        self, now: datetime | None = None, limit: int = 200
+        self, now: datetime | None = None, limit: int = 200, fields: Sequence[str] | None = None
     ) -> builtins.list[dict[str, Any]]:
-        """Open leads past the due date of their current status, most overdue first."""
+        """Open leads past the due date of their current status, most overdue first (only
+        ``fields`` of each, when given)."""
         query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
-        return builtins.list(self.coll.find(query).sort([("due_at", 1), ("_id", 1)]).limit(limit))
+        order = [("due_at", 1), ("_id", 1)]
+        ids = first_ids(self.coll, query, order, OVERDUE_WINDOW, limit, self.spans)
+        if ids is not None:
+            return self._by_ids(ids, fields)
+        projection = dict.fromkeys(fields, 1) if fields else None
+        return builtins.list(self.coll.find(query, projection).sort(order).limit(limit))
 
     def overdue_cases(self, now: datetime | None = None, limit: int = 200) -> builtins.list[Case]:
         """``overdue`` as typed Cases."""
@@ -397,12 +415,33 @@ class LeadQueue:
     ) -> tuple[builtins.list[dict[str, Any]], int]:
         """One page of the leads ``query`` (a MongoDB filter) selects, and how many there are.
 
-        The sort, skip and limit run in the database (the workbench's queue pages); ``_id``
-        breaks ties so pages never overlap.
+        The sort runs in the database (the workbench's queue pages); ``_id`` breaks ties so
+        pages never overlap. A query by a sort key with an index reads a window of that key
+        (tiequan.storage.window); any other reads its leads' ids once, in order, which
+        gives both the page and the count.
         """
-        total = self.coll.count_documents(query)
-        cursor = self.coll.find(query).sort([*sort, ("_id", 1)]).skip(max(0, skip))
-        return builtins.list(cursor.limit(max(1, limit))), total
+        skip, limit = max(0, skip), max(1, limit)
+        # The embedded server narrows a query by the index of its first indexed clause.
+        query = dict(sorted(query.items(), key=lambda kv: kv[0] not in NARROW_FIELDS))
+        order = [*sort, ("_id", 1)]
+        key = WINDOWS.get(sort[0][0]) if sort else None
+        if (
+            key is not None
+            and not NARROW_FIELDS & set(query)
+            and not any(name.startswith("$") for name in query)
+        ):
+            # No filter: the collection's own count (the embedded server counts without
+            # reading a document; mongod reads its metadata).
+            total = (
+                self.coll.count_documents(query) if query else self.coll.estimated_document_count()
+            )
+            if skip >= total:
+                return [], total
+            ids = first_ids(self.coll, query, order, key, min(skip + limit, total), self.spans)
+            if ids is not None:
+                return self._by_ids(ids[skip:]), total
+        ids = [d["_id"] for d in self.coll.find(query, {"_id": 1}).sort(order)]
+        return self._by_ids(ids[skip : skip + limit]), len(ids)
 
     def facets(
         self, fields: Mapping[str, tuple[str, str]]
@@ -574,3 +613,39 @@ class LeadQueue:
         breaks ties): the leads of a filter's documents."""
         cursor = self.coll.find(dict(query)).sort([*sort, ("_id", 1)]).limit(max(1, limit))
         return [Case.from_doc(d) for d in cursor]
+
+    def _by_ids(
+        self, ids: Sequence[str], fields: Sequence[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The leads of ``ids``, in that order (one read); any deleted meanwhile left out."""
+        projection = dict.fromkeys(fields, 1) if fields else None
+        cursor = self.coll.find({"_id": {"$in": builtins.list(ids)}}, projection)
+        found = {d["_id"]: d for d in cursor}
+        return [found[i] for i in ids if i in found]
+
+    def open_claimed(
+        self, reviewer: str, fields: Sequence[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The open (not final) leads ``reviewer`` holds, in ``list`` order (only
+        ``fields`` of each, when given)."""
+        query = {"claimed_by": reviewer, "status": {"$nin": sorted(FINAL)}}
+        projection = dict.fromkeys(fields, 1) if fields else None
+        return builtins.list(self.coll.find(query, projection).sort(LIST_ORDER))
+
+    def due_between(
+        self, start: datetime, end: datetime, fields: Sequence[str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Open leads due in [start, end), soonest first, then in ``list`` order."""
+        query = {"due_at": {"$gte": start, "$lt": end}, "status": {"$nin": sorted(FINAL)}}
+        projection = dict.fromkeys(fields, 1) if fields else None
+        return builtins.list(self.coll.find(query, projection).sort([("due_at", 1), *LIST_ORDER]))
+
+    def with_decision(
+        self, label: str, fields: Sequence[str] | None = None, limit: int = 200
+    ) -> builtins.list[dict[str, Any]]:
+        """Open leads whose latest decision is ``label`` (an action's Chinese label, e.g.
+        退回移送), latest first."""
+        query = {"decision.action": label, "status": {"$nin": sorted(FINAL)}}
+        projection = dict.fromkeys(fields, 1) if fields else None
+        cursor = self.coll.find(query, projection).sort([("status_at", -1), ("_id", 1)])
+        return builtins.list(cursor.limit(limit))

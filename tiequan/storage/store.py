@@ -36,7 +36,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
-from tiequan.storage.listings import ListingWrite, write_listings
+from tiequan.storage.listings import ListingWrite, listing_id, write_listings
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,17 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("lead_unit", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
             name="lead_unit_status",
         ),
+        # The workbench queue's sorts, each read a window at a time (LeadQueue.search):
+        # newest first, highest score first, most recently changed first.
         IndexModel([("created_at", DESCENDING)], name="lead_created"),
+        IndexModel([("score", DESCENDING)], name="lead_score"),
+        IndexModel([("status_at", DESCENDING)], name="lead_status_at"),
+        # The landing page: overdue (oldest due first) and due today (LeadQueue.overdue,
+        # due_between), and the leads a reviewer holds (open_claimed, the 认领人 filter).
+        IndexModel([("due_at", ASCENDING)], name="lead_due_at"),
+        IndexModel([("claimed_by", ASCENDING), ("created_at", DESCENDING)], name="lead_claimed"),
+        # The landing page's leads sent back by a unit (LeadQueue.with_decision).
+        IndexModel([("decision.action", ASCENDING)], name="lead_decision"),
         IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
     ],
     EVIDENCE: [
@@ -209,3 +219,9 @@ class Store:
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         return self.runs_coll.find_one({"_id": run_id})
+
+    def get_listings(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored listings of these (platform, item_id) keys, in one read by ``_id``."""
+        ids = sorted({listing_id(platform, item_id) for platform, item_id in keys})
+        found: list[dict[str, Any]] = list(self.listings.find({"_id": {"$in": ids}})) if ids else []
+        return {(str(d["platform"]), str(d["item_id"])): d for d in found}

@@ -145,6 +145,7 @@ def create_app(
     queue, accounts, sessions, store = web.queue, web.accounts, web.sessions, web.store
     artefact_store, render = web.artefacts, web.render
     throttle = LoginThrottle()
+    facet_cache = views.FacetCache()
 
     def check(request: Request, key: tuple[str, str]) -> None:
         session = sessions.get(request.cookies.get(COOKIE))
@@ -248,7 +249,7 @@ def create_app(
             "queue.html",
             f=f,
             page=views.search_page(queue, f),
-            facets=views.queue_facets(queue),
+            facets=views.queue_facets(queue, facet_cache),
             statuses=views.STATUSES,
             sorts=views.SORTS,
             link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),
@@ -267,8 +268,11 @@ def create_app(
     def lead_context(lead: dict[str, Any], user: User) -> dict[str, Any]:
         party = lead.get("party") or {}
         listings = []
-        for entry in sorted(lead.get("listings") or [], key=lambda e: -float(e.get("score") or 0)):
-            stored = store.get_listing(str(entry.get("platform")), str(entry.get("item_id")))
+        entries = sorted(lead.get("listings") or [], key=lambda e: -float(e.get("score") or 0))
+        keys = [(str(e.get("platform")), str(e.get("item_id"))) for e in entries]
+        held = store.get_listings(keys)
+        for entry, key in zip(entries, keys, strict=True):
+            stored = held.get(key)
             text = (
                 " ".join(str(stored.get(k) or "") for k in ("title", "description", "text"))
                 if stored

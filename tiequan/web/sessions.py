@@ -17,6 +17,9 @@ from tiequan.storage.store import WEB_SESSIONS, utcnow
 COOKIE = "tq_session"
 LOGIN_COOKIE = "tq_login"  # the login form's CSRF token, before there is a session
 IDLE = timedelta(hours=8)
+# A request moves the expiry (a write) only when it last moved this long ago, so a session
+# lasts IDLE after its last request give or take this.
+EXTEND_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,12 @@ class Sessions:
         if doc is None:
             return None
         expires = doc["expires_at"]
-        if (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) <= now:
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        if expires <= now:
             self.coll.delete_one({"_id": doc["_id"]})
             return None
-        self.coll.update_one({"_id": doc["_id"]}, {"$set": {"expires_at": now + IDLE}})
+        if expires - now < IDLE - EXTEND_EVERY:
+            self.coll.update_one({"_id": doc["_id"]}, {"$set": {"expires_at": now + IDLE}})
         return Session(doc["_id"], doc["user_id"], doc["csrf"], doc.get("flash"))
 
     def set_flash(self, session: Session, message: str | None) -> None:

@@ -7,13 +7,15 @@ database.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tiequan.leads.lifecycle import ACTIONS, FINAL, HANDED_OVER, STATUS_CLOSED, STATUSES
+from tiequan.leads.lifecycle import ACTIONS, HANDED_OVER, STATUS_CLOSED, STATUSES
 from tiequan.leads.queue import LeadQueue
 from tiequan.web.accounts import ROLE_UNIT, User
 
@@ -28,6 +30,12 @@ SORTS = {
 CONTEXT_CHARS = 40  # characters of context shown on each side of a matched term
 UNIT_VISIBLE = (*HANDED_OVER, STATUS_CLOSED)
 RETURNED = ACTIONS["return"].label
+# The lead fields a row of templates/_rows.html shows (long lists read only these).
+ROW_FIELDS = (
+    "category", "category_name", "score", "status", "lead_unit", "jurisdiction.bureau_name",
+    "platform", "platform_name", "shop_name", "title", "claimed_by", "created_at", "due_at",
+)  # fmt: skip
+FACET_MAX_AGE = 60.0  # seconds a read of the drop-downs' values is served before another
 
 
 @dataclass
@@ -157,31 +165,63 @@ FACET_FIELDS = {
 }
 
 
-def queue_facets(queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
-    """The values the filter drop-downs offer, from the leads there are (one read)."""
+def queue_facets(
+    queue: LeadQueue, cache: FacetCache | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """The values the filter drop-downs offer, from the leads there are (one read, or
+    ``cache``'s copy of it)."""
+    if cache is not None:
+        return cache.get(queue)
     return queue.facets(FACET_FIELDS)
+
+
+class FacetCache:
+    """The drop-downs' values, read at most every ``max_age`` seconds.
+
+    The read visits every lead; the drop-downs change only when a new category, unit,
+    bureau, platform, source or severity first appears. A copy older than ``max_age`` is
+    still served while one thread reads a fresh one, so no page waits but the first.
+    """
+
+    def __init__(self, max_age: float = FACET_MAX_AGE) -> None:
+        self.max_age = max_age
+        self.value: dict[str, list[tuple[str, str]]] | None = None
+        self.read_at = 0.0
+        self.lock = threading.Lock()
+        self.refreshing = False
+
+    def get(self, queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
+        with self.lock:
+            value, stale = self.value, monotonic() - self.read_at > self.max_age
+            start = value is not None and stale and not self.refreshing
+            if start:
+                self.refreshing = True
+        if value is None:
+            return self.refresh(queue)
+        if start:
+            threading.Thread(target=self.refresh, args=(queue,), daemon=True).start()
+        return value
+
+    def refresh(self, queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
+        try:
+            value = queue.facets(FACET_FIELDS)
+            with self.lock:
+                self.value, self.read_at = value, monotonic()
+            return value
+        finally:
+            with self.lock:
+                self.refreshing = False
 
 
 def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str, Any]]]:
     """The landing page's lists: my claimed leads, due today, overdue, sent back by a unit."""
-    leads = queue.list(limit=None)
     end_of_day = _day_start(now.astimezone(SHANGHAI).date() + timedelta(days=1))
-    mine = [d for d in leads if d.get("claimed_by") == user.username and d["status"] not in FINAL]
-    due_today = [
-        d
-        for d in leads
-        if d.get("status") not in FINAL
-        and (due := _aware(d.get("due_at"))) is not None
-        and now <= due < end_of_day
-    ]
-    due_today.sort(key=lambda d: _aware(d.get("due_at")) or now)
-    # Sent back by the receiving unit (退回移送) and not yet referred again or dismissed.
-    returned = [d for d in leads if (d.get("decision") or {}).get("action") == RETURNED]
     return {
-        "mine": mine,
-        "due_today": due_today,
-        "overdue": queue.overdue(now=now),
-        "returned": returned,
+        "mine": queue.open_claimed(user.username, ROW_FIELDS),
+        "due_today": queue.due_between(now, end_of_day, ROW_FIELDS),
+        "overdue": queue.overdue(now=now, fields=ROW_FIELDS),
+        # Sent back by the receiving unit (退回移送) and not yet referred again or dismissed.
+        "returned": queue.with_decision(RETURNED, (*ROW_FIELDS, "decision")),
     }
 
 

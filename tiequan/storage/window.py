@@ -1,0 +1,146 @@
+"""The first N documents of a query in the order of an indexed key, read a window at a time.
+
+A server that materialises every candidate of a query before it sorts and limits (the
+embedded SecantusDB does; mongod stops early) reads the whole collection for "the newest
+50 leads". Asking instead for the documents whose key lies within a span of its extreme
+value lets the index narrow the read to that span. The span grows until it holds at least
+N documents; every document outside it ranks after every document inside, so the result
+is exactly the first N of the whole query. Only the spans are guessed (and remembered per
+query shape, as a starting point); never the result.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.collection import Collection
+
+RANGE_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+MAX_PROBES = 30  # an empty window costs a millisecond or so
+MEMO_SIZE = 256
+ASCENDING_STEP = 0.8
+FLOOR = datetime(1, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    """An indexed key, and how its windows grow.
+
+    Descending (largest first): the window is ``key >= top - span``, ``span`` growing from
+    ``span``. Ascending (smallest first): ``key <= top - span``, ``span`` shrinking from
+    ``limit`` by a fifth a probe. ``top`` is ``anchor``; for a time (``anchor`` None) a day
+    after now, and spans are seconds. ``limit`` is the widest span worth a window (beyond
+    it, read the query whole).
+    """
+
+    field: str
+    descending: bool
+    span: float
+    limit: float
+    anchor: float | None = None
+
+    def bound(self, span: float) -> Any:
+        if self.anchor is None:
+            return datetime.now(UTC) + timedelta(days=1) - timedelta(seconds=span)
+        return self.anchor - span
+
+
+class SpanMemo:
+    """The span that last served a query shape and length, so the next read starts there."""
+
+    def __init__(self, size: int = MEMO_SIZE) -> None:
+        self.size = size
+        self.spans: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, shape: tuple[Any, ...]) -> float | None:
+        with self.lock:
+            return self.spans.get(shape)
+
+    def put(self, shape: tuple[Any, ...], span: float) -> None:
+        with self.lock:
+            self.spans[shape] = span
+            self.spans.move_to_end(shape)
+            while len(self.spans) > self.size:
+                self.spans.popitem(last=False)
+
+
+def _windowed(query: Mapping[str, Any], key: WindowKey, bound: Any) -> dict[str, Any] | None:
+    """``query`` with the window on ``key`` as its first clause (the one the server's
+    planner tries first); None when ``query`` holds ``key`` in a form a window cannot join."""
+    op = "$gte" if key.descending else "$lte"
+    clause: dict[str, Any] = {op: bound}
+    existing = query.get(key.field)
+    if existing is not None:
+        if not isinstance(existing, Mapping) or not existing or set(existing) - RANGE_OPS:
+            return None
+        clause = dict(existing)
+        if op in clause:
+            tighter = max if key.descending else min
+            clause[op] = tighter(clause[op], bound)
+        else:
+            clause[op] = bound
+    if not key.descending and isinstance(bound, datetime) and not {"$gt", "$gte"} & set(clause):
+        # An open lower end walks the index's null entries too (the embedded server):
+        # bound it below every date a driver can read, which matches the same documents.
+        clause["$gte"] = FLOOR
+    rest = {k: v for k, v in query.items() if k != key.field}
+    return {key.field: clause, **rest}
+
+
+def _shape(coll: Collection[Any], query: Mapping[str, Any], key: WindowKey) -> tuple[Any, ...]:
+    """What a remembered span is filed under: times in the query (such as "now") left
+    out, so a query asked again a moment later finds its span."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return tuple(sorted((str(k), strip(v)) for k, v in value.items()))
+        return "<time>" if isinstance(value, datetime) else repr(value)
+
+    return (coll.full_name, key.field, key.descending, strip(query))
+
+
+def first_ids(
+    coll: Collection[Any],
+    query: Mapping[str, Any],
+    sort: Sequence[tuple[str, int]],
+    key: WindowKey,
+    need: int,
+    memo: SpanMemo | None = None,
+) -> list[Any] | None:
+    """The ``_id``s of the first ``need`` documents of ``query`` in ``sort`` order (whose
+    leading field is ``key``), or None when a window cannot tell (the caller reads the
+    query whole): ``key`` is not the sort's leading field, or even the widest window
+    holds fewer than ``need`` documents."""
+    if not sort or sort[0] != (key.field, -1 if key.descending else 1) or need < 1:
+        return None
+    existing = query.get(key.field)
+    if not key.descending and not (isinstance(existing, Mapping) and set(existing) & RANGE_OPS):
+        return None  # documents without the key come first in ascending order
+    shape = (*_shape(coll, query, key), need)
+    span: float = key.span if key.descending else key.limit * ASCENDING_STEP
+    remembered = memo.get(shape) if memo is not None else None
+    if remembered is not None:
+        span = remembered
+    fields = {name: 1 for name, _ in sort}
+    for _ in range(MAX_PROBES):
+        if span >= key.limit:
+            return None
+        windowed = _windowed(query, key, key.bound(span))
+        if windowed is None:
+            return None
+        ids = [d["_id"] for d in coll.find(windowed, fields).sort(list(sort))]
+        if len(ids) >= need:
+            if memo is not None:
+                memo.put(shape, span)
+            return ids[:need]
+        if key.descending:
+            span = span * (8.0 if not ids else min(16.0, max(1.1, 1.1 * need / len(ids))))
+        else:
+            span = span * ASCENDING_STEP
+    return None
