@@ -19,7 +19,7 @@ from tests.test_web import login
 from tests.web_ops import ids, seeded_queue, workbench
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.store import SAVED_VIEWS, WEB_AUDIT, utcnow
-from tiequan.web import downloads, savedviews
+from tiequan.web import downloads, savedviews, views
 
 MIRACLE = {"category": "miracle_drug"}
 
@@ -56,6 +56,22 @@ def test_claim_n_from_the_todo_page_and_within_the_filter(
     client.post("/leads/claim", data={"csrf": csrf, "n": "20", "scoped": "1", **MIRACLE})
     assert "没有可领取的待研判线索" in client.get("/").text
     assert client.post("/leads/claim", data={"csrf": csrf, "n": "1000"}).status_code == 400
+
+
+def test_the_todo_page_lists_the_first_claimed_leads_and_links_to_the_rest(
+    client: TestClient, db: Database[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "TODO_SHOWN", 3)
+    csrf = login(client, "rev")
+    for _ in range(3):
+        client.post("/leads/claim", data={"csrf": csrf, "n": "1"})
+    assert "我认领的线索（3）" in client.get("/").text
+    client.post("/leads/claim", data={"csrf": csrf, "n": "1"})
+    todo = client.get("/").text
+    assert "我认领的线索（3 条以上）" in todo and 'href="/leads?claimed_by=rev"' in todo
+    mine = todo.split("我认领的线索")[1].split("今日到期")[0]
+    shown = [i for i in ids(db, {"claimed_by": "rev"}) if f"/leads/{i}" in mine]
+    assert len(shown) == 3
 
 
 def test_an_expired_claim_is_refused_on_the_lead_page_and_opening_renews_a_live_one(

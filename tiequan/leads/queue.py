@@ -624,13 +624,14 @@ class LeadQueue:
         return [found[i] for i in ids if i in found]
 
     def open_claimed(
-        self, reviewer: str, fields: Sequence[str] | None = None
+        self, reviewer: str, fields: Sequence[str] | None = None, limit: int | None = None
     ) -> builtins.list[dict[str, Any]]:
         """The open (not final) leads ``reviewer`` holds, in ``list`` order (only
-        ``fields`` of each, when given)."""
+        ``fields`` of each, when given; the first ``limit``, when given)."""
         query = {"claimed_by": reviewer, "status": {"$nin": sorted(FINAL)}}
         projection = dict.fromkeys(fields, 1) if fields else None
-        return builtins.list(self.coll.find(query, projection).sort(LIST_ORDER))
+        cursor = self.coll.find(query, projection).sort(LIST_ORDER)
+        return builtins.list(cursor if limit is None else cursor.limit(limit))
 
     def due_between(
         self, start: datetime, end: datetime, fields: Sequence[str] | None = None

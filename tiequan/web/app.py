@@ -239,7 +239,7 @@ def create_app(
         if user.role == ROLE_UNIT:
             return RedirectResponse("/unit", 303)
         lists = views.todo(queue, user, utcnow())
-        return render(request, "todo.html", lists=lists)
+        return render(request, "todo.html", lists=lists, todo_shown=views.TODO_SHOWN)
 
     @app.get("/leads")
     def lead_queue(request: Request) -> HTMLResponse:

@@ -35,6 +35,7 @@ ROW_FIELDS = (
     "category", "category_name", "score", "status", "lead_unit", "jurisdiction.bureau_name",
     "platform", "platform_name", "shop_name", "title", "claimed_by", "created_at", "due_at",
 )  # fmt: skip
+TODO_SHOWN = 100  # rows of the landing page's 我认领的线索 (the rest: the queue, 认领人 filter)
 FACET_MAX_AGE = 60.0  # seconds a read of the drop-downs' values is served before another
 
 
@@ -217,7 +218,8 @@ def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str
     """The landing page's lists: my claimed leads, due today, overdue, sent back by a unit."""
     end_of_day = _day_start(now.astimezone(SHANGHAI).date() + timedelta(days=1))
     return {
-        "mine": queue.open_claimed(user.username, ROW_FIELDS),
+        # One more than is shown: the page says when there are more (they are in the queue).
+        "mine": queue.open_claimed(user.username, ROW_FIELDS, limit=TODO_SHOWN + 1),
         "due_today": queue.due_between(now, end_of_day, ROW_FIELDS),
         "overdue": queue.overdue(now=now, fields=ROW_FIELDS),
         # Sent back by the receiving unit (退回移送) and not yet referred again or dismissed.
