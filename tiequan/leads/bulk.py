@@ -111,14 +111,14 @@ class BulkSteps:
         lifecycle: Lifecycle,
         lease: timedelta,
         *,
-        batch: int = BATCH,
+        batch: int | None = None,
     ) -> None:
         self.leads: Collection[dict[str, Any]] = db[LEADS]
         self.audit: Collection[dict[str, Any]] = db[AUDIT]
         self.labels = LabelStore(db)
         self.lifecycle = lifecycle
         self.lease = lease
-        self.batch = max(1, batch)
+        self.batch = max(1, batch or BATCH)
 
     def claim_many(
         self,
