@@ -1,7 +1,8 @@
-"""Claims that expire, and what a bulk action did: the lead queue's claim and bulk records.
+"""Claims that expire, who may act on a lead, and what a bulk action did.
 
 A reviewer's claim holds for a lease (``TIEQUAN_CLAIM_LEASE_MINUTES``); once it runs out,
 the lead is claimable again as if it were pending (``LeadQueue.claim_many``).
+``check_action`` is the one check of every lifecycle step, single or bulk.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tiequan.leads.lifecycle import STATUS_PENDING, STATUS_REVIEWING
-from tiequan.timefmt import as_utc
+from tiequan.leads.lifecycle import (
+    STATUS_PENDING,
+    STATUS_REVIEWING,
+    Action,
+    TransitionError,
+    check_transition,
+)
+from tiequan.timefmt import as_utc, local_time
+
+CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
 
 
 def claimable(now: datetime) -> dict[str, Any]:
@@ -34,6 +43,39 @@ def lease_expired(doc: Mapping[str, Any], now: datetime) -> bool:
         and isinstance(until, datetime)
         and as_utc(until) < now
     )
+
+
+def check_action(
+    doc: Mapping[str, Any],
+    action_name: str,
+    actor: str,
+    reason: str | None,
+    outcome: str | None,
+    now: datetime,
+) -> Action:
+    """The action, if ``actor`` may apply it to the lead ``doc`` now; else TransitionError.
+
+    ``doc`` needs ``_id``, ``status``, ``claimed_by`` and ``lease_until``. While a claim's
+    lease lasts only its holder may act on the lead. Once it has expired the lead is
+    claimable again by anyone, and its former holder may do nothing else with it until
+    they claim it again.
+    """
+    lead_id, status = str(doc["_id"]), str(doc["status"])
+    holder, until = doc.get("claimed_by"), local_time(doc.get("lease_until"))
+    expired = lease_expired(doc, now)
+    if expired and action_name != "claim" and holder == actor:
+        raise TransitionError(
+            f"线索 {lead_id} 的领取已于 {until}（北京时间）过期，{actor} 已不再持有，"
+            "他人可以领取；如需继续研判，请重新领取"
+        )
+    live = status == STATUS_REVIEWING and not expired and doc.get("lease_until")
+    if live and holder != actor:
+        raise TransitionError(f"线索 {lead_id} 由 {holder} 领取研判中（至 {until}），他人不能操作")
+    checked = STATUS_PENDING if expired and action_name == "claim" else status
+    action = check_transition(lead_id, checked, action_name, reason, outcome)
+    if action.name == "release" and holder != actor:
+        raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
+    return action
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ``LeadQueue.apply`` records one ``Label`` per decision (``LABEL_ACTIONS``) in the
 ``labels`` collection, in the same call as the audit record and under the same id (lead
-id and lead version), so a retried write stays one label. The listing texts are copied
+id and lead version), so a retried write stays one label; ``apply_many`` builds the same
+labels and writes them a batch at a time (``build``, ``record_many``). The listing texts are copied
 from the ``listings`` collection when the decision is made: retraining reads what the
 officer saw, even after the listing changes or disappears.
 
@@ -15,14 +16,14 @@ that found the lead) and ``source`` identify the detection beside it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
+from tiequan.storage.bulk import insert_new
 from tiequan.storage.listings import listing_id
 from tiequan.storage.store import LABELS, LISTINGS
 
@@ -260,8 +261,31 @@ class LabelStore:
         now: datetime,
     ) -> Label:
         """The label of a decision just applied to ``lead`` (the updated lead document)."""
+        label = self.build(
+            lead, action, action_label, actor, from_status, reason=reason, outcome=outcome, now=now
+        )
+        self.record_many([label])
+        return label
+
+    def build(
+        self,
+        lead: Mapping[str, Any],
+        action: str,
+        action_label: str,
+        actor: str,
+        from_status: str,
+        *,
+        reason: str | None,
+        outcome: str | None,
+        now: datetime,
+        stored: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Label:
+        """The label ``record`` writes, unwritten. ``stored``: the listings of the lead's
+        entries by id, as ``stored_listings`` reads them; None to read them now."""
         entries: Sequence[Mapping[str, Any]] = lead.get("listings") or []
-        label = Label(
+        if stored is None:
+            stored = self.stored_listings([lead])
+        return Label(
             id=f"{lead['_id']}:{lead['version']}",
             lead_id=str(lead["_id"]),
             version=int(lead["version"]),
@@ -271,7 +295,7 @@ class LabelStore:
             to_status=str(lead["status"]),
             category=lead.get("category"),
             positive=polarity(action),
-            listings=self._texts(entries),
+            listings=tuple(_texts(entry, stored.get(_key(entry))) for entry in entries),
             findings=tuple(_finding(e, lead.get("category")) for e in entries),
             model_version=lead.get("model_version"),
             run_ids=tuple(str(r) for r in lead.get("run_ids") or ()),
@@ -281,32 +305,21 @@ class LabelStore:
             outcome=outcome,
             at=now,
         )
-        try:
-            self.coll.insert_one(label.to_doc())
-        except DuplicateKeyError:
-            log.info("label %s already written", label.id)
-        return label
 
-    def _texts(self, entries: Sequence[Mapping[str, Any]]) -> tuple[LabelListing, ...]:
-        keys = [listing_id(str(e.get("platform")), str(e.get("item_id"))) for e in entries]
-        stored = {d["_id"]: d for d in self.listings.find({"_id": {"$in": keys}})}
-        texts = []
-        for key, entry in zip(keys, entries, strict=True):
-            doc = stored.get(key) or {"title": entry.get("title")}  # e.g. an imported tip
-            title, cut_title = clip(doc.get("title"), MAX_TITLE)
-            description, cut_description = clip(doc.get("description"), MAX_TEXT)
-            text, cut_text = clip(doc.get("text"), MAX_TEXT)
-            texts.append(
-                LabelListing(
-                    str(entry.get("platform")),
-                    str(entry.get("item_id")),
-                    title,
-                    description,
-                    text,
-                    truncated=cut_title or cut_description or cut_text,
-                )
-            )
-        return tuple(texts)
+    def stored_listings(self, leads: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+        """The stored listings of every entry of ``leads``, by listing id: one read."""
+        keys = sorted({_key(e) for lead in leads for e in lead.get("listings") or []})
+        if not keys:
+            return {}
+        return {d["_id"]: d for d in self.listings.find({"_id": {"$in": keys}})}
+
+    def record_many(self, labels: Sequence[Label]) -> int:
+        """Write ``labels``, keeping any already written under the same id (a retried
+        write stays one label); returns how many were new."""
+        new = insert_new(self.coll, [label.to_doc() for label in labels])
+        if new < len(labels):
+            log.info("%d of %d labels already written", len(labels) - new, len(labels))
+        return new
 
     def iter(self, since: datetime | None = None) -> Iterator[Label]:
         """Every label (those at or after ``since``), oldest first."""
@@ -318,6 +331,25 @@ class LabelStore:
         """A lead's labels, oldest first."""
         cursor = self.coll.find({"lead_id": lead_id}).sort([("at", 1), ("version", 1)])
         return [Label.from_doc(d) for d in cursor]
+
+
+def _key(entry: Mapping[str, Any]) -> str:
+    return listing_id(str(entry.get("platform")), str(entry.get("item_id")))
+
+
+def _texts(entry: Mapping[str, Any], stored: Mapping[str, Any] | None) -> LabelListing:
+    doc = stored or {"title": entry.get("title")}  # e.g. an imported tip
+    title, cut_title = clip(doc.get("title"), MAX_TITLE)
+    description, cut_description = clip(doc.get("description"), MAX_TEXT)
+    text, cut_text = clip(doc.get("text"), MAX_TEXT)
+    return LabelListing(
+        str(entry.get("platform")),
+        str(entry.get("item_id")),
+        title,
+        description,
+        text,
+        truncated=cut_title or cut_description or cut_text,
+    )
 
 
 def _finding(entry: Mapping[str, Any], category: str | None) -> LabelFinding:

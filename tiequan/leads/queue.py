@@ -18,39 +18,38 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
+from tiequan.leads.bulk import BulkAction, BulkSteps, insert_audit
 from tiequan.leads.cases import CaseRecorder, RecordResult, make_lead_id
-from tiequan.leads.claims import BulkResult, Skipped, claimable, lease_expired
+from tiequan.leads.claims import CLAIM_ORDER, BulkResult, check_action
 from tiequan.leads.labels import LABEL_ACTIONS, LabelStore
 from tiequan.leads.lifecycle import (
-    ACTIONS,
     FINAL,
     STATUS_PENDING,
-    STATUS_REFERRED,
     STATUS_REVIEWING,
     Action,
     Lifecycle,
     TransitionError,
-    check_transition,
     load_lifecycle,
 )
 from tiequan.leads.model import Case
 from tiequan.leads.routing import Routing, routing_of
+from tiequan.leads.transitions import (
+    audit_record,
+    changed_meanwhile,
+    require_actor,
+    transition_fields,
+)
 from tiequan.party import Jurisdictions, load_jurisdictions
 from tiequan.referral import Categories, load_categories
 from tiequan.settings import environment
 from tiequan.storage.migrations import require_current
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
 from tiequan.storage.window import SpanMemo, WindowKey, first_ids
-from tiequan.timefmt import local_time
 
 log = logging.getLogger(__name__)
 
-CLAIM_ORDER = [("score", -1), ("created_at", 1), ("_id", 1)]
-CLAIM_ROUNDS = 100  # reads of claimable leads per claim_many: bounds a livelock, never reached
 LIST_ORDER = [("created_at", -1), ("score", -1), ("_id", 1)]
-_LABELS = {"reroute": "重新分派"}  # audit actions outside the lifecycle
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
 # Sort keys read a window at a time (tiequan.storage.window), each served by an index.
 _HOUR, _DAY = 3600.0, 86400.0
@@ -64,6 +63,7 @@ OVERDUE_WINDOW = WindowKey("due_at", False, _DAY, 730 * _DAY)
 NARROW_FIELDS = frozenset({"_id", "category", "jurisdiction.bureau_key", "claimed_by", "party_key"})
 
 __all__ = [
+    "CLAIM_ORDER",
     "STATUS_PENDING",
     "STATUS_REVIEWING",
     "BulkResult",
@@ -172,8 +172,7 @@ class LeadQueue:
         Raises LeadNotFound, or TransitionError (Chinese message) when the change makes
         no sense for the lead's status, lacks a reason/outcome, or lost a race.
         """
-        if not actor.strip():
-            raise TransitionError("须注明操作人员（--by）")
+        require_actor(actor)
         lead_id = normalise_lead_id(lead_id)
         doc = self.get(lead_id)
         if doc is None:
@@ -181,29 +180,15 @@ class LeadQueue:
         status = doc["status"]
         now = now or utcnow()
         action = self.check_action(doc, action_name, actor, reason, outcome, now)
-        fields: dict[str, Any] = {
-            "status": action.target,
-            "status_at": now,
-            "due_at": self.lifecycle.due_at(action.target, now),
-        }
-        if action.name == "claim":
-            fields.update(claimed_by=actor, claimed_at=now, lease_until=now + self.claim_lease)
-        elif action.name in ("release", "reopen"):
-            fields.update(claimed_by=None, claimed_at=None)
-        if action.target != STATUS_REVIEWING:
-            fields["lease_until"] = None
-        if action.name not in ("claim", "release"):
-            fields["decision"] = {"action": action.label, "by": actor, "at": now, "reason": reason}
-        if action.target == STATUS_REFERRED:
-            fields["referral"] = self._referral(doc, actor, now)
-        if action.name == "close":
-            fields["outcome"] = {"text": outcome, "by": actor, "at": now}
+        fields = transition_fields(
+            doc, action, actor, reason, outcome, now, self.lifecycle, self.claim_lease
+        )
         version = doc.get("version", 1)
         # update_one, not find_one_and_update: the guard means the lead is the one read
         # with these fields set (and the embedded server's findAndModify scans the collection).
         guard = {"_id": lead_id, "status": status, "version": version}
         if not self.coll.update_one(guard, {"$set": fields, "$inc": {"version": 1}}).matched_count:
-            raise TransitionError(f"线索 {lead_id} 刚被他人修改，请查看最新状态后重试")
+            raise changed_meanwhile(lead_id)
         updated = {**doc, **fields, "version": version + 1}
         self._audit(updated, action.name, actor, status, reason, outcome, now)
         if action.name in LABEL_ACTIONS:
@@ -269,16 +254,6 @@ class LeadQueue:
             result.changed.append(change)
         return result
 
-    def _referral(self, doc: dict[str, Any], actor: str, now: datetime) -> dict[str, Any]:
-        jurisdiction = doc.get("jurisdiction") or {}
-        return {
-            "units": [doc.get("lead_unit"), *doc.get("co_units", [])],
-            "bureau": jurisdiction.get("bureau_name"),
-            "bureau_key": jurisdiction.get("bureau_key"),
-            "by": actor,
-            "at": now,
-        }
-
     def _audit(
         self,
         lead: dict[str, Any],
@@ -289,24 +264,8 @@ class LeadQueue:
         outcome: str | None,
         now: datetime,
     ) -> None:
-        # The id makes a retried write idempotent: one record per lead version.
-        record = {
-            "_id": f"{lead['_id']}:{lead['version']}",
-            "lead_id": lead["_id"],
-            "version": lead["version"],
-            "at": now,
-            "actor": actor,
-            "action": action,
-            "action_label": ACTIONS[action].label if action in ACTIONS else _LABELS[action],
-            "from_status": from_status,
-            "to_status": lead["status"],
-            "reason": reason,
-            "outcome": outcome,
-        }
-        try:
-            self.audit.insert_one(record)
-        except DuplicateKeyError:
-            log.info("audit record %s already written", record["_id"])
+        record = audit_record(lead, action, actor, from_status, reason, outcome, now)
+        insert_audit(self.audit, record)
 
     def history(self, lead_id: str) -> builtins.list[dict[str, Any]]:
         """The audit records of a lead, oldest first."""
@@ -481,30 +440,9 @@ class LeadQueue:
         outcome: str | None,
         now: datetime,
     ) -> Action:
-        """The action, if ``actor`` may apply it to the lead ``doc`` now; else TransitionError.
-
-        While a claim's lease lasts only its holder may act on the lead. Once it has
-        expired the lead is claimable again by anyone, and its former holder may do
-        nothing else with it until they claim it again.
-        """
-        lead_id, status = str(doc["_id"]), str(doc["status"])
-        holder, until = doc.get("claimed_by"), local_time(doc.get("lease_until"))
-        expired = lease_expired(doc, now)
-        if expired and action_name != "claim" and holder == actor:
-            raise TransitionError(
-                f"线索 {lead_id} 的领取已于 {until}（北京时间）过期，{actor} 已不再持有，"
-                "他人可以领取；如需继续研判，请重新领取"
-            )
-        live = status == STATUS_REVIEWING and not expired and doc.get("lease_until")
-        if live and holder != actor:
-            raise TransitionError(
-                f"线索 {lead_id} 由 {holder} 领取研判中（至 {until}），他人不能操作"
-            )
-        checked = STATUS_PENDING if expired and action_name == "claim" else status
-        action = check_transition(lead_id, checked, action_name, reason, outcome)
-        if action.name == "release" and holder != actor:
-            raise TransitionError(f"线索 {lead_id} 不在 {actor} 名下，无法退回")
-        return action
+        """``check_action`` (tiequan.leads.claims): the action, if ``actor`` may apply it to
+        the lead ``doc`` now; else TransitionError."""
+        return check_action(doc, action_name, actor, reason, outcome, now)
 
     def claim_many(
         self,
@@ -521,39 +459,7 @@ class LeadQueue:
         is taken by an update guarded by the version read, so concurrent reviewers never
         share one; the loser of a race moves on to the next lead.
         """
-        if not reviewer.strip():
-            raise TransitionError("须注明操作人员（--by）")
-        now = now or utcnow()
-        fields = {
-            "status": STATUS_REVIEWING,
-            "status_at": now,
-            "due_at": self.lifecycle.due_at(STATUS_REVIEWING, now),
-            "claimed_by": reviewer,
-            "claimed_at": now,
-            "lease_until": now + (lease or self.claim_lease),
-        }
-        selector = claimable(now) if not query else {"$and": [dict(query), claimable(now)]}
-        taken: builtins.list[dict[str, Any]] = []
-        for _ in range(CLAIM_ROUNDS):
-            want = n - len(taken)
-            if want <= 0:
-                break
-            found = builtins.list(self.coll.find(selector).sort(CLAIM_ORDER).limit(want))
-            if not found:
-                break
-            for before in found:
-                version = before.get("version", 1)
-                guard = {"_id": before["_id"], "status": before["status"], "version": version}
-                update = {"$set": fields, "$inc": {"version": 1}}
-                if not self.coll.update_one(guard, update).matched_count:
-                    continue  # another reviewer took it (or it changed) since it was read
-                doc = {**before, **fields, "version": version + 1}
-                note = None
-                if before["status"] == STATUS_REVIEWING:
-                    note = f"{before.get('claimed_by')} 的领取已过期，由 {reviewer} 重新领取"
-                self._audit(doc, "claim", reviewer, before["status"], note, None, now)
-                taken.append(doc)
-        return taken
+        return self.bulk_steps().claim_many(reviewer, n, lease, query, now or utcnow())
 
     def renew(self, lead_id: str, reviewer: str, *, now: datetime | None = None) -> datetime | None:
         """Extend ``reviewer``'s live lease on a lead; the new expiry, or None if they hold
@@ -582,25 +488,12 @@ class LeadQueue:
         dry_run: bool = False,
         now: datetime | None = None,
     ) -> BulkResult:
-        """``apply`` ``action`` to every lead ``query`` selects (one read of their states,
-        then one ``apply`` per lead, with its checks and audit record). Leads the action
-        does not fit are skipped with the reason; ``dry_run`` only says which."""
-        now = now or utcnow()
-        result = BulkResult()
-        projection = {"status": 1, "claimed_by": 1, "lease_until": 1}
-        for doc in self.coll.find(dict(query), projection).sort(CLAIM_ORDER):
-            lead_id = str(doc["_id"])
-            try:
-                self.check_action(doc, action, actor, reason, outcome, now)
-                if not dry_run:
-                    self.apply(lead_id, action, actor, reason=reason, outcome=outcome, now=now)
-            except TransitionError as exc:
-                result.skipped.append(Skipped(lead_id, str(exc).replace(f"线索 {lead_id} ", "")))
-            except LeadNotFound:
-                result.skipped.append(Skipped(lead_id, "线索已不存在"))
-            else:
-                result.applied.append(lead_id)
-        return result
+        """``apply`` ``action`` to every lead ``query`` selects, as one ``apply`` per lead
+        would (same checks, fields, audit records and labels), writing in batches
+        (tiequan.leads.bulk). Leads the action does not fit are skipped with the reason;
+        ``dry_run`` only says which."""
+        step = BulkAction(action, actor, reason, outcome, now or utcnow())
+        return self.bulk_steps().apply_many(query, step, dry_run=dry_run)
 
     def count_matching(self, query: Mapping[str, Any]) -> int:
         """How many leads ``query`` (a MongoDB filter) selects."""
@@ -650,3 +543,7 @@ class LeadQueue:
         projection = dict.fromkeys(fields, 1) if fields else None
         cursor = self.coll.find(query, projection).sort([("status_at", -1), ("_id", 1)])
         return builtins.list(cursor.limit(limit))
+
+    def bulk_steps(self) -> BulkSteps:
+        """The writer of ``claim_many`` and ``apply_many``."""
+        return BulkSteps(self.db, self.lifecycle, self.claim_lease)
