@@ -201,6 +201,9 @@ class DetectPipeline:
         assert self.executor is not None, "open_spider was not called"
         if item.extra.get("gone"):  # a taken-down page (takedown follow-up): nothing to read
             return item
+        if item.recrawl is not None:  # unchanged: its findings were brought back
+            self.stats.inc_value("detector/skipped_unchanged")
+            return item
         history = None
         if self.history_pool is not None and item.original_price is not None:
             history = await asyncio.wrap_future(self.price_history(item.platform))

@@ -31,7 +31,6 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_playwright.page import PageMethod
 
-from crawlers.followup_plan import Target, load_plan
 from crawlers.items import Listing, RawCapture
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
@@ -122,8 +121,6 @@ class EvidencePipeline:
         self.jurisdictions: Jurisdictions | None = None
         self._shots: asyncio.Semaphore | None = None
         self.no_browser = self._browser_missing(crawler)
-        # Listings under takedown follow-up get evidence whether or not they are flagged.
-        self.followups: dict[str, Target] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
@@ -145,10 +142,6 @@ class EvidencePipeline:
         return None
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        plan_file = self.crawler.settings.get("TIEQUAN_FOLLOWUP_FILE")
-        spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
-        if plan_file and spider is not None:
-            self.followups = load_plan(plan_file, spider.name)
         self.jurisdictions = load_jurisdictions(self.config.config_dir)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-evidence")
         self._shots = asyncio.Semaphore(self.evidence.screenshot_concurrency)
@@ -165,8 +158,10 @@ class EvidencePipeline:
             return item
         raw, item.raw = item.raw, None
         licence_page, item.licence_raw = item.licence_raw, None
-        followup = self.followups.get(item.item_id)
-        if not item.findings and followup is None:
+        # Listings under takedown follow-up get evidence whether or not they are flagged;
+        # an unchanged listing's evidence was fixed when it was last detected.
+        followup = item.revisit
+        if followup is None and (not item.findings or item.recrawl is not None):
             return item
         purpose = "detection" if item.findings else "followup"
         gathered = Gathered(

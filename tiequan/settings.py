@@ -60,6 +60,7 @@ CRAWL = (
     Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),
     Setting("TIEQUAN_PROGRESS_INTERVAL", 0, "seconds between progress lines (0: off)"),
     Setting("TIEQUAN_FOLLOWUP_FILE", None, "takedown follow-up plan (written by the runner)"),
+    Setting("TIEQUAN_RECRAWL", True, "skip unchanged pages and listings (pipelines.recrawl)"),
     Setting("TIEQUAN_OCR_ENABLED", True, "read the text in product images (stage 350)"),
     Setting("TIEQUAN_OCR_MAX_IMAGES", 4, "images read per listing"),
     Setting("TIEQUAN_OCR_CACHE_DIR", None, "OCR results by image hash (default: under home)"),

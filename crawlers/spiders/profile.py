@@ -20,6 +20,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawlers import revisit
 from crawlers.assemble import (
     LicenceCache,
     LicenceState,
@@ -34,14 +35,15 @@ from crawlers.assemble import (
 from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
 from crawlers.crawl_settings import deployment_user_agent
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
-from crawlers.followup_plan import load_plan
-from crawlers.items import Licence, Listing, RawCapture
+from crawlers.items import NOT_MODIFIED, Licence, Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
 
 PAGE_META = "tiequan_page"
 FOLLOWUP_META = "tiequan_followup"
 LICENCE_META = "tiequan_licence_key"
+ITEM_PAGE_META = "tiequan_item_page"  # may be asked conditionally (pipelines.recrawl)
+RECRAWL_ITEM_META = "tiequan_recrawl_item"  # the stored listing a conditional request names
 BROWSER_WAIT_TIMEOUT_MS = 15_000
 SCROLL_PATIENCE = 3  # scrolls without new content before we call the feed exhausted
 SETTLE_TIMEOUT_MS = 5_000
@@ -63,6 +65,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         self.allowed_domains = [host] if host else []
         self.licences = LicenceCache()
         self._keep_raw: bool | None = None
+        self._revisits: dict[str, revisit.Target] | None = None
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -112,8 +115,17 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key, count)
 
+    def revisits(self) -> dict[str, revisit.Target]:
+        """This site's entries of the revisit list (TIEQUAN_FOLLOWUP_FILE), read once."""
+        if self._revisits is None:
+            path = self.settings.get("TIEQUAN_FOLLOWUP_FILE")
+            self._revisits = revisit.load(path, self.name) if path else {}
+        return self._revisits
+
     def emit(self, listings: list[Listing]) -> Iterator[Listing]:
+        revisits = self.revisits()
         for listing in listings:
+            listing.revisit = revisits.get(listing.item_id)
             self.inc_stat(f"tiequan/items/{self.profile.name}")
             yield listing
 
@@ -316,10 +328,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         Only sites with item pages: a feed or API site's listings are re-seen by the crawl
         itself. A 404/410 answer is kept (it is the evidence of the takedown).
         """
-        plan_file = self.settings.get("TIEQUAN_FOLLOWUP_FILE")
-        if not plan_file or self.profile.item is None or self.profile.render == "api":
+        if self.profile.item is None or self.profile.render == "api":
             return
-        for target in load_plan(plan_file, self.name).values():
+        for target in self.revisits().values():
             parts = urlsplit(target.url)
             # Re-based on this run's base_url: a sandbox (or mirror) may move between nights.
             url = self.profile.url(parts.path + (f"?{parts.query}" if parts.query else ""))
@@ -345,11 +356,29 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             status=response.status,
             extra={"gone": True},
             raw=raw,
+            revisit=self.revisits().get(target["item_id"]),
         )
 
     def item_request(self, url: str) -> scrapy.Request:
-        return scrapy.Request(
-            url, callback=self.parse_item, errback=self.on_error, meta=self.browser_meta()
+        meta = {**self.browser_meta(), ITEM_PAGE_META: True}
+        return scrapy.Request(url, callback=self.parse_item, errback=self.on_error, meta=meta)
+
+    def not_modified(self, response: Response) -> Listing:
+        """A 304 to a conditional request: the recrawl stage rebuilds the stored listing."""
+        self.inc_stat("tiequan/not_modified")
+        return Listing(
+            platform=self.profile.name,
+            platform_name=self.profile.platform,
+            kind=self.profile.kind,
+            url=response.url,
+            item_id=str(response.meta[RECRAWL_ITEM_META]),
+            title="",
+            captured_at=utc_now(),
+            final_url=response.url,
+            status=response.status,
+            etag=header(response, b"ETag"),
+            last_modified=header(response, b"Last-Modified"),
+            recrawl=NOT_MODIFIED,
         )
 
     async def parse_item(self, response: Response) -> AsyncIterator[Any]:
@@ -359,6 +388,10 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if target is not None and response.status in (404, 410):
             self.inc_stat("tiequan/followup_gone")
             yield self.gone(response, target, self.capture(received, response))
+            return
+        if response.status == 304 and RECRAWL_ITEM_META in response.meta:
+            for bare in self.emit([self.not_modified(response)]):
+                yield bare
             return
         spec = self.profile.item
         assert spec is not None
@@ -374,6 +407,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if listing is None:
             self.incomplete(response.url, fields)
             return
+        if received is response:  # validators of a static page, for the next sweep
+            listing.etag = header(received, b"ETag")
+            listing.last_modified = header(received, b"Last-Modified")
         for out in self.with_item_licence(response, listing):
             yield out
 
@@ -396,6 +432,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return self.with_licence(link, listing)
         listing.licence = on_page
         return self.emit([listing])
+
+
+def header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def licence_link_spec(spec: SelectorSpec) -> SelectorSpec:
