@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import write_section  # noqa: E402
+from detectors.combine import ListingDetector  # noqa: E402
 from tiequan.cli.demo_cmd import start_sandbox  # noqa: E402
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
 
@@ -180,6 +181,9 @@ def main() -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="tiequan-memory-") as tmp:
         sites = sites_dir(Path(tmp))
+        # Train (or load) the classifier once, here: no measured sweep trains it.
+        os.environ.setdefault("TIEQUAN_MODEL_DIR", str(Path(tmp) / "models"))
+        ListingDetector.from_config()
         for target in args.pages:
             r = sweep(target, Path(tmp), sites)
             results.append(r)

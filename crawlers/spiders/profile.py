@@ -42,6 +42,11 @@ from crawlers.spiders.api_mode import ApiModeMixin
 PAGE_META = "tiequan_page"
 FOLLOWUP_META = "tiequan_followup"
 LICENCE_META = "tiequan_licence_key"
+# Licence pages release held items, item pages finish what list pages found: asked before
+# the next list page, so the request queue stays a few pages deep however large the site.
+LICENCE_PRIORITY = 2
+ITEM_PRIORITY = 1
+PLAIN_HTTP = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 ITEM_PAGE_META = "tiequan_item_page"  # may be asked conditionally (pipelines.recrawl)
 RECRAWL_ITEM_META = "tiequan_recrawl_item"  # the stored listing a conditional request names
 BROWSER_WAIT_TIMEOUT_MS = 15_000
@@ -89,9 +94,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             except BrowserNotFound:
                 found = None
             if found is None:
+                plain_http(settings)
                 return
             options["executable_path"] = str(found)
         else:
+            plain_http(settings)
             return
         settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="spider")
 
@@ -149,6 +156,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
                 errback=self.licence_failed,
                 dont_filter=True,
                 meta={LICENCE_META: key},
+                priority=LICENCE_PRIORITY,
             )
 
     def parse_licence(self, response: Response) -> Iterator[Listing]:
@@ -361,7 +369,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
 
     def item_request(self, url: str) -> scrapy.Request:
         meta = {**self.browser_meta(), ITEM_PAGE_META: True}
-        return scrapy.Request(url, callback=self.parse_item, errback=self.on_error, meta=meta)
+        return scrapy.Request(
+            url, callback=self.parse_item, errback=self.on_error, meta=meta, priority=ITEM_PRIORITY
+        )
 
     def not_modified(self, response: Response) -> Listing:
         """A 304 to a conditional request: the recrawl stage rebuilds the stored listing."""
@@ -432,6 +442,16 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return self.with_licence(link, listing)
         listing.licence = on_page
         return self.emit([listing])
+
+
+def plain_http(settings: BaseSettings) -> None:
+    """Scrapy's own HTTP handler for a crawl that never opens a page in the browser: the
+    Playwright handler would start two Node.js drivers (about 250 MB) for nothing."""
+    handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
+    for scheme in ("http", "https"):
+        if "scrapy_playwright" in str(handlers.get(scheme, "")):
+            handlers[scheme] = PLAIN_HTTP
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
 
 
 def header(response: Response, name: bytes) -> str | None:
