@@ -18,6 +18,7 @@ from pymongo.database import Database
 from crawlers.items import Listing
 from pipelines.recrawl import fields_sha256
 from tiequan.sandbox.server import SandboxServer
+from tiequan.sandbox.takedown import takedown_state
 
 REPO = Path(__file__).resolve().parents[1]
 SEED, SCALE = 20220101, 0.1
@@ -159,3 +160,29 @@ def test_fields_hash_ignores_the_sighting_and_what_stages_derive() -> None:
     assert fields_sha256(item) == before
     item.price = 10.9
     assert fields_sha256(item) != before
+
+
+def test_listings_gone_from_the_site_are_marked_missing(
+    mall: SandboxServer, env: dict[str, str], runs: dict[str, Any]
+) -> None:
+    db: Database[Any] = runs["db"]
+    mall.night = 1  # some violating listings are taken down, others edited
+    try:
+        report = sweep(mall, env, 5)
+    finally:
+        mall.night = 0
+    removed = {
+        e.item_id for e in mall.world.entries["mall"] if takedown_state(SEED, e, 1) == "removed"
+    }
+    edited = {
+        e.item_id for e in mall.world.entries["mall"] if takedown_state(SEED, e, 1) == "changed"
+    }
+    assert removed
+    site = report["sites"]["sandbox_mall"]
+    assert site["missing"] == len(removed)
+    marked = {d["item_id"] for d in db.listings.find({"missing_since": {"$ne": None}})}
+    assert marked == removed
+    changed = {d["item_id"] for d in db.listings.find({"last_changed_run_id": report["run_id"]})}
+    assert edited <= changed  # re-detected, with the price-watch listings whose prices moved
+    assert len(edited) <= site["detected"] <= len(changed)
+    assert site["detected"] + site["not_modified"] + site["unchanged"] == site["items"]
