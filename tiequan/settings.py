@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ PROCESS = (
     Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
     Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
     Setting("TIEQUAN_CONTACT", None, "the bureau's URL or e-mail, added to the user agent"),
+    Setting("TIEQUAN_DB_CACHE", "128M", "the embedded server's WiredTiger cache (e.g. 128M, 1G)"),
 )
 
 CRAWL = (
@@ -144,6 +146,8 @@ class Environment:
     evidence_dir: Path
     chromium: str | None
     contact: str | None
+    # The embedded server's cache: its memory grows to about this much as data is written.
+    db_cache: str = "128M"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -165,6 +169,11 @@ class Environment:
         db_name = get("TIEQUAN_DB") or DEFAULT_DB
         if any(c in db_name for c in '/\\. "$') or len(db_name) > 63:
             raise SettingError(f"TIEQUAN_DB is not a usable database name: {db_name!r}")
+        db_cache = (get("TIEQUAN_DB_CACHE") or default("TIEQUAN_DB_CACHE")).upper()
+        if not re.fullmatch(r"[1-9][0-9]{0,5}[MG]", db_cache):
+            raise SettingError(
+                f"TIEQUAN_DB_CACHE must be a size such as 128M or 1G, got {db_cache!r}"
+            )
         model = get("TIEQUAN_MODEL_DIR")
         evidence = get("TIEQUAN_EVIDENCE_DIR")
         return cls(
@@ -177,6 +186,7 @@ class Environment:
             evidence_dir=Path(evidence) if evidence else home / "evidence",
             chromium=get("TIEQUAN_CHROMIUM"),
             contact=get("TIEQUAN_CONTACT"),
+            db_cache=db_cache,
         )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tiequan.settings import environment
 from tiequan.storage.process import (
     EmbeddedServerError,
     find_executable,
@@ -220,6 +221,8 @@ class EmbeddedServer:
             "--storage-path", str(self.storage_path),
             "--sync-on-commit",
             "--log-level", "INFO",
+            # WiredTiger's default cache of 1 GB would let the server grow to that.
+            "--cache-size", environment().db_cache,
         ]  # fmt: skip
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log_fh:
