@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawlers.extract import absolute_urls, parse_number
-from crawlers.items import Licence, Listing, RawCapture
+from crawlers.items import NOT_MODIFIED, Licence, Listing, RawCapture
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -229,3 +229,26 @@ class LicenceCache:
     @property
     def pending_count(self) -> int:
         return sum(len(v) for v in self._pending.values())
+
+
+def header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def not_modified(profile: SiteProfile, response: Response, item_id: str) -> Listing:
+    """A 304 to a conditional request: the recrawl stage rebuilds the stored listing."""
+    return Listing(
+        platform=profile.name,
+        platform_name=profile.platform,
+        kind=profile.kind,
+        url=response.url,
+        item_id=item_id,
+        title="",
+        captured_at=utc_now(),
+        final_url=response.url,
+        status=response.status,
+        etag=header(response, b"ETag"),
+        last_modified=header(response, b"Last-Modified"),
+        recrawl=NOT_MODIFIED,
+    )

@@ -25,17 +25,19 @@ from crawlers.assemble import (
     LicenceCache,
     LicenceState,
     PageInfo,
+    header,
     keeps_raw,
     make_licence,
     make_listing,
     missing_required,
+    not_modified,
     raw_capture,
     utc_now,
 )
-from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
+from crawlers.browser import BrowserNotFound, find_chromium, plain_http, require_chromium
 from crawlers.crawl_settings import deployment_user_agent
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
-from crawlers.items import NOT_MODIFIED, Licence, Listing, RawCapture
+from crawlers.items import Licence, Listing, RawCapture
 from crawlers.profiles import SiteProfile
 from crawlers.spiders.api_mode import ApiModeMixin
 
@@ -46,7 +48,6 @@ LICENCE_META = "tiequan_licence_key"
 # the next list page, so the request queue stays a few pages deep however large the site.
 LICENCE_PRIORITY = 2
 ITEM_PRIORITY = 1
-PLAIN_HTTP = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 ITEM_PAGE_META = "tiequan_item_page"  # may be asked conditionally (pipelines.recrawl)
 RECRAWL_ITEM_META = "tiequan_recrawl_item"  # the stored listing a conditional request names
 BROWSER_WAIT_TIMEOUT_MS = 15_000
@@ -373,24 +374,6 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             url, callback=self.parse_item, errback=self.on_error, meta=meta, priority=ITEM_PRIORITY
         )
 
-    def not_modified(self, response: Response) -> Listing:
-        """A 304 to a conditional request: the recrawl stage rebuilds the stored listing."""
-        self.inc_stat("tiequan/not_modified")
-        return Listing(
-            platform=self.profile.name,
-            platform_name=self.profile.platform,
-            kind=self.profile.kind,
-            url=response.url,
-            item_id=str(response.meta[RECRAWL_ITEM_META]),
-            title="",
-            captured_at=utc_now(),
-            final_url=response.url,
-            status=response.status,
-            etag=header(response, b"ETag"),
-            last_modified=header(response, b"Last-Modified"),
-            recrawl=NOT_MODIFIED,
-        )
-
     async def parse_item(self, response: Response) -> AsyncIterator[Any]:
         received = response
         response = await self.rendered(response, list_page=False)
@@ -400,8 +383,10 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             yield self.gone(response, target, self.capture(received, response))
             return
         if response.status == 304 and RECRAWL_ITEM_META in response.meta:
-            for bare in self.emit([self.not_modified(response)]):
-                yield bare
+            self.inc_stat("tiequan/not_modified")
+            bare = not_modified(self.profile, response, str(response.meta[RECRAWL_ITEM_META]))
+            for sighting in self.emit([bare]):
+                yield sighting
             return
         spec = self.profile.item
         assert spec is not None
@@ -442,21 +427,6 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return self.with_licence(link, listing)
         listing.licence = on_page
         return self.emit([listing])
-
-
-def plain_http(settings: BaseSettings) -> None:
-    """Scrapy's own HTTP handler for a crawl that never opens a page in the browser: the
-    Playwright handler would start two Node.js drivers (about 250 MB) for nothing."""
-    handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
-    for scheme in ("http", "https"):
-        if "scrapy_playwright" in str(handlers.get(scheme, "")):
-            handlers[scheme] = PLAIN_HTTP
-    settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")
-
-
-def header(response: Response, name: bytes) -> str | None:
-    value = response.headers.get(name)
-    return value.decode("latin-1") if value else None
 
 
 def licence_link_spec(spec: SelectorSpec) -> SelectorSpec:
