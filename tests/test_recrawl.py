@@ -15,7 +15,9 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from crawlers.items import Listing
+from crawlers.assemble import LicenceCache, LicenceState
+from crawlers.items import Licence, Listing, RawCapture
+from pipelines.evidence import licence_link
 from pipelines.recrawl import fields_sha256
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.takedown import takedown_state
@@ -186,3 +188,19 @@ def test_listings_gone_from_the_site_are_marked_missing(
     assert edited <= changed  # re-detected, with the price-watch listings whose prices moved
     assert len(edited) <= site["detected"] <= len(changed)
     assert site["detected"] + site["not_modified"] + site["unchanged"] == site["items"]
+
+
+def test_the_licence_cache_keeps_the_latest_pages_only() -> None:
+    cache = LicenceCache(keep_pages=2)
+    page = RawCapture("u", "GET", [], "u", 200, [], b"<html></html>", "t")
+    for shop in ("a", "b", "c"):
+        item = Listing("p", "product", f"https://a/{shop}", shop, "标题")
+        assert cache.add(shop, item) is LicenceState.FETCH
+        cache.resolve(shop, Licence(credit_code="X", url=f"https://a/{shop}/licence"), page)
+    later = [Listing("p", "product", f"https://a/{s}2", f"{s}2", "标题") for s in "abc"]
+    for shop, item in zip("abc", later, strict=True):
+        assert cache.add(shop, item) is LicenceState.READY and item.licence is not None
+    # The oldest shop's page was let go; its licence is still known, and the evidence
+    # stage fetches the page again from the licence's own URL.
+    assert [item.licence_raw is page for item in later] == [False, True, True]
+    assert licence_link(later[0]) == "https://a/a/licence"
