@@ -173,17 +173,14 @@ def test_listings_gone_from_the_site_are_marked_missing(
         report = sweep(mall, env, 5)
     finally:
         mall.night = 0
-    removed = {
-        e.item_id for e in mall.world.entries["mall"] if takedown_state(SEED, e, 1) == "removed"
-    }
-    edited = {
-        e.item_id for e in mall.world.entries["mall"] if takedown_state(SEED, e, 1) == "changed"
-    }
+    shown = [*mall.world.entries["mall"], *mall.world.hostile, *mall.world.price_watch]
+    removed = {e.item_id for e in shown if takedown_state(SEED, e, 1) == "removed"}
+    edited = {e.item_id for e in shown if takedown_state(SEED, e, 1) == "changed"}
     assert removed
     site = report["sites"]["sandbox_mall"]
-    assert site["missing"] == len(removed)
     marked = {d["item_id"] for d in db.listings.find({"missing_since": {"$ne": None}})}
     assert marked == removed
+    assert site["missing"] == len(removed)
     changed = {d["item_id"] for d in db.listings.find({"last_changed_run_id": report["run_id"]})}
     assert edited <= changed  # re-detected, with the price-watch listings whose prices moved
     assert len(edited) <= site["detected"] <= len(changed)
