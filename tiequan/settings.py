@@ -49,7 +49,7 @@ PROCESS = (
     Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
     Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
     Setting("TIEQUAN_CONTACT", None, "the bureau's URL or e-mail, added to the user agent"),
-    Setting("TIEQUAN_DB_CACHE", "128M", "the embedded server's WiredTiger cache (e.g. 128M, 1G)"),
+    Setting("TIEQUAN_DB_CACHE", "64M", "the embedded server's WiredTiger cache (e.g. 64M, 1G)"),
 )
 
 CRAWL = (
@@ -147,7 +147,7 @@ class Environment:
     chromium: str | None
     contact: str | None
     # The embedded server's cache: its memory grows to about this much as data is written.
-    db_cache: str = "128M"
+    db_cache: str = "64M"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
