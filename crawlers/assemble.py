@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawlers.extract import absolute_urls, parse_number
-from crawlers.items import Licence, Listing, RawCapture
+from crawlers.items import NOT_MODIFIED, Licence, Listing, RawCapture
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -193,18 +194,24 @@ class LicenceCache:
     """One licence fetch per shop; items of the same shop wait for it.
 
     Keyed by the absolute licence URL, which identifies the shop's licence page.
-    A failed fetch is remembered as None so later items are not held back.
+    A failed fetch is remembered as None so later items are not held back. The pages
+    themselves (for the evidence stage) are kept for the latest ``keep_pages`` shops only,
+    so memory stays flat on a site of many shops; the evidence stage fetches an older
+    one again when a listing of that shop is flagged.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_pages: int = 512) -> None:
         self._known: dict[str, Licence | None] = {}
-        self._pages: dict[str, RawCapture | None] = {}  # kept only for the evidence stage
+        self._pages: OrderedDict[str, RawCapture] = OrderedDict()
         self._pending: dict[str, list[Listing]] = {}
+        self.keep_pages = keep_pages
 
     def add(self, key: str, listing: Listing) -> LicenceState:
         if key in self._known:
             listing.licence = self._known[key]
             listing.licence_raw = self._pages.get(key)
+            if listing.licence_raw is not None:
+                self._pages.move_to_end(key)
             return LicenceState.READY
         if key in self._pending:
             self._pending[key].append(listing)
@@ -220,6 +227,8 @@ class LicenceCache:
         self._known[key] = licence
         if page is not None:
             self._pages[key] = page
+            while len(self._pages) > self.keep_pages:
+                self._pages.popitem(last=False)
         waiting = self._pending.pop(key, [])
         for listing in waiting:
             listing.licence = licence
@@ -229,3 +238,26 @@ class LicenceCache:
     @property
     def pending_count(self) -> int:
         return sum(len(v) for v in self._pending.values())
+
+
+def header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def not_modified(profile: SiteProfile, response: Response, item_id: str) -> Listing:
+    """A 304 to a conditional request: the recrawl stage rebuilds the stored listing."""
+    return Listing(
+        platform=profile.name,
+        platform_name=profile.platform,
+        kind=profile.kind,
+        url=response.url,
+        item_id=item_id,
+        title="",
+        captured_at=utc_now(),
+        final_url=response.url,
+        status=response.status,
+        etag=header(response, b"ETag"),
+        last_modified=header(response, b"Last-Modified"),
+        recrawl=NOT_MODIFIED,
+    )

@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tiequan.settings import environment
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 CHROMIUM_ENV = "TIEQUAN_CHROMIUM"
 CHROMIUM_CANDIDATES: tuple[str, ...] = (
@@ -62,3 +66,16 @@ def require_chromium() -> Path:
             + ", ".join(CHROMIUM_CANDIDATES)
         )
     return path
+
+
+PLAIN_HTTP = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+
+
+def plain_http(settings: BaseSettings) -> None:
+    """Scrapy's own HTTP handler for a crawl that never opens a page in the browser: the
+    Playwright handler would start two Node.js drivers (about 250 MB) for nothing."""
+    handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
+    for scheme in ("http", "https"):
+        if "scrapy_playwright" in str(handlers.get(scheme, "")):
+            handlers[scheme] = PLAIN_HTTP
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="spider")

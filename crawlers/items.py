@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from crawlers.revisit import Target
+
 KINDS = ("product", "post", "property")
 # Fields that live only while the item travels through the pipelines: never stored or hashed.
-TRANSIENT_FIELDS = ("raw", "licence_raw", "stored_by")
+TRANSIENT_FIELDS = ("raw", "licence_raw", "stored_by", "revisit", "recrawl")
+# Listing.recrawl: the page answered 304 (the item is rebuilt from the stored listing), or
+# its extracted fields hash as stored; either way detection, OCR and evidence are skipped.
+NOT_MODIFIED = "not_modified"
+UNCHANGED = "unchanged"
 
 
 @dataclass(repr=False, eq=False)
@@ -72,6 +78,12 @@ class Listing:
     final_url: str | None = None
     status: int | None = None
     body_sha256: str | None = None
+    # The page's validators, sent back as If-None-Match / If-Modified-Since next sweep.
+    etag: str | None = None
+    last_modified: str | None = None
+    # sha256 of the fields the page showed (pipelines.recrawl.fields_sha256): what the
+    # next sweep compares when the server gives no validators.
+    fields_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     platform_name: str = ""  # the profile's display name, shown to officers
     # Filled by the image-text pipeline: {"url", "sha256", "text"} per product image read by OCR.
@@ -90,10 +102,14 @@ class Listing:
     # Transient: in a resumed crawl, the killed run that already stored this listing
     # (pipelines.resume); the store stage does not store it again.
     stored_by: str | None = field(default=None, repr=False, compare=False)
+    # Transient: the revisit-list entry when the listing is under takedown follow-up.
+    revisit: Target | None = field(default=None, repr=False, compare=False)
+    # Transient: NOT_MODIFIED or UNCHANGED when the recrawl stage found nothing new.
+    recrawl: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: every field but the transient ones (the raw bytes are not copied)."""
-        record = asdict(replace(self, raw=None, licence_raw=None))
+        record = asdict(replace(self, raw=None, licence_raw=None, revisit=None))
         for name in TRANSIENT_FIELDS:
             del record[name]
         return record

@@ -41,10 +41,12 @@ RETRY_BACKOFF_MAX = 30.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
+    "pipelines.recrawl.RecrawlMiddleware": 560,  # conditional item-page requests
 }
 # Evidence fixing (450) sits after detection, which decides what is flagged, and before
 # the store stage, so the raw page bytes it clears never reach the database.
 ITEM_PIPELINES = {
+    "pipelines.recrawl.RecrawlPipeline": 50,  # unchanged listings skip OCR, detect, evidence
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.resume.ResumePipeline": 150,  # only in a resumed crawl (crawlers.frontier)
     "pipelines.dedup.DedupPipeline": 200,

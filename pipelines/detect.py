@@ -204,6 +204,16 @@ class DetectPipeline:
         history = None
         if self.history_pool is not None and item.original_price is not None:
             history = await asyncio.wrap_future(self.price_history(item.platform))
+        if item.recrawl is not None:  # unchanged: its findings were brought back
+            self.stats.inc_value("detector/skipped_unchanged")
+            # The page is the same, but the price history grew: it may prove the
+            # crossed-out price fictitious now.
+            if all(f.get("category") != PRICE_FRAUD for f in item.findings):
+                fraud = self.price_fraud(item, history)
+                if fraud is not None:
+                    item.findings.append(finding_record(fraud, listing_text(item)))
+                    self.stats.inc_value(f"detector/hits/{PRICE_FRAUD}")
+            return item
         spider = spider or (self.crawler.spider if self.crawler else None)
         hints = tuple(getattr(getattr(spider, "profile", None), "category_hints", ()))
         future = self.executor.submit(self.detect_item, item, history, hints)

@@ -31,7 +31,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_playwright.page import PageMethod
 
-from crawlers.followup_plan import Target, load_plan
+from crawlers.assemble import raw_capture
 from crawlers.items import Listing, RawCapture
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
@@ -99,6 +99,12 @@ class OfflinePage:
         await page.route("**", answer)
 
 
+def licence_link(item: Listing) -> str | None:
+    """The licence page the listing's licence was read from, when it is not the item page."""
+    url = item.licence.url if item.licence is not None else None
+    return url if url and url not in (item.url, item.final_url) else None
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
@@ -122,8 +128,6 @@ class EvidencePipeline:
         self.jurisdictions: Jurisdictions | None = None
         self._shots: asyncio.Semaphore | None = None
         self.no_browser = self._browser_missing(crawler)
-        # Listings under takedown follow-up get evidence whether or not they are flagged.
-        self.followups: dict[str, Target] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EvidencePipeline:
@@ -145,10 +149,6 @@ class EvidencePipeline:
         return None
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        plan_file = self.crawler.settings.get("TIEQUAN_FOLLOWUP_FILE")
-        spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
-        if plan_file and spider is not None:
-            self.followups = load_plan(plan_file, spider.name)
         self.jurisdictions = load_jurisdictions(self.config.config_dir)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-evidence")
         self._shots = asyncio.Semaphore(self.evidence.screenshot_concurrency)
@@ -165,15 +165,21 @@ class EvidencePipeline:
             return item
         raw, item.raw = item.raw, None
         licence_page, item.licence_raw = item.licence_raw, None
-        followup = self.followups.get(item.item_id)
-        if not item.findings and followup is None:
+        # Listings under takedown follow-up get evidence whether or not they are flagged;
+        # an unchanged listing's evidence was fixed when it was last detected.
+        followup = item.revisit
+        if followup is None and (not item.findings or item.recrawl is not None):
             return item
         if item.evidence_id is not None:  # fixed by the killed run this one resumes
             return item
         purpose = "detection" if item.findings else "followup"
+        notes: list[str] = []
+        if licence_page is None and licence_link(item) is not None:
+            licence_page = await self._fetch_licence(str(licence_link(item)), notes)
         gathered = Gathered(
-            item.to_dict(), self.config.run_id, purpose=purpose, raw=raw, licence_page=licence_page
-        )
+            item.to_dict(), self.config.run_id, purpose=purpose, raw=raw,
+            licence_page=licence_page, notes=notes,
+        )  # fmt: skip
         for url in finding_image_urls(item.findings):
             data = raw.images.get(url) if raw is not None else None
             if data is None:
@@ -253,6 +259,22 @@ class EvidencePipeline:
         logger.warning("screenshot of %s failed: %s", url, reason)
         notes.append(f"截图失败：{reason}")
         return None
+
+    async def _fetch_licence(self, url: str, notes: list[str]) -> RawCapture | None:
+        """The shop's licence page again, when the crawl no longer held the first fetch."""
+        engine = self.crawler.engine
+        assert engine is not None
+        try:
+            response = await engine.download_async(Request(url, dont_filter=True))
+        except Exception as exc:  # any download failure only costs this one artefact
+            notes.append(f"营业执照页面未能保存：{url}（{_short(exc)}）")
+            return None
+        if response.status != 200:
+            notes.append(f"营业执照页面未能保存：{url}（HTTP {response.status}）")
+            return None
+        self.stats.inc_value("evidence/licence_refetched")
+        notes.append("营业执照页面为固证时重新获取")
+        return raw_capture(response)
 
     async def _download_image(self, url: str, notes: list[str]) -> bytes | None:
         """An image the image stage no longer holds, fetched again through the engine."""

@@ -1,10 +1,11 @@
 """Stage 650: takedown follow-up of listings whose leads were referred or admonished.
 
-The sweep runner writes a plan (``TIEQUAN_FOLLOWUP_FILE``, see tiequan.leads.followup)
-and the spider requests those pages again. Here each re-checked listing is classified
-(removed, changed, unchanged) and, when the spider closes, listings of the plan that the
-crawl never reached are recorded as not seen. Without a plan (most crawls: nothing was
-referred yet, or a plain ``scrapy crawl``) the stage passes items through.
+The sweep runner writes the revisit list (``TIEQUAN_FOLLOWUP_FILE``, crawlers.revisit);
+the spider reads it, requests those pages again and marks their items (``Listing.revisit``).
+Here each re-checked listing is classified (removed, changed, unchanged) and, when the
+spider closes, listings of the list that the crawl never reached are recorded as not
+seen. Without a list (most crawls: nothing was referred yet, or a plain ``scrapy crawl``)
+the stage passes items through.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from crawlers.followup_plan import Target, load_plan
 from crawlers.items import Listing
+from crawlers.revisit import Target
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
 from tiequan.leads.followup import NOT_SEEN, Outcome, classify, record_followups
@@ -31,18 +32,14 @@ def _encode(outcome: Outcome) -> dict[str, Any]:
 
 
 class FollowupPipeline:
-    def __init__(
-        self, crawler: Crawler, plan_file: str | None, writer: BatchWriter[Outcome]
-    ) -> None:
+    def __init__(self, crawler: Crawler, writer: BatchWriter[Outcome]) -> None:
         self.crawler = crawler
-        self.plan_file = plan_file
         self.writer = writer
         self.targets: dict[str, Target] = {}
         self.seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FollowupPipeline:
-        plan_file = crawler.settings.get("TIEQUAN_FOLLOWUP_FILE") or None
         assert crawler.stats is not None
         config = PipelineConfig.from_settings(crawler.settings)
         stats = crawler.stats
@@ -52,19 +49,17 @@ class FollowupPipeline:
 
         # Written at the close: follow-ups are few, and each lead is read-modify-written.
         writer = BatchWriter("followup", config, crawler.stats, write, _encode)
-        return cls(crawler, plan_file, writer)
+        return cls(crawler, writer)
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        if self.plan_file is None:
-            return
         spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
-        assert spider is not None
-        self.targets = load_plan(self.plan_file, spider.name)
+        revisits = getattr(spider, "revisits", None)
+        self.targets = dict(revisits()) if callable(revisits) else {}
         if self.targets:
             self.writer.open()
 
     def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
-        target = self.targets.get(item.item_id)
+        target = item.revisit
         if target is None or item.item_id in self.seen:
             return item
         self.seen.add(item.item_id)

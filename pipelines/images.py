@@ -158,7 +158,7 @@ class ImageTextPipeline:
         self._body_bytes = 0
 
     async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Listing) or not item.image_urls:
+        if not isinstance(item, Listing) or not item.image_urls or item.recrawl is not None:
             return item
         urls = image_urls(item, self.config.max_images)
         tasks = []

@@ -21,7 +21,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from crawlers.followup_plan import Target, load_plan, write_plan
+from crawlers import revisit
+from crawlers.revisit import Target
 from tiequan.leads.followup import Outcome, build_plan, classify, record_followups
 from tiequan.leads.queue import LeadQueue
 from tiequan.sandbox.server import SandboxServer
@@ -53,12 +54,12 @@ def test_classify_states() -> None:
 
 def test_plan_round_trip_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    write_plan(path, [_target("1"), _target("2")])
-    assert set(load_plan(path, "demo_shop")) == {"1", "2"}
-    assert load_plan(path, "other") == {}
+    revisit.write(path, [_target("1"), _target("2")])
+    assert set(revisit.load(path, "demo_shop")) == {"1", "2"}
+    assert revisit.load(path, "other") == {}
     path.write_text("[{", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"plan\.json: unreadable follow-up plan"):
-        load_plan(path)
+    with pytest.raises(ValueError, match=r"plan\.json: unreadable revisit list"):
+        revisit.load(path)
 
 
 def test_plan_takes_handed_over_leads_only_and_records_outcomes(

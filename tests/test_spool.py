@@ -192,7 +192,7 @@ def test_the_next_command_that_opens_the_database_replays_the_spool(
 
 
 def test_a_replayed_followup_is_recorded_once(tmp_path: Path, db: Database[dict[str, Any]]) -> None:
-    from crawlers.followup_plan import Target
+    from crawlers.revisit import Target
     from pipelines.followup import _encode
     from tiequan.leads.followup import Outcome
 

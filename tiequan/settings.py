@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ PROCESS = (
     Setting(
         "TIEQUAN_CLAIM_LEASE_MINUTES", 30, "minutes a reviewer's claim on a lead holds (1–1440)"
     ),
+    Setting("TIEQUAN_DB_CACHE", "64M", "the embedded server's WiredTiger cache (e.g. 64M, 1G)"),
 )
 
 CRAWL = (
@@ -64,6 +66,7 @@ CRAWL = (
     Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),
     Setting("TIEQUAN_PROGRESS_INTERVAL", 0, "seconds between progress lines (0: off)"),
     Setting("TIEQUAN_FOLLOWUP_FILE", None, "takedown follow-up plan (written by the runner)"),
+    Setting("TIEQUAN_RECRAWL", True, "skip unchanged pages and listings (pipelines.recrawl)"),
     Setting("TIEQUAN_OCR_ENABLED", True, "read the text in product images (stage 350)"),
     Setting("TIEQUAN_OCR_MAX_IMAGES", 4, "images read per listing"),
     Setting("TIEQUAN_OCR_CACHE_DIR", None, "OCR results by image hash (default: under home)"),
@@ -173,6 +176,8 @@ class Environment:
     chromium: str | None
     contact: str | None
     claim_lease_minutes: int = 30
+    # The embedded server's cache: its memory grows to about this much as data is written.
+    db_cache: str = "64M"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -194,6 +199,11 @@ class Environment:
         db_name = get("TIEQUAN_DB") or DEFAULT_DB
         if any(c in db_name for c in '/\\. "$') or len(db_name) > 63:
             raise SettingError(f"TIEQUAN_DB is not a usable database name: {db_name!r}")
+        db_cache = (get("TIEQUAN_DB_CACHE") or default("TIEQUAN_DB_CACHE")).upper()
+        if not re.fullmatch(r"[1-9][0-9]{0,5}[MG]", db_cache):
+            raise SettingError(
+                f"TIEQUAN_DB_CACHE must be a size such as 128M or 1G, got {db_cache!r}"
+            )
         model = get("TIEQUAN_MODEL_DIR")
         evidence = get("TIEQUAN_EVIDENCE_DIR")
         lease = get(LEASE) or default(LEASE)
@@ -208,6 +218,7 @@ class Environment:
             chromium=get("TIEQUAN_CHROMIUM"),
             contact=get("TIEQUAN_CONTACT"),
             claim_lease_minutes=int(_number(lease, LEASE, int, 1, 1440)),
+            db_cache=db_cache,
         )
 
 

@@ -20,21 +20,23 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawlers import revisit
 from crawlers.assemble import (
     LicenceCache,
     LicenceState,
     PageInfo,
+    header,
     keeps_raw,
     make_licence,
     make_listing,
     missing_required,
+    not_modified,
     raw_capture,
     utc_now,
 )
-from crawlers.browser import BrowserNotFound, find_chromium, require_chromium
+from crawlers.browser import BrowserNotFound, find_chromium, plain_http, require_chromium
 from crawlers.crawl_settings import deployment_user_agent
 from crawlers.extract import SelectorSpec, evaluate, extract_fields
-from crawlers.followup_plan import load_plan
 from crawlers.health.config import health_settings
 from crawlers.items import Licence, Listing, RawCapture
 from crawlers.profiles import SiteProfile
@@ -43,6 +45,12 @@ from crawlers.spiders.api_mode import ApiModeMixin
 PAGE_META = "tiequan_page"
 FOLLOWUP_META = "tiequan_followup"
 LICENCE_META = "tiequan_licence_key"
+# Licence pages release held items, item pages finish what list pages found: asked before
+# the next list page, so the request queue stays a few pages deep however large the site.
+LICENCE_PRIORITY = 2
+ITEM_PRIORITY = 1
+ITEM_PAGE_META = "tiequan_item_page"  # may be asked conditionally (pipelines.recrawl)
+RECRAWL_ITEM_META = "tiequan_recrawl_item"  # the stored listing a conditional request names
 BROWSER_WAIT_TIMEOUT_MS = 15_000
 SCROLL_PATIENCE = 3  # scrolls without new content before we call the feed exhausted
 SETTLE_TIMEOUT_MS = 5_000
@@ -64,6 +72,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         self.allowed_domains = [host] if host else []
         self.licences = LicenceCache()
         self._keep_raw: bool | None = None
+        self._revisits: dict[str, revisit.Target] | None = None
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -87,9 +96,11 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             except BrowserNotFound:
                 found = None
             if found is None:
+                plain_http(settings)
                 return
             options["executable_path"] = str(found)
         else:
+            plain_http(settings)
             return
         settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority="spider")
 
@@ -113,8 +124,17 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key, count)
 
+    def revisits(self) -> dict[str, revisit.Target]:
+        """This site's entries of the revisit list (TIEQUAN_FOLLOWUP_FILE), read once."""
+        if self._revisits is None:
+            path = self.settings.get("TIEQUAN_FOLLOWUP_FILE")
+            self._revisits = revisit.load(path, self.name) if path else {}
+        return self._revisits
+
     def emit(self, listings: list[Listing]) -> Iterator[Listing]:
+        revisits = self.revisits()
         for listing in listings:
+            listing.revisit = revisits.get(listing.item_id)
             self.inc_stat(f"tiequan/items/{self.profile.name}")
             yield listing
 
@@ -147,6 +167,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
                 errback=self.licence_failed,
                 dont_filter=True,
                 meta={LICENCE_META: key},
+                priority=LICENCE_PRIORITY,
             )
 
     def parse_licence(self, response: Response) -> Iterator[Listing]:
@@ -333,10 +354,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         Only sites with item pages: a feed or API site's listings are re-seen by the crawl
         itself. A 404/410 answer is kept (it is the evidence of the takedown).
         """
-        plan_file = self.settings.get("TIEQUAN_FOLLOWUP_FILE")
-        if not plan_file or self.profile.item is None or self.profile.render == "api":
+        if self.profile.item is None or self.profile.render == "api":
             return
-        for target in load_plan(plan_file, self.name).values():
+        for target in self.revisits().values():
             parts = urlsplit(target.url)
             # Re-based on this run's base_url: a sandbox (or mirror) may move between nights.
             url = self.profile.url(parts.path + (f"?{parts.query}" if parts.query else ""))
@@ -362,11 +382,13 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             status=response.status,
             extra={"gone": True},
             raw=raw,
+            revisit=self.revisits().get(target["item_id"]),
         )
 
     def item_request(self, url: str) -> scrapy.Request:
+        meta = {**self.browser_meta(), ITEM_PAGE_META: True}
         return scrapy.Request(
-            url, callback=self.parse_item, errback=self.on_error, meta=self.browser_meta()
+            url, callback=self.parse_item, errback=self.on_error, meta=meta, priority=ITEM_PRIORITY
         )
 
     async def parse_item(self, response: Response) -> AsyncIterator[Any]:
@@ -376,6 +398,12 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if target is not None and response.status in (404, 410):
             self.inc_stat("tiequan/followup_gone")
             yield self.gone(response, target, self.capture(received, response))
+            return
+        if response.status == 304 and RECRAWL_ITEM_META in response.meta:
+            self.inc_stat("tiequan/not_modified")
+            bare = not_modified(self.profile, response, str(response.meta[RECRAWL_ITEM_META]))
+            for sighting in self.emit([bare]):
+                yield sighting
             return
         spec = self.profile.item
         assert spec is not None
@@ -391,6 +419,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
         if listing is None:
             self.incomplete(response.url, fields)
             return
+        if received is response:  # validators of a static page, for the next sweep
+            listing.etag = header(received, b"ETag")
+            listing.last_modified = header(received, b"Last-Modified")
         for out in self.with_item_licence(response, listing):
             yield out
 

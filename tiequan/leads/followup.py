@@ -39,7 +39,7 @@ _RETRIES = 5
 
 class RevisitTarget(Protocol):
     """What an outcome needs of the listing re-checked: a ``Revisit``, or the crawl's own
-    plan entry (crawlers.followup_plan.Target), which the leads know nothing else of."""
+    plan entry (crawlers.revisit.Target), which the leads know nothing else of."""
 
     @property
     def platform(self) -> str: ...

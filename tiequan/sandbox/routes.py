@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -83,6 +84,8 @@ class SandboxApp:
         self.world = world
         self.night = night  # which night's prices the price-watch listings show
         self.layout = layout  # html_mall.LAYOUTS: how the mall's item pages are laid out
+        # Mall item texts a test rewrote (SandboxServer.edit_text), by item id.
+        self.edited: dict[str, str] = {}
         self._images: dict[tuple[str, str], bytes] = {}
         self._image_lock = threading.Lock()
         self._routes: list[tuple[re.Pattern[str], Any]] = [
@@ -183,6 +186,8 @@ class SandboxApp:
         if item is None:  # never existed, or taken down by the seller (tiequan.sandbox.takedown)
             return _html(html_common.not_found_page("商品"), 404)
         item = priced(item, self.night)
+        if item_id in self.edited:
+            item = dataclasses.replace(item, text=self.edited[item_id])
         shop = self.world.shops["mall"][item.shop_id]
         same = self.world.family_items("mall", item.family)
         at = same.index(item) if item in same else -1  # price-watch items are in no family

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import threading
 import time
 from collections import Counter
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -37,13 +39,15 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in a page must not kill the connection silently
             log.exception("sandbox failed on %s", self.path)
             response = Response(500, "服务器内部错误".encode(), "text/plain; charset=utf-8")
+        if response.status == 200 and self.sandbox.validators:
+            response = self.sandbox.validate(self.path, response, self.headers)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if send_body:
+        if send_body and response.status != 304:
             self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -89,6 +93,12 @@ class SandboxServer:
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self._app: SandboxApp | None = None
+        # Page validators (ETag, Last-Modified) and 304s to conditional requests; a test
+        # switches them off to see a site that sends none.
+        self.validators = True
+        self._modified: dict[str, float] = {}  # when a test last edited a page
+        self._since = time.time()
+        self.not_modified = 0  # 304s answered
 
     @property
     def world(self) -> World:
@@ -163,6 +173,44 @@ class SandboxServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def edit_text(self, item_id: str, text: str) -> None:
+        """Rewrite a mall item's description (its page changes, its ETag and Last-Modified too)."""
+        if self._app is None:
+            raise RuntimeError("SandboxServer not started")
+        if self.world.find("mall", item_id) is None:
+            raise KeyError(f"no mall item {item_id!r}")
+        self._app.edited[item_id] = text
+        self._modified[f"/mall/item/{item_id}"] = time.time()
+
+    def validate(self, target: str, response: Response, request_headers: Any) -> Response:
+        """Add ETag and Last-Modified to a 200; answer 304 when the client's copy is current.
+
+        If-None-Match wins over If-Modified-Since, as RFC 9110 says.
+        """
+        path = urlsplit(target).path
+        etag = '"' + hashlib.sha256(response.body).hexdigest()[:20] + '"'
+        modified = int(self._modified.get(path, self._since))
+        headers = {
+            **response.headers,
+            "ETag": etag,
+            "Last-Modified": formatdate(modified, usegmt=True),
+        }
+        current = False
+        if_none_match = request_headers.get("If-None-Match")
+        if if_none_match is not None:
+            current = etag in {t.strip() for t in if_none_match.split(",")} or if_none_match == "*"
+        elif request_headers.get("If-Modified-Since"):
+            try:
+                since = parsedate_to_datetime(request_headers["If-Modified-Since"]).timestamp()
+            except (TypeError, ValueError):
+                since = -1.0
+            current = modified <= since
+        if current:
+            with self._lock:
+                self.not_modified += 1
+            return Response(304, b"", response.content_type, headers)
+        return Response(response.status, response.body, response.content_type, headers)
 
     def reset_counters(self) -> None:
         """Forget hits and fault attempts (faulty paths fail once more afterwards)."""

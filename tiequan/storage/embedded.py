@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tiequan.settings import environment
 from tiequan.storage.process import (
     EmbeddedServerError,
     find_executable,
@@ -245,6 +246,10 @@ class EmbeddedServer:
             "--storage-path", str(self.storage_path),
             "--sync-on-commit",
             "--log-level", "INFO",
+            # WiredTiger's default cache of 1 GB would let the server grow to that, and its
+            # oplog keeps the last 100,000 writes in memory; tiequan reads no change stream.
+            "--cache-size", environment().db_cache,
+            "--oplog-max-entries", "1000",
         ]  # fmt: skip
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log_fh:

@@ -27,7 +27,10 @@ from pymongo.errors import BulkWriteError
 from tiequan.storage.bulk import DUPLICATE_KEY, insert_new
 
 # Per-capture facts: they differ every night without the listing having changed.
-CAPTURE_FIELDS = ("captured_at", "url", "final_url", "status", "body_sha256", "evidence_id")
+CAPTURE_FIELDS = (
+    "captured_at", "url", "final_url", "status", "body_sha256", "evidence_id", "etag",
+    "last_modified",
+)  # fmt: skip
 _NOT_CONTENT = frozenset({"_id", "run_id", *CAPTURE_FIELDS})
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from crawlers.followup_plan import Target
+from crawlers.revisit import Target
 from tiequan.leads.followup import Outcome, record_followups
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage import spool

@@ -43,6 +43,12 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "alerts_delivered": {
             k.rsplit("/", 1)[-1]: v for k, v in stats.items() if k.startswith("tiequan/alerts/")
         },
+        # Incremental recrawl (pipelines.recrawl): pages answered 304, listings whose
+        # fields hashed as stored, and listings of earlier sweeps not seen this time.
+        "detected": stats.get("detector/items", 0),
+        "not_modified": stats.get("recrawl/not_modified", 0),
+        "unchanged": stats.get("recrawl/unchanged", 0),
+        "missing": stats.get("recrawl/missing", 0),
     }
 
 
@@ -197,6 +203,11 @@ def format_summary(report: dict[str, Any]) -> str:
             f"  {name}: 页面 {site['pages']}，条目 {site['items']}，命中 {site['findings']}，"
             f"重试 {retries}，错误 {site['errors']}，结束原因 {site['finish_reason']}"
         )
+        if site.get("not_modified") or site.get("unchanged") or site.get("missing"):
+            lines.append(
+                f"    未变化：页面 {site.get('not_modified', 0)}（304），"
+                f"条目 {site.get('unchanged', 0)}（内容相同），未再出现 {site.get('missing', 0)}"
+            )
     alerts = report.get("health_alerts") or []
     if alerts:
         lines += ["", f"健康告警 {len(alerts)} 项："]

@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from crawlers.followup_plan import Target, write_plan
+from crawlers import revisit
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
 from pipelines.config import db_timeout_ms
 from tiequan.leads.followup import build_plan
@@ -117,7 +117,7 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
         plan = build_plan(db[LEADS], [p.name for p in profiles])
         if plan:
             plan_path = resolve_home(options.home) / "runs" / f"{run_id}.followup.json"
-            write_plan(plan_path, [Target(**asdict(revisit)) for revisit in plan])
+            revisit.write(plan_path, [revisit.Target(**asdict(r)) for r in plan])
             settings.set("TIEQUAN_FOLLOWUP_FILE", str(plan_path), priority="cmdline")
             logger.info("takedown follow-up: %d listing(s) to re-check", len(plan))
         # Scrapy's own loggers follow --log-level.

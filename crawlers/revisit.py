@@ -1,9 +1,10 @@
-"""The follow-up plan file: which listings of handed-over leads a sweep re-checks.
+"""The revisit list: which listings of handed-over leads a sweep re-checks (takedown follow-up).
 
 Written before a sweep by the runner (tiequan.sweep) from what
-``tiequan.leads.followup.build_plan`` lists, and read by the spiders and pipelines, so its
-shape lives here, on the crawling side: the crawlers need no lead-queue code to read it,
-and the leads no crawler code to plan it.
+``tiequan.leads.followup.build_plan`` lists. The spider reads it once, requests those pages
+again and marks each item of the list (``Listing.revisit``); the pipelines read the mark,
+never the file. Its shape lives here, on the crawling side: the crawlers need no lead-queue
+code to read it, and the leads no crawler code to plan it.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ class Target:
     categories: tuple[str, ...]
 
 
-def write_plan(path: Path, targets: list[Target]) -> None:
+def write(path: Path, targets: list[Target]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [asdict(t) for t in targets]
     path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def load_plan(path: Path | str, platform: str | None = None) -> dict[str, Target]:
-    """The plan file's targets (of one platform), by item id; errors name the file."""
+def load(path: Path | str, platform: str | None = None) -> dict[str, Target]:
+    """The file's targets (of one platform), by item id; errors name the file."""
     try:
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
         targets = [
@@ -47,5 +48,5 @@ def load_plan(path: Path | str, platform: str | None = None) -> dict[str, Target
             for r in rows
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: unreadable follow-up plan: {exc}") from exc
+        raise ValueError(f"{path}: unreadable revisit list: {exc}") from exc
     return {t.item_id: t for t in targets if platform is None or t.platform == platform}
