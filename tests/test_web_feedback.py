@@ -156,7 +156,7 @@ def test_dismiss_offers_the_configured_reasons_and_refuses_others(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("dismiss_reasons:\n  - 甲\n  - 123\n", "field dismiss_reasons.1: bad value 123"),
+        ("dismiss_reasons:\n  - 甲\n  - 123\n", "field dismiss_reasons[1]: bad value 123"),
         ("dismiss_reasons: []\n", "field dismiss_reasons: bad value []"),
         ("dismiss_reasons:\n  - 甲\n  - 甲\n", "field dismiss_reasons: bad value ['甲', '甲']"),
         ("dismiss_reasons:\n  - 甲\nreasons: [乙]\n", "field <root>: bad value"),

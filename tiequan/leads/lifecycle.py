@@ -8,16 +8,12 @@ audit record.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-
+from tiequan.configfile import load_checked_yaml
 from tiequan.settings import REPO_CONFIG_DIR, environment
 
 SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "lifecycle.schema.json"
@@ -127,20 +123,5 @@ def load_lifecycle(path: Path | None = None) -> Lifecycle:
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> Lifecycle:
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LifecycleConfigError(f"{path}: cannot read file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise LifecycleConfigError(f"{path}: invalid YAML: {exc}") from exc
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path)
-    )
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "<root>"
-        raise LifecycleConfigError(
-            f"{path}: field {where}: bad value {err.instance!r}: {err.message}"
-        )
+    raw = load_checked_yaml(path, SCHEMA_PATH, LifecycleConfigError)
     return Lifecycle(due_days=dict(raw["due_days"]))

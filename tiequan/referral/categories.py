@@ -6,17 +6,16 @@ Besides the priorities, the file routes finding types that go to one unit whatev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from detectors.base import CATEGORY_IDS, CORE_CATEGORIES
 from detectors.price import PriceFraudRule, load_price_fraud_rule
+from tiequan.configfile import check_schema
 from tiequan.settings import REPO_CONFIG_DIR, environment
 
 SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "categories.schema.json"
@@ -131,24 +130,8 @@ def price_fraud_rule(config_dir: Path | None = None) -> PriceFraudRule:
     return load_price_fraud_rule(directory, category=route.category)
 
 
-def _field_path(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
-
-
 def _validate_schema(path: Path, raw: Any) -> None:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path)
-    )
-    if errors:
-        err = errors[0]
-        raise CategoriesError(
-            f"{path}: field {_field_path(err.absolute_path)}: bad value {err.instance!r}: "
-            f"{err.message}"
-        )
+    check_schema(path, raw, SCHEMA_PATH, CategoriesError)
 
 
 def _build(path: Path, raw: dict[str, Any]) -> Categories:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-
+from tiequan.configfile import load_checked_yaml
 from tiequan.settings import REPO_CONFIG_DIR, environment
 
 SCHEMA_PATH = REPO_CONFIG_DIR / "schemas" / "workbench.schema.json"
@@ -42,20 +38,5 @@ def load_workbench(path: Path | None = None) -> WorkbenchConfig:
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> WorkbenchConfig:
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WorkbenchConfigError(f"{path}: cannot read file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise WorkbenchConfigError(f"{path}: invalid YAML: {exc}") from exc
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(raw), key=lambda e: list(e.absolute_path)
-    )
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "<root>"
-        raise WorkbenchConfigError(
-            f"{path}: field {where}: bad value {err.instance!r}: {err.message}"
-        )
+    raw = load_checked_yaml(path, SCHEMA_PATH, WorkbenchConfigError)
     return WorkbenchConfig(dismiss_reasons=tuple(r.strip() for r in raw["dismiss_reasons"]))
