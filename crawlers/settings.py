@@ -48,7 +48,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "pipelines.recrawl.RecrawlPipeline": 50,  # unchanged listings skip OCR, detect, evidence
     "pipelines.validate.ValidatePipeline": 100,
-    "pipelines.resume.ResumePipeline": 150,  # only in a resumed crawl (crawlers.frontier)
+    "pipelines.resume.ResumePipeline": 150,  # only in a resumed crawl (pipelines.frontier)
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.images.ImageTextPipeline": 350,
     "pipelines.detect.DetectPipeline": 400,
@@ -64,7 +64,7 @@ EXTENSIONS = {
 # Crawl health (crawlers.health): Spidermon's monitors run as each spider closes; field
 # coverage rules come per profile (crawlers.health.config.health_settings).
 SPIDERMON_ENABLED = True
-SPIDERMON_SPIDER_CLOSE_MONITORS = ["crawlers.health.monitors.CrawlHealthSuite"]
+SPIDERMON_SPIDER_CLOSE_MONITORS = ["pipelines.health.CrawlHealthSuite"]
 SPIDERMON_ADD_FIELD_COVERAGE = True
 SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True  # a selector that found nothing leaves None
 SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True  # no items: the item-count monitor says so

@@ -38,7 +38,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "store": ("evidence",),
     "refer": ("evidence", "store"),
     "followup": ("evidence",),
-    # a request is durably done only after what its items wrote (crawlers.frontier)
+    # a request is durably done only after what its items wrote (pipelines.frontier)
     "frontier": ("evidence", "store", "refer", "followup"),
 }
 # The writers of one crawl, by stage; keyed by the crawl's stats collector, the one object

@@ -1,6 +1,6 @@
 """Stage 150: in a resumed crawl, what the killed run already wrote is not written again.
 
-The durable frontier (crawlers.frontier) marks a request done only after its items were
+The durable frontier (pipelines.frontier) marks a request done only after its items were
 written, so the requests a resumed run fetches again are those whose items were not,
 or only partly, written when the process died: the evidence stage's batch may have gone
 out while the store stage's had not. For each item of a resumed crawl, this stage looks

@@ -28,8 +28,8 @@ from scrapy.statscollectors import MemoryStatsCollector
 from crawlers.health.actions import HEALTH_STAT
 from crawlers.health.config import coverage_rules, health_settings
 from crawlers.health.extension import AlertLevelRunner
-from crawlers.health.monitors import CrawlHealthSuite
 from crawlers.profiles import ProfileError, load_profile, load_profiles
+from pipelines.health import CrawlHealthSuite
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.html_mall import PRICE_MOVED, STANDARD
 from tiequan.sandbox.server import SandboxServer

@@ -19,8 +19,8 @@ from pymongo.database import Database
 from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
 
-from crawlers.frontier import DurableScheduler
 from crawlers.items import Listing
+from pipelines.frontier import DurableScheduler
 from pipelines.resume import AlreadyStored, ResumePipeline
 from tiequan.scheduling.child import sweep_command
 from tiequan.settings import SchedulerSettings

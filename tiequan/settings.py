@@ -87,7 +87,7 @@ CRAWL = (
     Setting("TIEQUAN_HEALTH_MAX_RETRY_RATE", 0.2, "alert above this many retries per request"),
     Setting("TIEQUAN_HEALTH_MAX_429_RATE", 0.05, "alert above this share of 429 responses"),
     Setting("TIEQUAN_HEALTH_MAX_ROBOTS_SHARE", 0.5, "alert above this share of robots.txt blocks"),
-    # crawlers.frontier: the request queue and seen-set in the database (resumable)
+    # pipelines.frontier: the request queue and seen-set in the database (resumable)
     Setting("TIEQUAN_DURABLE_FRONTIER", False, "keep the crawl frontier in the database"),
     Setting("TIEQUAN_FRONTIER_RESUME", False, "continue the site's unfinished crawl"),
     Setting("TIEQUAN_FRONTIER_LEASE_SECONDS", 300.0, "a taken request's lease (1–86400)"),

@@ -151,7 +151,7 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
     ) -> Iterator[Listing | scrapy.Request]:
         """Emit now if the shop's licence is known, else fetch it once and hold the item.
 
-        A durable frontier (crawlers.frontier) keeps ``origin``, the item's page, unfinished
+        A durable frontier (pipelines.frontier) keeps ``origin``, the item's page, unfinished
         while the item is held, so a crash before the licence page comes loses nothing.
         """
         state = self.licences.add(key, listing)

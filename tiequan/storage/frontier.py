@@ -9,7 +9,7 @@ process holding it (host, pid, lease). A holder that died (its pid is gone on th
 host, or its lease ran out) is cleared with a log line and never blocks the next run.
 
 A finished crawl's request documents are deleted, so the collection holds only the
-crawls that may still be resumed. The Scrapy side is crawlers.frontier.
+crawls that may still be resumed. The Scrapy side is pipelines.frontier.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from tiequan.sweep.report import build_report
 
 logger = logging.getLogger(__name__)
 
-DURABLE_SCHEDULER = "crawlers.frontier.DurableScheduler"
+DURABLE_SCHEDULER = "pipelines.frontier.DurableScheduler"
 
 
 class SweepError(RuntimeError):

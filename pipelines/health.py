@@ -19,7 +19,7 @@ from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 
 from crawlers.health.actions import MailAlerts, PostAlerts, RecordHealth
 from crawlers.health.config import HealthThresholds
-from crawlers.health.history import site_item_counts
+from pipelines.health_history import site_item_counts
 from tiequan.storage.connect import short_error
 
 
