@@ -17,6 +17,8 @@ from pymongo.database import Database
 
 from tiequan.storage.embedded import EmbeddedServer
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
@@ -46,3 +48,16 @@ def db(mongo_client: MongoClient[dict[str, Any]]) -> Iterator[Database[dict[str,
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield mongo_client[name]
     mongo_client.drop_database(name)
+
+
+def cli_env(mongo_uri: str, db_name: str, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `tiequan` child process that writes into ``db_name``."""
+    env = dict(os.environ)
+    env.update(
+        TIEQUAN_MONGO_URI=mongo_uri,
+        TIEQUAN_DB=db_name,
+        TIEQUAN_HOME=str(home),
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
+    return env

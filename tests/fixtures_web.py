@@ -7,7 +7,6 @@ Playwright. Tests that change leads must pick their own (see tests/test_web_e2e.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -21,6 +20,7 @@ from argon2 import PasswordHasher
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.leads.queue import LeadQueue
@@ -59,9 +59,7 @@ def swept_db(
     """A database filled by `tiequan sweep --site sandbox_mall`; (db, TIEQUAN_HOME, sandbox)."""
     name = f"t_web_{uuid.uuid4().hex[:8]}"
     home = tmp_path_factory.mktemp("web_home")
-    env = dict(os.environ)
-    env.update(TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=name, TIEQUAN_HOME=str(home))
-    env["PYTHONPATH"] = str(REPO)
+    env = cli_env(mongo_uri, name, home)
     with SandboxServer(seed=SANDBOX_SEED, scale=WORKBENCH_SCALE) as server:
         cmd = [sys.executable, "-m", "tiequan", "sweep", "--site", "sandbox_mall",
                "--base-url", server.base_url, "--progress", "0",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from crawlers.health.config import coverage_rules, health_settings
 from crawlers.health.extension import AlertLevelRunner
 from crawlers.profiles import ProfileError, load_profile, load_profiles
 from pipelines.health import CrawlHealthSuite
+from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.html_mall import PRICE_MOVED, STANDARD
 from tiequan.sandbox.server import SandboxServer
@@ -131,16 +131,14 @@ def health_env(
     profile["start_paths"] = ["/mall/search?q=health&page=1", "/mall/search?q=beauty&page=1"]
     (sites / f"{SITE}.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), "utf-8")
     name = f"t_health_{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ)
-    env.update(
-        TIEQUAN_MONGO_URI=mongo_uri,
-        TIEQUAN_DB=name,
-        TIEQUAN_HOME=str(tmp_path_factory.mktemp("home")),
+    env = cli_env(
+        mongo_uri,
+        name,
+        tmp_path_factory.mktemp("home"),
         TIEQUAN_SITES_DIR=str(sites),
         TIEQUAN_ALERT_WEBHOOK=hooks.webhook,
         TIEQUAN_ALERT_SMTP=hooks.smtp_address,
         TIEQUAN_ALERT_TO="duty@example.org",
-        PYTHONPATH=str(REPO),
     )
     yield env
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)

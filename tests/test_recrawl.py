@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ from crawlers.assemble import LicenceCache, LicenceState
 from crawlers.items import Licence, Listing, RawCapture
 from pipelines.evidence import licence_link
 from pipelines.recrawl import fields_sha256
+from tests.fixtures_mongo import cli_env
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.takedown import takedown_state
 
@@ -45,14 +45,7 @@ def mall() -> Iterator[SandboxServer]:
 @pytest.fixture(scope="module")
 def env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     name = f"t_recrawl_{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ)
-    env.update(
-        TIEQUAN_MONGO_URI=mongo_uri,
-        TIEQUAN_DB=name,
-        TIEQUAN_HOME=str(tmp_path_factory.mktemp("home")),
-        PYTHONPATH=str(REPO),
-    )
-    yield env
+    yield cli_env(mongo_uri, name, tmp_path_factory.mktemp("home"))
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     client.drop_database(name)
     client.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from detectors.base import CORE_CATEGORIES
+from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.model import Case
@@ -43,14 +43,7 @@ def tiequan(
 @pytest.fixture(scope="module")
 def sweep_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     name = f"t_sweep_{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ)
-    env.update(
-        TIEQUAN_MONGO_URI=mongo_uri,
-        TIEQUAN_DB=name,
-        TIEQUAN_HOME=str(tmp_path_factory.mktemp("home")),
-        PYTHONPATH=str(REPO),
-    )
-    yield env
+    yield cli_env(mongo_uri, name, tmp_path_factory.mktemp("home"))
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     client.drop_database(name)
     client.close()
