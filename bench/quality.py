@@ -28,8 +28,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,30 +50,10 @@ from detectors.model_store import (  # noqa: E402
 )
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
 from tiequan.corpus.reference import ONLINE_CATEGORIES  # noqa: E402
+from tiequan.models.metrics import Predict, Scores, score  # noqa: E402
 from tiequan.sandbox.world import get_world  # noqa: E402
 
-Predict = Callable[[Example], set[str]]
 TARGET_F1, TARGET_FPR, TARGET_RECALL = 0.90, 0.10, 0.75
-
-
-@dataclass
-class Result:
-    counts: dict[str, list[int]] = field(default_factory=dict)  # category: tp, fp, fn
-    negatives: Counter[str] = field(default_factory=Counter)  # group: examples
-    alarms: Counter[str] = field(default_factory=Counter)  # group: flagged examples
-    misses: list[tuple[Example, set[str]]] = field(default_factory=list)
-    false_alarms: list[tuple[Example, set[str]]] = field(default_factory=list)
-
-    def prf(self, categories: Sequence[str]) -> tuple[float, float, float]:
-        tp, fp, fn = (sum(self.counts.get(c, [0, 0, 0])[i] for c in categories) for i in range(3))
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-    def fpr(self, groups: Sequence[str] | None = None) -> float:
-        keys = list(self.negatives) if groups is None else list(groups)
-        total = sum(self.negatives[k] for k in keys)
-        return sum(self.alarms[k] for k in keys) / total if total else 0.0
 
 
 def keyword_baseline() -> Predict:
@@ -82,30 +61,6 @@ def keyword_baseline() -> Predict:
     lexicons, _, _ = load_config(default_config_dir())
     terms = [(t.term, lx.category) for lx in lexicons for t in lx.terms]
     return lambda e: {category for term, category in terms if term in e.text}
-
-
-def evaluate(predict: Predict, examples: Sequence[Example]) -> Result:
-    result = Result(counts={c: [0, 0, 0] for c in ONLINE_CATEGORIES})
-    for example in examples:
-        predicted, gold = predict(example) & set(ONLINE_CATEGORIES), set(example.labels)
-        for category in predicted | gold:
-            row = result.counts[category]
-            row[
-                0
-                if category in predicted and category in gold
-                else 1
-                if category in predicted
-                else 2
-            ] += 1
-        if not gold:
-            group = example.group or "negative"
-            result.negatives[group] += 1
-            if predicted:
-                result.alarms[group] += 1
-                result.false_alarms.append((example, predicted))
-        elif gold - predicted or predicted - gold:
-            result.misses.append((example, predicted))
-    return result
 
 
 # The sandbox sites as the sweep sees them: the profile's kind and category hints.
@@ -178,7 +133,7 @@ def out_of_fold(folds: int = STACK_FOLDS) -> tuple[list[Example], Predict]:
     return wording, predict
 
 
-def headline_table(results: dict[str, Result]) -> list[str]:
+def headline_table(results: dict[str, Scores]) -> list[str]:
     lines = [
         "| system | core micro-F1 (P / R) | all online categories micro-F1 | "
         "false alarms: hard negatives / compliant |",
@@ -193,7 +148,7 @@ def headline_table(results: dict[str, Result]) -> list[str]:
     return lines
 
 
-def category_table(results: dict[str, Result]) -> list[str]:
+def category_table(results: dict[str, Scores]) -> list[str]:
     names = list(results)
     lines = [
         "| category | " + " | ".join(names) + " |",
@@ -202,17 +157,17 @@ def category_table(results: dict[str, Result]) -> list[str]:
     for category in ONLINE_CATEGORIES:
         cells = []
         for name in names:
-            tp, fp, fn = results[name].counts[category]
-            if tp + fp + fn == 0:
+            n = results[name].counts[category]
+            if n.tp + n.fp + n.fn == 0:
                 cells.append("–")
                 continue
             p, r, f = results[name].prf([category])
-            cells.append(f"{p:.2f} / {r:.2f} / {f:.2f} ({tp + fn})")
+            cells.append(f"{p:.2f} / {r:.2f} / {f:.2f} ({n.support})")
         lines.append(f"| {category} | " + " | ".join(cells) + " |")
     return lines
 
 
-def miss_kinds(result: Result) -> list[str]:
+def miss_kinds(result: Scores) -> list[str]:
     """Counts of the test split's misses by category and claim type (no texts)."""
     missed: Counter[tuple[str, str]] = Counter()
     for example, predicted in result.misses:
@@ -225,9 +180,9 @@ def miss_kinds(result: Result) -> list[str]:
 
 
 def render(
-    real: dict[str, Result],
-    synthetic: dict[str, Result],
-    sandbox: dict[str, Result],
+    real: dict[str, Scores],
+    synthetic: dict[str, Scores],
+    sandbox: dict[str, Scores],
     sizes: tuple[int, int, int],
     load_s: float,
 ) -> str:
@@ -235,9 +190,7 @@ def render(
     head, base = real[names[0]], real[names[2]]
     f1, fpr = head.prf(CORE_CATEGORIES)[2], head.fpr()
     low = [
-        c
-        for c in ONLINE_CATEGORIES
-        if sum(head.counts[c][::2]) and head.prf([c])[1] < TARGET_RECALL
+        c for c in ONLINE_CATEGORIES if head.counts[c].support and head.prf([c])[1] < TARGET_RECALL
     ]
     meets = f1 >= TARGET_F1 and fpr <= TARGET_FPR and not low
     lines = [
@@ -286,7 +239,7 @@ def render(
     return "\n".join(lines)
 
 
-def write_errors(directory: Path, name: str, result: Result) -> Path:
+def write_errors(directory: Path, name: str, result: Scores) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}-errors.md"
     lines = [f"# Errors of the combined detector ({name})", ""]
@@ -329,9 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         real_test = read_examples(reference_dir(config) / "test.jsonl")
     synthetic_test = read_examples(corpus_dir(config) / "test.jsonl")
     sandbox_test = sandbox_examples()
-    real = {name: evaluate(fn, real_test) for name, fn in predictors.items()}
-    synthetic = {name: evaluate(fn, synthetic_test) for name, fn in predictors.items()}
-    sandbox = {name: evaluate(fn, sandbox_test) for name, fn in predictors.items()}
+    real = {name: score(fn, real_test) for name, fn in predictors.items()}
+    synthetic = {name: score(fn, synthetic_test) for name, fn in predictors.items()}
+    sandbox = {name: score(fn, sandbox_test) for name, fn in predictors.items()}
     sizes = (len(real_test), len(synthetic_test), len(sandbox_test))
     body = render(real, synthetic, sandbox, sizes, load_s)
     if args.split != "test":
@@ -340,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(body)  # CLI output
     if args.errors and oof is not None:
-        path = write_errors(args.errors, "oof", evaluate(oof[1], oof[0]))
+        path = write_errors(args.errors, "oof", score(oof[1], oof[0]))
         print(f"\nout-of-fold errors: {path}")  # CLI output
     if not args.no_write and args.split == "test":
         write_section(ROOT / "BENCHMARKS.md", "quality", "Detection quality", body)

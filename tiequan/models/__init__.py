@@ -1,0 +1,1 @@
+"""The detector's models as analysts manage them: metrics, registry, training, evaluation."""
