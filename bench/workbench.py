@@ -15,6 +15,7 @@ page p95 <= 300 ms. Writes section "workbench" of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import os
 import platform
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +59,7 @@ FILTERED = {"status": "待研判", "bureau": "talahaote", "sort": "score"}
 DEEP_PAGE = 50
 TARGET_MS = 300.0
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_NEXT = re.compile(r'<a href="([^"]+)" data-key="\]">')
 
 
 @dataclass
@@ -154,15 +157,30 @@ def measure(
             list(coll.find({"due_at": {"$gte": now, "$lt": now + timedelta(days=1)}}))
             list(coll.find({"due_at": {"$lt": now}, "status": open_}).sort("due_at").limit(200))
 
+        # Page DEEP_PAGE as an officer reaches it: by the pager's 下一页 link on the page
+        # before, which names that page's last row (keyset paging).
+        before_deep = http.get(f"{base}/leads", params={"page": DEEP_PAGE - 1}, timeout=60)
+        link = _NEXT.search(before_deep.text)
+        assert link, "no 下一页 link on the queue page"
+        next_path = html.unescape(link.group(1))
+        after = urllib.parse.parse_qs(urllib.parse.urlsplit(next_path).query)["after"][0]
+        cursor = views.decode_cursor(after, "created_at")
+        assert cursor is not None, after
+        keyset = {"created_at": {"$lt": cursor.value}}
         pages = [
             ("queue, unfiltered", get("/leads"), bare({}, order)),
+            (
+                f"queue, page {DEEP_PAGE} by 下一页 (cursor)",
+                get(next_path),
+                bare(keyset, order),
+            ),
             (
                 "queue, status + bureau, by score",
                 get("/leads", **FILTERED),
                 bare(f.query(), score_order),
             ),
             (
-                f"queue, page {DEEP_PAGE}",
+                f"queue, page {DEEP_PAGE} by number (a typed or bookmarked address)",
                 get("/leads", page=DEEP_PAGE),
                 bare({}, order, skip=(DEEP_PAGE - 1) * 50),
             ),

@@ -37,7 +37,10 @@ class OldQueue(LeadQueue):
         *,
         skip: int = 0,
         limit: int = 50,
+        after: Any = None,
+        before: Any = None,
     ) -> tuple[builtins.list[dict[str, Any]], int]:
+        # Before issue 11 every page was read by count, whatever link led to it.
         total = self.coll.count_documents(query)
         cursor = self.coll.find(query).sort([*sort, ("_id", 1)]).skip(max(0, skip))
         return builtins.list(cursor.limit(max(1, limit))), total
@@ -105,5 +108,5 @@ def old_code(db: Database[dict[str, Any]]) -> Iterator[None]:
     try:
         yield
     finally:
-        views.todo, views.FacetCache, Store.get_listings, web_app.evidence_sets = saved  # type: ignore[misc]
+        views.todo, views.FacetCache, Store.get_listings, web_app.evidence_sets = saved  # type: ignore[misc, method-assign]
         Store(db).ensure_indexes()

@@ -16,7 +16,7 @@ from tiequan.leads.lifecycle import FINAL, STATUSES
 from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.store import EVIDENCE, Store
-from tiequan.storage.window import SpanMemo, WindowKey, first_ids
+from tiequan.storage.window import Cursor, SpanMemo, WindowKey, first_ids, ids_beyond
 from tiequan.web import views
 from tiequan.web.accounts import User
 from tiequan.web.sessions import EXTEND_EVERY, IDLE, Sessions
@@ -110,6 +110,60 @@ def test_search_pages_match_the_plain_query(queue: LeadQueue, db: Database[dict[
             if page <= result.pages:
                 seen += [d["_id"] for d in result.leads]
         assert seen == expected[:32]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"status": "待研判"}, {"score": {"$gte": 0.6}}, {"created_at": {"$lt": NOW}}],
+)
+@pytest.mark.parametrize("field", ["created_at", "score", "status_at"])
+def test_keyset_reads_follow_and_precede_any_row_as_the_plain_order_does(
+    queue: LeadQueue, db: Database[dict[str, Any]], query: dict[str, Any], field: str
+) -> None:
+    sort = [(field, -1), ("_id", 1)]
+    key = {
+        "created_at": WindowKey("created_at", True, 3600, 3650 * 86400),
+        "status_at": WindowKey("status_at", True, 3600, 3650 * 86400),
+        "score": WindowKey("score", True, 0.01, 1.0, anchor=1.0),
+    }[field]
+    expected = plain(db, query, sort)
+    rows = {d["_id"]: d for d in db.leads.find(query)}
+    memo = SpanMemo()
+    for at in sorted({0, 1, len(expected) // 2, len(expected) - 2, len(expected) - 1}):
+        cursor = Cursor(rows[expected[at]][field], expected[at])
+        after = ids_beyond(db.leads, query, key, cursor, 6, memo=memo)
+        assert after == expected[at + 1 : at + 7]
+        before = ids_beyond(db.leads, query, key, cursor, 6, backward=True, memo=memo)
+        assert before == expected[max(0, at - 6) : at][::-1]
+
+
+def test_the_pager_walks_the_queue_by_cursor_both_ways(
+    queue: LeadQueue, db: Database[dict[str, Any]]
+) -> None:
+    for params in ({}, {"sort": "score"}, {"sort": "status", "min_score": "0.6"}):
+        f = views.QueueFilter.from_params(params)
+        key, descending, _ = views.SORTS[f.sort]
+        expected = plain(db, f.query(), [(key, -1 if descending else 1), ("_id", 1)])
+        pages = [views.search_page(queue, f, page_size=7)]
+        while pages[-1].page < pages[-1].pages:
+            f.page = pages[-1].page + 1
+            pages.append(views.search_page(queue, f, page_size=7, after=pages[-1].last_cursor))
+        assert [d["_id"] for p in pages for d in p.leads] == expected
+        back = pages[-1]
+        for number in range(len(pages) - 1, 0, -1):
+            f.page = number
+            back = views.search_page(queue, f, page_size=7, before=back.first_cursor)
+            assert [d["_id"] for d in back.leads] == [d["_id"] for d in pages[number - 1].leads]
+
+
+def test_a_forged_cursor_pages_by_number(queue: LeadQueue, db: Database[dict[str, Any]]) -> None:
+    f = views.QueueFilter.from_params({"sort": "created"})
+    f.page = 2
+    by_number = [d["_id"] for d in views.search_page(queue, f, page_size=5).leads]
+    for raw in ("x|y", "2026-13-01|L-1", "|", "no-separator", "1.0|" + "x" * 300):
+        assert views.decode_cursor(raw, "created_at") is None
+        page = views.search_page(queue, f, page_size=5, after=raw)
+        assert [d["_id"] for d in page.leads] == by_number
 
 
 def test_todo_lists_are_the_open_leads_i_hold_due_today_and_overdue(

@@ -45,7 +45,7 @@ from tiequan.referral import Categories, load_categories
 from tiequan.settings import environment
 from tiequan.storage.migrations import require_current
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
-from tiequan.storage.window import SpanMemo, WindowKey, first_ids
+from tiequan.storage.window import Cursor, SpanMemo, WindowKey, first_ids, ids_beyond
 
 log = logging.getLogger(__name__)
 
@@ -371,6 +371,8 @@ class LeadQueue:
         *,
         skip: int = 0,
         limit: int = 50,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
     ) -> tuple[builtins.list[dict[str, Any]], int]:
         """One page of the leads ``query`` (a MongoDB filter) selects, and how many there are.
 
@@ -378,12 +380,36 @@ class LeadQueue:
         pages never overlap. A query by a sort key with an index reads a window of that key
         (tiequan.storage.window); any other reads its leads' ids once, in order, which
         gives both the page and the count.
+
+        ``after`` (``before``): the page follows (precedes) that row, read from the row on
+        (keyset paging: a deep page costs what the first does) when the sort's key has a
+        window and no narrowing field is in the query; else ``skip`` pages.
         """
         skip, limit = max(0, skip), max(1, limit)
         # The embedded server narrows a query by the index of its first indexed clause.
         query = dict(sorted(query.items(), key=lambda kv: kv[0] not in NARROW_FIELDS))
         order = [*sort, ("_id", 1)]
         key = WINDOWS.get(sort[0][0]) if sort else None
+        cursor = after or before
+        if (
+            cursor is not None
+            and key is not None
+            and sort[0][1] == (-1 if key.descending else 1)
+            and not NARROW_FIELDS & set(query)
+        ):
+            ids = ids_beyond(
+                self.coll, query, key, cursor, limit, backward=after is None, memo=self.spans
+            )
+            # A short page before the cursor means the first page: it is read from the top.
+            if ids and (after is not None or len(ids) == limit):
+                if after is None:
+                    ids.reverse()
+                total = (
+                    self.coll.count_documents(query)
+                    if query
+                    else self.coll.estimated_document_count()
+                )
+                return self._by_ids(ids), total
         if (
             key is not None
             and not NARROW_FIELDS & set(query)

@@ -144,3 +144,93 @@ def first_ids(
         else:
             span = span * ASCENDING_STEP
     return None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A row of a read sorted by (key, ``_id``): its key's value and its ``_id``."""
+
+    value: Any
+    id: Any
+
+
+def _merged(query: Mapping[str, Any], name: str, ops: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``query`` with ``ops`` added to its clause on ``name`` (both must hold), first; None
+    when that clause is not a range the ops can join."""
+    existing = query.get(name)
+    clause: dict[str, Any] = {}
+    if existing is not None:
+        if not isinstance(existing, Mapping) or not existing or set(existing) - RANGE_OPS:
+            return None
+        clause = dict(existing)
+    for op, value in ops.items():
+        if op in clause and op != "$eq":
+            tighter = max if op in ("$gt", "$gte") else min
+            clause[op] = tighter(clause[op], value)
+        else:
+            clause[op] = value
+    return {name: clause, **{k: v for k, v in query.items() if k != name}}
+
+
+def _shifted(value: Any, span: float, down: bool) -> Any:
+    step = timedelta(seconds=span) if isinstance(value, datetime) else span
+    return value - step if down else value + step
+
+
+def ids_beyond(
+    coll: Collection[Any],
+    query: Mapping[str, Any],
+    key: WindowKey,
+    cursor: Cursor,
+    need: int,
+    *,
+    backward: bool = False,
+    memo: SpanMemo | None = None,
+) -> list[Any] | None:
+    """The ``_id``s of the ``need`` documents of ``query`` that follow ``cursor`` in the
+    order (``key``, ``_id`` ascending), or that precede it when ``backward`` (nearest
+    first): keyset paging, so page 50 reads what page 1 does. None when the query cannot
+    take the cursor (it holds ``_id`` or ``key`` in another form); the caller pages by count.
+
+    Documents tied with the cursor on ``key`` come first, by ``_id``; then windows of
+    ``key`` beyond the cursor's value, growing as ``first_ids``'s do.
+    """
+    if "_id" in query or need < 1:
+        return None
+    direction = -1 if key.descending else 1
+    if backward:
+        direction = -direction
+    id_order = -1 if backward else 1
+    down = direction == -1
+    ties = _merged(query, key.field, {"$eq": cursor.value})
+    if ties is None:
+        return None
+    ties["_id"] = {"$lt" if backward else "$gt": cursor.id}
+    ids = [d["_id"] for d in coll.find(ties, {"_id": 1}).sort("_id", id_order).limit(need)]
+    if len(ids) >= need:
+        return ids
+    rest, beyond = need - len(ids), "$lt" if down else "$gt"
+    order = [(key.field, direction), ("_id", id_order)]
+    fields = {key.field: 1}
+    shape = (*_shape(coll, query, key), "beyond", backward, rest)
+    remembered = memo.get(shape) if memo is not None else None
+    span = remembered if remembered is not None else key.span
+    for _ in range(MAX_PROBES):
+        if span >= key.limit:
+            break
+        bound = _shifted(cursor.value, span, down)
+        windowed = _merged(
+            query, key.field, {beyond: cursor.value, "$gte" if down else "$lte": bound}
+        )
+        if windowed is None:
+            return None
+        found = [d["_id"] for d in coll.find(windowed, fields).sort(order)]
+        if len(found) >= rest:
+            if memo is not None:
+                memo.put(shape, span)
+            return ids + found[:rest]
+        span *= 8.0 if not found else min(16.0, max(1.1, 1.1 * rest / len(found)))
+    whole = _merged(query, key.field, {beyond: cursor.value})
+    if whole is None:
+        return None
+    return ids + [d["_id"] for d in coll.find(whole, {"_id": 1}).sort(order).limit(rest)]

@@ -248,7 +248,12 @@ def create_app(
             request,
             "queue.html",
             f=f,
-            page=views.search_page(queue, f),
+            page=views.search_page(
+                queue,
+                f,
+                after=request.query_params.get("after", ""),
+                before=request.query_params.get("before", ""),
+            ),
             facets=views.queue_facets(queue, facet_cache),
             statuses=views.STATUSES,
             sorts=views.SORTS,

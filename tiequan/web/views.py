@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from tiequan.leads.lifecycle import ACTIONS, HANDED_OVER, STATUS_CLOSED, STATUSES
 from tiequan.leads.queue import LeadQueue
+from tiequan.storage.window import Cursor
 from tiequan.web.accounts import ROLE_UNIT, User
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -143,17 +144,71 @@ class Page:
     total: int
     page: int
     pages: int
+    sort_field: str = "created_at"
+
+    def cursor(self, lead: Mapping[str, Any]) -> str:
+        """``lead``'s place in the sort, for the pager's links (``after``/``before``)."""
+        return encode_cursor(lead, self.sort_field)
+
+    @property
+    def first_cursor(self) -> str:
+        return self.cursor(self.leads[0]) if self.leads else ""
+
+    @property
+    def last_cursor(self) -> str:
+        return self.cursor(self.leads[-1]) if self.leads else ""
 
 
-def search_page(queue: LeadQueue, f: QueueFilter, page_size: int = PAGE_SIZE) -> Page:
-    """One page of the filtered queue, filtered, sorted and paged by the database."""
+TIME_SORT_FIELDS = frozenset({"created_at", "status_at", "due_at"})
+
+
+def encode_cursor(lead: Mapping[str, Any], sort_field: str) -> str:
+    """ "value|id" of ``lead`` under ``sort_field``; "" when it has no value there."""
+    value = lead.get(sort_field)
+    if isinstance(value, datetime):
+        return f"{value.astimezone(UTC).isoformat()}|{lead['_id']}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{float(value)!r}|{lead['_id']}"
+    return ""
+
+
+def decode_cursor(raw: str, sort_field: str) -> Cursor | None:
+    """The row an ``after``/``before`` parameter names, or None when it is not one (a
+    hand-edited link pages by number instead)."""
+    value, sep, lead_id = raw.rpartition("|")
+    if not sep or not value or not lead_id or len(raw) > 200:
+        return None
+    try:
+        if sort_field in TIME_SORT_FIELDS:
+            when = datetime.fromisoformat(value)
+            return Cursor(when if when.tzinfo else when.replace(tzinfo=UTC), lead_id)
+        return Cursor(float(value), lead_id)
+    except ValueError:
+        return None
+
+
+def search_page(
+    queue: LeadQueue,
+    f: QueueFilter,
+    page_size: int = PAGE_SIZE,
+    *,
+    after: str = "",
+    before: str = "",
+) -> Page:
+    """One page of the filtered queue, filtered, sorted and paged by the database: from
+    the row a pager link names (``after``/``before``) when it names one, else by number."""
     key, descending, _ = SORTS[f.sort]
     sort = [(key, -1 if descending else 1)]
-    leads, total = queue.search(f.query(), sort, skip=(f.page - 1) * page_size, limit=page_size)
+    cursors = {"after": decode_cursor(after, key), "before": decode_cursor(before, key)}
+    leads, total = queue.search(
+        f.query(), sort, skip=(f.page - 1) * page_size, limit=page_size, **cursors
+    )
     pages = max(1, -(-total // page_size))
-    if f.page > pages:  # past the end (a stale link): the last page
+    number = min(f.page, pages)
+    if f.page > pages or (total and not leads):  # past the end (a stale link): the last page
         leads, total = queue.search(f.query(), sort, skip=(pages - 1) * page_size, limit=page_size)
-    return Page(leads, total, min(f.page, pages), pages)
+        number = pages
+    return Page(leads, total, number, pages, key)
 
 
 FACET_FIELDS = {
