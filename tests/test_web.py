@@ -16,6 +16,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
+from tests.test_leads import finding as leads_finding
+from tests.test_leads import listing as leads_listing
 from tiequan.cli import main as cli_main
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.leads.queue import LeadQueue, make_lead_id
@@ -453,6 +455,42 @@ def test_queue_filters_sort_and_page(app_client: TestClient, leads: dict[str, st
     bad = app_client.get("/leads", params={"min_score": "abc", "date_from": "2024-13-01"})
     assert bad.status_code == 200 and "分值须为数字" in bad.text and "起始日期格式" in bad.text
     assert "共 2 条" in app_client.get("/leads", params={"sort": "score", "page": "9"}).text
+
+
+def test_the_pager_links_name_the_row_they_follow(app_client: TestClient, queue: LeadQueue) -> None:
+    start = utcnow()
+    for n in range(3):  # three nights of leads: the pages cross night boundaries
+        pairs = [
+            (leads_listing(f"{n}-{i}", licence=False, shop=f"店{n}-{i}"), leads_finding())
+            for i in range(45)
+        ]
+        queue.record(pairs, run_id=f"R{n}", now=start - timedelta(days=n))
+    login(app_client, "rev")
+    lead_ids = re.compile(r"/leads/(XS[0-9A-F]+)")
+
+    def rows(page: str) -> list[str]:
+        return list(dict.fromkeys(lead_ids.findall(page)))
+
+    def pager(page: str, key: str) -> str:
+        found = re.search(rf'<a href="([^"]+)" data-key="\{key}">', page)
+        assert found, f"no pager link {key}"
+        return html.unescape(found.group(1))
+
+    first = app_client.get("/leads").text
+    assert "共 135 条" in first
+    following = pager(first, "]")
+    assert "after=" in following
+    by_number = rows(app_client.get("/leads", params={"page": "2"}).text)
+    # A lead found meanwhile shifts the pages by number, not the page after a row.
+    queue.record([(leads_listing("new", licence=False, shop="新店"), leads_finding())], run_id="R9")
+    second = app_client.get(following).text
+    assert rows(second) == by_number
+    assert rows(app_client.get("/leads", params={"page": "2"}).text)[1:] == by_number[:-1]
+    assert len(rows(second)) == 50 and not set(rows(second)) & set(rows(first))
+    third = app_client.get(pager(second, "]")).text
+    assert len(rows(third)) == 135 - 100 and "第 3 / 3 页" in third  # the new lead is on page 1
+    back = app_client.get(pager(third, "[")).text
+    assert "before=" in pager(third, "[") and rows(back) == rows(second)
 
 
 def test_users_command_reads_the_password_from_stdin(
