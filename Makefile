@@ -18,7 +18,7 @@ screenshots: setup
 	$(BIN)/python -m tiequan.web.screenshots
 
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: setup
 	$(BIN)/ruff check .
