@@ -48,6 +48,7 @@ from bench.workbench_baseline import OldQueue, old_code  # noqa: E402
 from bench.workbench_data import REVIEWERS, fill  # noqa: E402
 from tiequan.leads.lifecycle import FINAL  # noqa: E402
 from tiequan.leads.queue import LeadQueue  # noqa: E402
+from tiequan.leads.stats import Period, dashboard, today_in_shanghai  # noqa: E402
 from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 from tiequan.web import views  # noqa: E402
 from tiequan.web.accounts import ROLE_REVIEWER, Accounts  # noqa: E402
@@ -186,6 +187,12 @@ def measure(
             ),
             ("lead page", get(f"/leads/{lead_id}"), lambda: coll.find_one({"_id": lead_id})),
             ("待办 (landing page)", get("/"), bare_todo),
+            # The page shows a copy at most a minute old; beside it, computing the figures.
+            (
+                "dashboard, last 30 days (bare: computing its figures)",
+                get("/dashboard"),
+                lambda: dashboard(db, Period.last_days(today_in_shanghai(now)), now),
+            ),
         ]
         timings = [Timing(name, timed(page, repeat), timed(b, repeat)) for name, page, b in pages]
     bulk_query = {**f.query(), "category": "miracle_drug"}

@@ -5,7 +5,8 @@ The figures come from tiequan.leads.stats. The page carries them twice: as HTML 
 (autoescaped) and as a JSON document in a ``<script type="application/json">`` element
 that static/dashboard.js reads with textContent and hands to ECharts (the CSP allows no
 fetch, and the JSON's ``<`` are escaped, so a crawled name cannot end the element).
-``/dashboard/data`` serves the same JSON.
+``/dashboard/data`` serves the same JSON. Both show figures at most a minute old (the page
+says when they were computed); the report is computed when asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from tiequan.documents.monitoring import DOCX_TYPE, build_monitoring_report, report_filename
 from tiequan.leads.stats import Dashboard, Period, PeriodError, dashboard, today_in_shanghai
 from tiequan.storage.store import utcnow
+from tiequan.web.cache import Refreshing
 from tiequan.web.context import READERS, RouteRoles, Web, attachment
 
 ROUTES: RouteRoles = {
@@ -27,6 +29,7 @@ ROUTES: RouteRoles = {
     ("GET", "/dashboard/report.docx"): READERS,
 }
 PARAMS = ("from", "to")
+DASHBOARD_MAX_AGE = 60.0  # seconds
 
 
 def period_of(params: Mapping[str, str]) -> Period:
@@ -40,8 +43,15 @@ def query_of(period: Period) -> str:
 
 
 def register(app: FastAPI, web: Web) -> None:
+    # The figures read every lead and decision of the period: the page and its JSON show a
+    # copy at most DASHBOARD_MAX_AGE old (its time is on the page); the report reads afresh.
+    shown: Refreshing[Dashboard] = Refreshing(DASHBOARD_MAX_AGE)
+
     def figures(period: Period) -> Dashboard:
         return dashboard(web.db, period, utcnow())
+
+    def cached(period: Period) -> Dashboard:
+        return shown.get((period.start, period.end), lambda: figures(period))
 
     @app.get("/dashboard")
     def dashboard_page(request: Request) -> HTMLResponse:
@@ -51,7 +61,7 @@ def register(app: FastAPI, web: Web) -> None:
         except PeriodError as exc:
             error = str(exc)
             period = Period.last_days(today_in_shanghai(utcnow()))
-        board = figures(period)
+        board = cached(period)
         return web.render(
             request,
             "dashboard.html",
@@ -68,7 +78,7 @@ def register(app: FastAPI, web: Web) -> None:
             period = period_of(request.query_params)
         except PeriodError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(figures(period).to_json())
+        return JSONResponse(cached(period).to_json())
 
     @app.get("/dashboard/report.docx")
     def monitoring_report(request: Request) -> Response:

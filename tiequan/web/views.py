@@ -7,11 +7,9 @@ database.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +17,7 @@ from tiequan.leads.lifecycle import ACTIONS, HANDED_OVER, STATUS_CLOSED, STATUSE
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.window import Cursor
 from tiequan.web.accounts import ROLE_UNIT, User
+from tiequan.web.cache import Refreshing
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 50
@@ -232,41 +231,20 @@ def queue_facets(
 
 
 class FacetCache:
-    """The drop-downs' values, read at most every ``max_age`` seconds.
+    """The drop-downs' values, read at most every ``max_age`` seconds (tiequan.web.cache).
 
     The read visits every lead; the drop-downs change only when a new category, unit,
-    bureau, platform, source or severity first appears. A copy older than ``max_age`` is
-    still served while one thread reads a fresh one, so no page waits but the first.
+    bureau, platform, source or severity first appears.
     """
 
     def __init__(self, max_age: float = FACET_MAX_AGE) -> None:
-        self.max_age = max_age
-        self.value: dict[str, list[tuple[str, str]]] | None = None
-        self.read_at = 0.0
-        self.lock = threading.Lock()
-        self.refreshing = False
+        self.cache: Refreshing[dict[str, list[tuple[str, str]]]] = Refreshing(max_age, size=1)
 
     def get(self, queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
-        with self.lock:
-            value, stale = self.value, monotonic() - self.read_at > self.max_age
-            start = value is not None and stale and not self.refreshing
-            if start:
-                self.refreshing = True
-        if value is None:
-            return self.refresh(queue)
-        if start:
-            threading.Thread(target=self.refresh, args=(queue,), daemon=True).start()
-        return value
+        return self.cache.get("facets", lambda: queue.facets(FACET_FIELDS))
 
     def refresh(self, queue: LeadQueue) -> dict[str, list[tuple[str, str]]]:
-        try:
-            value = queue.facets(FACET_FIELDS)
-            with self.lock:
-                self.value, self.read_at = value, monotonic()
-            return value
-        finally:
-            with self.lock:
-                self.refreshing = False
+        return self.cache.refresh("facets", lambda: queue.facets(FACET_FIELDS))
 
 
 def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str, Any]]]:
