@@ -53,26 +53,27 @@ def queue(db: Database[dict[str, Any]]) -> LeadQueue:
     return queue
 
 
+TEST_WINDOWS = {
+    "created_at": WindowKey("created_at", True, 3600, 3650 * 86400),
+    "status_at": WindowKey("status_at", True, 3600, 3650 * 86400),
+    "score": WindowKey("score", True, 0.01, 1.0, anchor=1.0),
+}
+QUERIES = [{}, {"status": "待研判"}, {"score": {"$gte": 0.6}}, {"created_at": {"$lt": NOW}}]
+
+
 def plain(
     db: Database[dict[str, Any]], query: dict[str, Any], sort: list[tuple[str, int]]
 ) -> list[str]:
     return [d["_id"] for d in db.leads.find(query, {"_id": 1}).sort(sort)]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [{}, {"status": "待研判"}, {"score": {"$gte": 0.6}}, {"created_at": {"$lt": NOW}}],
-)
-@pytest.mark.parametrize("field", ["created_at", "score", "status_at"])
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("field", sorted(TEST_WINDOWS))
 def test_windows_give_the_plain_order(
     queue: LeadQueue, db: Database[dict[str, Any]], query: dict[str, Any], field: str
 ) -> None:
     sort = [(field, -1), ("_id", 1)]
-    key = {
-        "created_at": WindowKey("created_at", True, 3600, 3650 * 86400),
-        "status_at": WindowKey("status_at", True, 3600, 3650 * 86400),
-        "score": WindowKey("score", True, 0.01, 1.0, anchor=1.0),
-    }[field]
+    key = TEST_WINDOWS[field]
     expected = plain(db, query, sort)
     memo = SpanMemo()
     for need in (1, 7, 20, len(expected)):
@@ -112,20 +113,13 @@ def test_search_pages_match_the_plain_query(queue: LeadQueue, db: Database[dict[
         assert seen == expected[:32]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [{}, {"status": "待研判"}, {"score": {"$gte": 0.6}}, {"created_at": {"$lt": NOW}}],
-)
-@pytest.mark.parametrize("field", ["created_at", "score", "status_at"])
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("field", sorted(TEST_WINDOWS))
 def test_keyset_reads_follow_and_precede_any_row_as_the_plain_order_does(
     queue: LeadQueue, db: Database[dict[str, Any]], query: dict[str, Any], field: str
 ) -> None:
     sort = [(field, -1), ("_id", 1)]
-    key = {
-        "created_at": WindowKey("created_at", True, 3600, 3650 * 86400),
-        "status_at": WindowKey("status_at", True, 3600, 3650 * 86400),
-        "score": WindowKey("score", True, 0.01, 1.0, anchor=1.0),
-    }[field]
+    key = TEST_WINDOWS[field]
     expected = plain(db, query, sort)
     rows = {d["_id"]: d for d in db.leads.find(query)}
     memo = SpanMemo()
