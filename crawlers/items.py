@@ -84,6 +84,9 @@ class Listing:
     # sha256 of the fields the page showed (pipelines.recrawl.fields_sha256): what the
     # next sweep compares when the server gives no validators.
     fields_sha256: str | None = None
+    # The model version (ListingDetector.model_version_) that detected this listing: a
+    # recrawl re-detects an unchanged page once when the live model is another.
+    detector_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     platform_name: str = ""  # the profile's display name, shown to officers
     # Filled by the image-text pipeline: {"url", "sha256", "text"} per product image read by OCR.

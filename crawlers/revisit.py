@@ -24,6 +24,8 @@ class Target:
     title: str
     lead_ids: tuple[str, ...]
     categories: tuple[str, ...]
+    # ISO 8601: since when the site's pages no longer list it (an earlier recrawl's mark).
+    missing_since: str | None = None
 
 
 def write(path: Path, targets: list[Target]) -> None:
@@ -44,6 +46,7 @@ def load(path: Path | str, platform: str | None = None) -> dict[str, Target]:
                 title=str(r.get("title") or ""),
                 lead_ids=tuple(r["lead_ids"]),
                 categories=tuple(r["categories"]),
+                missing_since=str(r["missing_since"]) if r.get("missing_since") else None,
             )
             for r in rows
         ]

@@ -36,6 +36,7 @@ from detectors.base import ListingContext
 from detectors.combine import ListingDetector
 from detectors.price import PriceFraudRule, price_fraud_finding
 from pipelines.config import PipelineConfig
+from pipelines.recrawl import MODEL_VERSION_STAT
 from tiequan.referral import price_fraud_rule
 from tiequan.storage.connect import StorageError
 from tiequan.storage.listings import listing_id
@@ -134,6 +135,8 @@ class DetectPipeline:
         # its routing entry in categories.yaml names, not the listing's.
         self.price_fraud_rule = price_fraud_rule(self.config.config_dir)
         self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
+        # The recrawl stage (pipelines.recrawl) re-detects listings another model detected.
+        self.stats.set_value(MODEL_VERSION_STAT, self.detector.model_version_ or None)
         # One worker: detection is CPU-bound Python, so more threads would only contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
         # Only captures recorded before this crawl began count as history.
@@ -256,8 +259,10 @@ class DetectPipeline:
                 in_images.append((as_image_finding(f, str(image["url"]), image_text), image_text))
         kept = merge_findings(in_text, in_images)
         item.findings = [finding_record(f, source) for f, source in kept]
+        version = self.detector.model_version_ if self.detector else ""
+        item.detector_version = version or None
         for record in item.findings:
-            record["model_version"] = self.detector.model_version_ if self.detector else ""
+            record["model_version"] = version
         self.stats.inc_value("detector/items")
         self.stats.inc_value("detector/ms", round((time.perf_counter() - started) * 1000))
         if item.image_texts:

@@ -23,7 +23,13 @@ from crawlers.items import Listing
 from crawlers.revisit import Target
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
-from tiequan.leads.followup import NOT_SEEN, Outcome, classify, record_followups
+from tiequan.leads.followup import (
+    NOT_SEEN,
+    Outcome,
+    classify,
+    followup_detail,
+    record_followups,
+)
 from tiequan.storage.store import LEADS
 
 
@@ -73,7 +79,7 @@ class FollowupPipeline:
                 run_id=self.writer.config.run_id,
                 at=datetime.now(UTC),
                 evidence_id=item.evidence_id,
-                detail={"status": item.status, "url": item.final_url or item.url},
+                detail=followup_detail(target, status=item.status, url=item.final_url or item.url),
             )
         )
         return item
@@ -85,5 +91,8 @@ class FollowupPipeline:
         for item_id, target in self.targets.items():
             if item_id not in self.seen:
                 self.writer.stats.inc_value(f"followup/{NOT_SEEN}")
-                self.writer.add(Outcome(target, NOT_SEEN, self.writer.config.run_id, now))
+                detail = followup_detail(target)
+                self.writer.add(
+                    Outcome(target, NOT_SEEN, self.writer.config.run_id, now, None, detail)
+                )
         await maybe_deferred_to_future(self.writer.close())

@@ -10,6 +10,11 @@ Two parts share one per-crawl index of the platform's stored listings
   listing, and hashes the extracted fields of every other one: a hash equal to the stored
   one marks it ``UNCHANGED`` and brings back what detection and OCR found last time.
 
+A listing that another model version detected (the live model was retrained, or its
+lexicons changed) is neither asked conditionally nor marked: it is processed in full
+once, and stores the live version. The live version is the one the detection stage
+loaded, which it leaves in the crawl stats (``MODEL_VERSION_STAT``).
+
 Marked items skip OCR, detection and evidence, but still reach the store stage (a capture
 per sighting, for the price history and the listing's last sighting) and the refer stage
 (their leads' last_seen_at and nights). Items of the revisit list are always processed
@@ -54,9 +59,19 @@ from tiequan.storage.store import utcnow
 
 logger = logging.getLogger(__name__)
 
+MODEL_VERSION_STAT = "detector/model_version"
+
 # What the page did not show: per-sighting facts and what later stages derive.
 _NOT_SHOWN = frozenset(
-    {*CAPTURE_FIELDS, *TRANSIENT_FIELDS, "findings", "image_texts", "originals", "fields_sha256"}
+    {
+        *CAPTURE_FIELDS,
+        *TRANSIENT_FIELDS,
+        "findings",
+        "image_texts",
+        "originals",
+        "fields_sha256",
+        "detector_version",
+    }
 )
 _DERIVED = ("findings", "image_texts")
 _LISTING_FIELDS = {f.name for f in fields(Listing)} - set(TRANSIENT_FIELDS)
@@ -125,6 +140,11 @@ class RecrawlState:
             return None
         return await asyncio.wrap_future(self._index)
 
+    def outdated(self, index: RecrawlIndex, item_id: str) -> bool:
+        """Was the stored listing detected by another model than the live one?"""
+        live = self.stats.get_value(MODEL_VERSION_STAT)
+        return bool(live) and index.versions.get(item_id) != live
+
     async def stored(self, platform: str, item_id: str) -> dict[str, Any] | None:
         assert self._pool is not None and self.db is not None
         future = self._pool.submit(stored_listing, self.db, platform, item_id)
@@ -182,6 +202,8 @@ class RecrawlMiddleware:
         revisits = getattr(spider, "revisits", None)
         if known is None or (callable(revisits) and known.item_id in revisits()):
             return None  # the takedown follow-up needs the page itself
+        if index is not None and self.state.outdated(index, known.item_id):
+            return None  # to be detected again, with its evidence: the page itself
         if known.etag:
             request.headers["If-None-Match"] = known.etag
         if known.last_modified:
@@ -224,6 +246,8 @@ class RecrawlPipeline:
         elif stored != item.fields_sha256 or item.revisit is not None:
             self.stats.inc_value("recrawl/changed" if stored != item.fields_sha256 else
                                  "recrawl/revisited")  # fmt: skip
+        elif self.state.outdated(index, item.item_id):
+            self.stats.inc_value("recrawl/redetected")
         elif item.item_id not in index.derived:
             item.recrawl = UNCHANGED
         else:
@@ -233,5 +257,6 @@ class RecrawlPipeline:
                 for name in _DERIVED:
                     setattr(item, name, doc.get(name) or [])
         if item.recrawl == UNCHANGED:
+            item.detector_version = index.versions.get(item.item_id)
             self.stats.inc_value("recrawl/unchanged")
         return item

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,15 @@ from pymongo.database import Database
 
 from crawlers import revisit
 from crawlers.revisit import Target
-from tiequan.leads.followup import Outcome, build_plan, classify, record_followups
+from tiequan.leads.followup import (
+    Outcome,
+    build_plan,
+    classify,
+    followup_detail,
+    record_followups,
+)
+from tiequan.leads.format import render_detail
+from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadQueue
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.takedown import takedown_state
@@ -88,6 +97,57 @@ def test_plan_takes_handed_over_leads_only_and_records_outcomes(
     )
     assert lead["listings"][0]["state"] == "removed"
     assert build_plan(db.leads, ["demo_shop"]) == []  # a removed listing is not asked again
+
+
+def test_a_listing_the_recrawl_missed_is_followed_up_with_the_date_it_went(
+    db: Database[dict[str, Any]], tmp_path: Path
+) -> None:
+    queue = LeadQueue(db)
+    queue.ensure_indexes()
+    pairs = [
+        (
+            {"platform": "demo_shop", "item_id": i, "kind": "product", "title": f"神药{i}",
+             "url": f"https://x/{i}", "shop_name": "店", "shop_url": "https://x/s/1"},
+            {"category": "miracle_drug", "score": 0.9, "severity": "立案"},
+        )
+        for i in ("1", "2")
+    ]  # fmt: skip
+    [lead_id] = queue.record(pairs, "R1").new_ids  # one shop, one category: one lead
+    queue.apply(lead_id, "admonish", "张三")
+    gone_at = datetime(2026, 11, 28, 18, 30, tzinfo=UTC)  # 2026-11-29 02:30 in Beijing
+    # As pipelines.recrawl left them: listing 1 not seen since gone_at, listing 2 seen.
+    db.listings.insert_many(
+        [
+            {"_id": "demo_shop:1", "platform": "demo_shop", "item_id": "1",
+             "missing_since": gone_at, "missing_run_id": "R2"},
+            {"_id": "demo_shop:2", "platform": "demo_shop", "item_id": "2", "missing_since": None},
+        ]
+    )  # fmt: skip
+    plan = build_plan(db.leads, ["demo_shop"])
+    assert [(t.item_id, t.missing_since) for t in plan] == [
+        ("1", gone_at.isoformat()), ("2", None),
+    ]  # fmt: skip
+    # The crawl reads the same date back from its revisit list.
+    path = tmp_path / "plan.json"
+    revisit.write(path, [revisit.Target(**asdict(t)) for t in plan])
+    targets = revisit.load(path)
+    assert targets["1"].missing_since == gone_at.isoformat() and targets["2"].missing_since is None
+    now = datetime.now(UTC)
+    outcomes = [
+        Outcome(targets[i], state, "R3", now, f"EV{i}", followup_detail(targets[i], status=code))
+        for i, state, code in (("1", "removed", 404), ("2", "unchanged", 200))
+    ]
+    assert record_followups(db.leads, outcomes) == 1
+    lead = queue.get(lead_id)
+    assert lead is not None
+    by_item = {f["item_id"]: f for f in lead["followups"]}
+    assert by_item["1"]["state"] == "removed" and by_item["1"]["status"] == 404
+    assert by_item["1"]["missing_since"] == gone_at.isoformat()
+    assert "missing_since" not in by_item["2"]
+    lines = [x for x in render_detail(Case.from_doc(lead)).splitlines() if "复查" in x]
+    assert len(lines) == 2
+    assert lines[0].endswith("：1 已下架（自 2026-11-29 起站内列表不再出现）"), lines
+    assert "：2 " in lines[1] and "站内列表" not in lines[1], lines
 
 
 def tiequan(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

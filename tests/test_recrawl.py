@@ -147,6 +147,38 @@ def test_without_validators_the_field_hash_finds_the_listing_unchanged(
     assert site["unchanged"] == site["items"] > 50
 
 
+def test_listings_another_model_detected_are_detected_again_once(
+    mall: SandboxServer, env: dict[str, str], runs: dict[str, Any]
+) -> None:
+    db: Database[Any] = runs["db"]
+    live = {d["detector_version"] for d in db.listings.find({}, {"detector_version": 1})}
+    assert len(live) == 1 and None not in live  # every listing: the one live model
+    flagged = db.listings.find_one({"findings.0": {"$exists": True}}, {"item_id": 1})
+    plain = db.listings.find({"findings": []}, {"item_id": 1}).limit(2)
+    assert flagged is not None
+    older = sorted([flagged["item_id"], *(d["item_id"] for d in plain)])
+    # As a sweep before the retraining (or a lexicon edit) left them: another version,
+    # so another content hash.
+    db.listings.update_many(
+        {"item_id": {"$in": older}},
+        {"$set": {"detector_version": "v0-old", "content_sha256": "of-the-old-model"}},
+    )
+    mall.not_modified = 0
+    report = sweep(mall, env, 6)
+    site = report["sites"]["sandbox_mall"]
+    assert site["detected"] == site["redetected"] == len(older)
+    assert site["not_modified"] == mall.not_modified == site["items"] - len(older)
+    changed = db.listings.find({"last_changed_run_id": report["run_id"]}, {"item_id": 1})
+    assert sorted(d["item_id"] for d in changed) == older
+    assert {d["detector_version"] for d in db.listings.find({}, {"detector_version": 1})} == live
+    doc = db.listings.find_one({"item_id": flagged["item_id"]})
+    assert doc is not None and doc["findings"]
+    assert {f["model_version"] for f in doc["findings"]} == live
+    again = sweep(mall, env, 7)["sites"]["sandbox_mall"]  # once: now they are the live model's
+    assert again["detected"] == again["redetected"] == 0
+    assert again["not_modified"] == again["items"]
+
+
 def test_fields_hash_ignores_the_sighting_and_what_stages_derive() -> None:
     item = Listing("p", "product", "https://a/1", "1", "标题", text="正文", price=9.9)
     before = fields_sha256(item)

@@ -1,8 +1,9 @@
 """Takedown follow-up: listings of referred or admonished leads are re-checked by later sweeps.
 
 Before a sweep, ``build_plan`` lists every listing of a lead that was handed over
-(已移送, 提醒告诫, 移送公安); the sweep requests those pages again, and ``classify``
-says for each what became of it:
+(已移送, 提醒告诫, 移送公安), with the date since which the site no longer lists it when an
+earlier recrawl found it gone from the site's pages (``missing_since``, pipelines.recrawl);
+the sweep requests those pages again, and ``classify`` says for each what became of it:
 
 - ``removed``: the page answers 404/410 (下架);
 - ``changed``: the page is up, but the lead's claim is gone from it (整改);
@@ -10,7 +11,8 @@ says for each what became of it:
 - ``not_seen``: the sweep did not reach it (an error, or a site left out): no conclusion.
 
 ``record_followups`` appends the outcome to the lead (``followups``, with the evidence
-set of that night) and updates the listing's state, guarded by the lead's version.
+set of that night and ``missing_since`` when known) and updates the listing's state,
+guarded by the lead's version.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Protocol
 from pymongo.collection import Collection
 
 from tiequan.leads.lifecycle import HANDED_OVER
+from tiequan.storage.listings import listing_id
+from tiequan.storage.store import LISTINGS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ class RevisitTarget(Protocol):
     def lead_ids(self) -> tuple[str, ...]: ...
     @property
     def categories(self) -> tuple[str, ...]: ...
+    @property
+    def missing_since(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Revisit:
     title: str
     lead_ids: tuple[str, ...]
     categories: tuple[str, ...]
+    # ISO 8601: since when the site's pages no longer list it (the recrawl's mark).
+    missing_since: str | None = None
 
 
 @dataclass
@@ -90,6 +98,7 @@ def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> l
                 {"url": entry.get("url") or "", "title": entry.get("title") or "", "leads": {}},
             )
             target["leads"][lead["_id"]] = lead["category"]
+    missing = missing_since(leads.database[LISTINGS], list(merged))
     return [
         Revisit(
             platform=platform,
@@ -98,9 +107,37 @@ def build_plan(leads: Collection[dict[str, Any]], platforms: Iterable[str]) -> l
             title=t["title"],
             lead_ids=tuple(sorted(t["leads"])),
             categories=tuple(sorted(set(t["leads"].values()))),
+            missing_since=missing.get((platform, item_id)),
         )
         for (platform, item_id), t in sorted(merged.items())
     ]
+
+
+def missing_since(
+    listings: Collection[dict[str, Any]], keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """(platform, item id) -> when the recrawl first missed it, of the listings it missed."""
+    if not keys:
+        return {}
+    ids = [listing_id(platform, item_id) for platform, item_id in keys]
+    query = {"_id": {"$in": ids}, "missing_since": {"$ne": None}}
+    found = listings.find(query, {"platform": 1, "item_id": 1, "missing_since": 1})
+    return {
+        (str(d["platform"]), str(d["item_id"])): _iso(d["missing_since"])
+        for d in found
+        if d.get("missing_since")
+    }
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def followup_detail(target: RevisitTarget, **detail: Any) -> dict[str, Any]:
+    """What an outcome keeps beside its state: ``detail``, and ``missing_since`` if known."""
+    if target.missing_since:
+        detail["missing_since"] = target.missing_since
+    return detail
 
 
 def classify(target: RevisitTarget, *, gone: bool, findings: Iterable[Mapping[str, Any]]) -> str:

@@ -164,8 +164,18 @@ def _handling_lines(case: Case) -> list[str]:
         lines.append(f"办结反馈：{clean(outcome.text)}（{clean(outcome.by)}）")
     for followup in case.followups or ():
         state = LISTING_STATES.get(followup.state or "", clean(followup.state))
-        lines.append(f"复查 {local_time(followup.at)}：{clean(followup.item_id)} {state}")
+        since = _missing_since(followup.extra.get("missing_since"))
+        gone = f"（自 {since} 起站内列表不再出现）" if since else ""
+        lines.append(f"复查 {local_time(followup.at)}：{clean(followup.item_id)} {state}{gone}")
     return lines or [NONE_MARK]
+
+
+def _missing_since(value: Any) -> str:
+    """The recrawl's mark (ISO 8601, tiequan.leads.followup) as a Beijing date, or ""."""
+    try:
+        return local_time(datetime.fromisoformat(str(value)), "%Y-%m-%d") if value else ""
+    except ValueError:
+        return clean(value)
 
 
 def _source_text(case: Case) -> str:

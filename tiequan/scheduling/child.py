@@ -10,7 +10,10 @@ SIGTERM, then SIGKILL after a grace period, with every process it started.
 
 The run record is the sweep's own (``runs``, by the run id the scheduler chose); the
 launcher adds ``scheduled`` (trigger, exit code, limit, log) and, when the child was
-killed or died before it recorded anything, the status and why it ended.
+killed or died before it recorded anything, the status and why it ended. When the
+database is away as the sweep ends, the launcher reads the sweep's report file instead
+of its record, and what it would have written goes to the spool behind the sweep's own
+record (``runs`` stage): the replay before the next sweep writes both, in that order.
 """
 
 from __future__ import annotations
@@ -286,33 +289,51 @@ class SweepLauncher:
         }
         try:
             existing = self.db.runs.find_one({"_id": run_id}, {"status": 1, "database": 1})
-            status = existing.get("status") if existing else None
-            report = None if existing else self.read_report(log_path.with_suffix(".json"), run_id)
-            if report is not None:
-                # Its record went to the spool (the database was away as it ended); the
-                # replay will write the same report again.
-                fields = {**report, **fields}
-                status = report.get("status")
-            elif existing is None:
-                # The child died (or was killed) before it recorded its run.
-                status = "failed"
-                fields.update(
-                    site_names=[site],
-                    sites={site: {}},
-                    started_at=started.isoformat(),
-                    finished_at=utcnow().isoformat(),
-                    elapsed_s=round(result.elapsed_s, 2),
-                    peak_rss_bytes=result.peak_rss_bytes,
-                    resumed=False,
-                    status="failed",
-                    end_reason=f"exit_{result.exit_code}" if result.exit_code else NO_RECORD,
-                )
-            if result.exit_code != 0 and status == "ok":
-                fields.update(status="failed", end_reason=f"exit_{result.exit_code}")
-            if result.killed:
-                reason = SCHEDULER_STOPPED if result.stopped else TIME_LIMIT
-                fields.update(status="killed", end_reason=reason)
-            fields.update(spooled_fields((report or existing or {}).get("database") or {}))
+        except PyMongoError as exc:
+            log.warning(
+                "run %s: record not readable (%s); using its report", run_id, short_error(exc)
+            )
+            existing = None
+        status = existing.get("status") if existing else None
+        report = None if existing else self.read_report(log_path.with_suffix(".json"), run_id)
+        if report is not None:
+            # Its record went to the spool (the database was away as it ended); the
+            # replay will write the same report again.
+            fields = {**report, **fields}
+            status = report.get("status")
+        elif existing is None:
+            # The child died (or was killed) before it recorded its run.
+            status = "failed"
+            fields.update(
+                site_names=[site],
+                sites={site: {}},
+                started_at=started.isoformat(),
+                finished_at=utcnow().isoformat(),
+                elapsed_s=round(result.elapsed_s, 2),
+                peak_rss_bytes=result.peak_rss_bytes,
+                resumed=False,
+                status="failed",
+                end_reason=f"exit_{result.exit_code}" if result.exit_code else NO_RECORD,
+            )
+        if result.exit_code != 0 and status == "ok":
+            fields.update(status="failed", end_reason=f"exit_{result.exit_code}")
+        if result.killed:
+            reason = SCHEDULER_STOPPED if result.stopped else TIME_LIMIT
+            fields.update(status="killed", end_reason=reason)
+        fields.update(spooled_fields((report or existing or {}).get("database") or {}))
+        try:
             Store(self.db).save_run(fields)
         except PyMongoError as exc:
-            log.error("run %s of %s could not be recorded: %s", run_id, site, short_error(exc))
+            self.spool_record(site, run_id, fields, short_error(exc))
+
+    def spool_record(self, site: str, run_id: str, fields: dict[str, Any], why: str) -> None:
+        """Keep the run record for the replay before the next sweep (the database is away)."""
+        path = spool.spool_path(self.home, run_id, "runs")
+        try:
+            spool.append(path, [fields])
+        except OSError as exc:
+            log.error("run %s of %s could not be recorded: %s; spool: %s", run_id, site, why, exc)
+            return
+        log.warning(
+            "run %s of %s recorded in the spool %s (database away: %s)", run_id, site, path, why
+        )

@@ -9,7 +9,9 @@ changes while the page does not simply falls back to the field hash, and no list
 rewritten only to keep a new ETag.
 
 Listings of an earlier sweep that this one did not see are marked ``missing_since`` (and
-the mark is cleared when they are seen again).
+the mark is cleared when they are seen again). Each listing keeps the model version that
+last detected it (``detector_version``): one detected by another model than the live one
+is fetched and detected again, even when its page did not change.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class RecrawlIndex:
     fields: dict[str, str] = field(default_factory=dict)  # item id -> fields_sha256
     derived: set[str] = field(default_factory=set)  # item ids with findings or image texts
     missing: set[str] = field(default_factory=set)  # item ids marked missing_since
+    versions: dict[str, str] = field(default_factory=dict)  # item id -> detector_version
 
     @property
     def item_ids(self) -> set[str]:
@@ -63,6 +66,7 @@ def load_index(db: Database[Any], platform: str) -> RecrawlIndex:
     projection = {
         "item_id": 1, "url": 1, "final_url": 1, "etag": 1, "last_modified": 1,
         "fields_sha256": 1, "findings.category": 1, "image_texts.url": 1, "missing_since": 1,
+        "detector_version": 1,
     }  # fmt: skip
     cursor = db[LISTINGS].find({"platform": platform}, projection, batch_size=_FETCH_BATCH)
     for doc in cursor:
@@ -71,6 +75,8 @@ def load_index(db: Database[Any], platform: str) -> RecrawlIndex:
             index.fields[item_id] = str(doc["fields_sha256"])
         if doc.get("findings") or doc.get("image_texts"):
             index.derived.add(item_id)
+        if doc.get("detector_version"):
+            index.versions[item_id] = str(doc["detector_version"])
         if doc.get("missing_since") is not None:
             index.missing.add(item_id)
         if doc.get("etag") or doc.get("last_modified"):

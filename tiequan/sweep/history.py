@@ -1,8 +1,10 @@
-"""Run history: the ``runs`` records read back as typed rows, and the `tiequan runs` table.
+"""Run history: the ``runs`` records read back as typed rows, the `tiequan runs` table
+(one line a run) and `tiequan runs --show RUN_ID` (one run in full).
 
 A run record is the sweep's report (tiequan.sweep.report) plus, for a scheduled sweep,
 ``scheduled`` (tiequan.scheduling.child). Records written before ``status`` existed get
-theirs from their sites' finish reasons.
+theirs from their sites' finish reasons, and those written before ``health_alerts``
+existed get their alerts from their sites' health checks.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 
 from tiequan.storage.store import RUNS
-from tiequan.sweep.report import run_outcome
+from tiequan.sweep.report import health_alerts, run_outcome
 from tiequan.text import NONE_MARK, display_width, pad, truncate
 from tiequan.timefmt import local_time
 
@@ -30,6 +32,27 @@ REASON_LABELS = {
     "no_run_record": "未写运行记录",
 }
 TRIGGER_LABELS = {"schedule": "定时", "run-now": "立即"}
+
+
+@dataclass(frozen=True)
+class RunAlert:
+    """A failed crawl-health check (pipelines.health) of one site in the run."""
+
+    site: str
+    check: str
+    label: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the scheduler ran the sweep (``scheduled``): None for one started by hand."""
+
+    holder: str
+    exit_code: int | None
+    killed: bool
+    limit_s: float
+    log: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,15 @@ class RunRecord:
     trigger: str | None = None  # None: started by hand (`tiequan sweep`)
     spool_replayed: bool = False  # every record it spooled is now in the database
     replayed_before: int = 0  # spooled records (of earlier runs) written before it started
+    resumed_from: str | None = None  # the killed run it continued
+    alerts: tuple[RunAlert, ...] = ()
+    finish_reasons: dict[str, str] = field(default_factory=dict)  # Scrapy's, by site
+    lost: int = 0  # records neither written nor spooled
+    outage_s: float = 0.0
+    run_record_spooled: bool = False  # its own record went through the spool
+    spool_replayed_at: datetime | None = None
+    replayed_runs: tuple[str, ...] = ()  # whose spooled records were written before it
+    launch: Launch | None = None
 
     @property
     def failed(self) -> bool:
@@ -77,6 +109,13 @@ class RunRecord:
             counts = {k: total(k) for k in ("errors", "items")}
             status, reason = run_outcome(sites, counts) if sites else ("failed", "unknown")
         scheduled = doc.get("scheduled") or {}
+        database = doc.get("database") or {}
+        replay = scheduled.get("replay")
+        if not isinstance(replay, dict):
+            replay = {}
+        alerts = doc.get("health_alerts")
+        if alerts is None:
+            alerts = health_alerts(sites)
         return cls(
             run_id=str(doc.get("run_id") or doc["_id"]),
             sites=tuple(doc.get("site_names") or sorted(sites)),
@@ -93,11 +132,44 @@ class RunRecord:
             bytes=total("bytes"),
             peak_rss_bytes=int(doc.get("peak_rss_bytes") or 0),
             resumed=bool(doc.get("resumed")),
-            spooled=int((doc.get("database") or {}).get("spooled") or 0),
+            spooled=int(database.get("spooled") or 0),
             trigger=scheduled.get("trigger"),
             spool_replayed=bool((doc.get("spooled") or {}).get("replayed_at")),
             replayed_before=_replayed(scheduled.get("replay")),
+            resumed_from=doc.get("resumed_from") or None,
+            alerts=tuple(
+                RunAlert(
+                    site=str(a.get("site") or ""),
+                    check=str(a.get("check") or ""),
+                    label=str(a.get("label") or a.get("check") or ""),
+                    message=str(a.get("message") or ""),
+                )
+                for a in alerts
+                if isinstance(a, dict)
+            ),
+            finish_reasons={
+                name: str(site.get("finish_reason") or "unknown") for name, site in sites.items()
+            },
+            lost=int(database.get("lost") or 0),
+            outage_s=float(database.get("outage_seconds") or 0),
+            run_record_spooled=database.get("run_record") not in (None, "database"),
+            spool_replayed_at=_when((doc.get("spooled") or {}).get("replayed_at")),
+            replayed_runs=tuple(str(r) for r in replay.get("runs") or ()),
+            launch=_launch(scheduled),
         )
+
+
+def _launch(scheduled: dict[str, Any]) -> Launch | None:
+    if not scheduled:
+        return None
+    code = scheduled.get("exit_code")
+    return Launch(
+        holder=str(scheduled.get("holder") or ""),
+        exit_code=int(code) if code is not None else None,
+        killed=bool(scheduled.get("killed")),
+        limit_s=float(scheduled.get("limit_s") or 0),
+        log=str(scheduled.get("log") or ""),
+    )
 
 
 def _replayed(replay: Any) -> int:
@@ -114,6 +186,11 @@ def _when(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def find_run(db: Database[dict[str, Any]], run_id: str) -> RunRecord | None:
+    doc = db[RUNS].find_one({"_id": run_id})
+    return RunRecord.from_doc(doc) if doc else None
 
 
 def find_runs(
@@ -160,15 +237,21 @@ def _reason(record: RunRecord) -> str:
     return REASON_LABELS.get(reason, reason)
 
 
+# One line a run; errors by kind, the alerts' messages and the rest are in --show.
 COLUMNS = (
     "批次", "站点", "开始（北京时间）", "用时", "方式", "状态", "结束原因", "页面", "条目",
-    "新增线索", "错误", "错误类别", "流量", "内存峰值", "续跑", "暂存", "启动前补写",
+    "新增线索", "错误", "告警", "流量", "内存峰值", "续跑", "暂存", "启动前补写",
 )  # fmt: skip
-LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 36, 9, 9, 4, 14, 10)
+LIMITS = (24, 30, 16, 12, 4, 6, 14, 6, 6, 8, 5, 4, 9, 9, 4, 14, 10)
+
+
+def _spool_text(r: RunRecord) -> str:
+    if not r.spooled:
+        return NONE_MARK
+    return f"{r.spooled}（{'已补写' if r.spool_replayed else '待补写'}）"
 
 
 def _row(r: RunRecord) -> list[str]:
-    kinds = "，".join(f"{k}×{n}" for k, n in r.errors_by_kind.items()) or NONE_MARK
     return [
         r.run_id,
         "、".join(r.sites) or NONE_MARK,
@@ -181,11 +264,11 @@ def _row(r: RunRecord) -> list[str]:
         str(r.items),
         str(r.leads_new),
         str(r.errors),
-        kinds,
+        str(len(r.alerts)) if r.alerts else NONE_MARK,
         _size(r.bytes),
         _size(r.peak_rss_bytes),
         "是" if r.resumed else "否",
-        f"{r.spooled}（{'已补写' if r.spool_replayed else '待补写'}）" if r.spooled else NONE_MARK,
+        _spool_text(r),
         str(r.replayed_before) if r.replayed_before else NONE_MARK,
     ]
 
@@ -205,3 +288,53 @@ def render_runs(records: Sequence[RunRecord], empty: str = "没有符合条件�
     failed = sum(r.failed for r in records)
     lines.append(f"共 {len(records)} 次运行，其中未完成 {failed} 次")
     return "\n".join(lines)
+
+
+def _detail_lines(r: RunRecord) -> list[str]:
+    how = TRIGGER_LABELS.get(r.trigger or "", "手动")
+    lines = [
+        f"运行批次 {r.run_id}（{how}）",
+        f"站点：{'、'.join(r.sites) or NONE_MARK}",
+        f"开始：{local_time(r.started_at)}  结束：{local_time(r.finished_at)}（北京时间）  "
+        f"用时 {_duration(r.elapsed_s)}",
+        f"状态：{STATUS_LABELS.get(r.status, r.status)}  结束原因：{_reason(r)}",
+        "各站点结束原因："
+        + ("，".join(f"{s} {why}" for s, why in sorted(r.finish_reasons.items())) or NONE_MARK),
+        f"续跑：是，接续被中断的运行 {r.resumed_from}"
+        if r.resumed_from
+        else f"续跑：{'是' if r.resumed else '否'}",
+        f"页面 {r.pages}  条目 {r.items}  新增线索 {r.leads_new}  错误 {r.errors}  "
+        f"流量 {_size(r.bytes)}  内存峰值 {_size(r.peak_rss_bytes)}",
+    ]
+    kinds = [f"  {kind} × {n}" for kind, n in r.errors_by_kind.items()]
+    lines += ["错误类别：", *kinds] if kinds else ["错误类别：" + NONE_MARK]
+    alerts = [f"  {a.site} · {a.label}：{a.message}" for a in r.alerts]
+    lines += [f"健康告警 {len(alerts)} 项：", *alerts] if alerts else ["健康告警：" + NONE_MARK]
+    if r.spooled or r.lost or r.run_record_spooled or r.outage_s:
+        parts = [f"数据库中断约 {r.outage_s:.1f} 秒", f"暂存 {r.spooled} 条"]
+        if r.run_record_spooled:
+            parts.append("运行记录经暂存区写入")
+        if r.spool_replayed_at is not None:
+            parts.append(f"已于 {local_time(r.spool_replayed_at)} 补写")
+        elif r.spooled or r.run_record_spooled:
+            parts.append("待补写（tiequan spool status 查看）")
+        if r.lost:
+            parts.append(f"丢失 {r.lost} 条")
+        lines.append("暂存：" + "，".join(parts))
+    else:
+        lines.append("暂存：" + NONE_MARK)
+    if r.launch is not None:
+        launch = r.launch
+        lines.append(
+            f"调度：进程 {launch.holder or NONE_MARK}，退出码 {launch.exit_code}"
+            f"{'，已被终止' if launch.killed else ''}，时限 {launch.limit_s:g} 秒"
+        )
+        if r.replayed_before or r.replayed_runs:
+            lines.append(f"启动前补写：{r.replayed_before} 条（来自 {'、'.join(r.replayed_runs)}）")
+        lines.append(f"日志：{launch.log or NONE_MARK}")
+    return lines
+
+
+def render_run(record: RunRecord) -> str:
+    """`tiequan runs --show RUN_ID`: everything the record says about one run."""
+    return "\n".join(_detail_lines(record))

@@ -48,6 +48,7 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "detected": stats.get("detector/items", 0),
         "not_modified": stats.get("recrawl/not_modified", 0),
         "unchanged": stats.get("recrawl/unchanged", 0),
+        "redetected": stats.get("recrawl/redetected", 0),  # detected by another model
         "missing": stats.get("recrawl/missing", 0),
     }
 
