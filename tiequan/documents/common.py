@@ -17,7 +17,7 @@ from docx.table import Table
 
 from tiequan.evidence.capture import parse_utc
 from tiequan.evidence.manifest import KIND_LABELS
-from tiequan.leads.format import SOURCE_NAMES, category_label
+from tiequan.leads.format import FOLLOWUP_STATES, SOURCE_NAMES, category_label
 from tiequan.leads.lifecycle import STATUS_POLICE
 from tiequan.leads.model import Case, CaseListing, Followup, JurisdictionDoc, PartyDoc, filled
 from tiequan.text import NONE_MARK, clean
@@ -28,7 +28,6 @@ TITLE_FONT = "宋体"
 HASH_FONT = "Consolas"
 UNRESOLVED = "未能确定管辖"
 POLICE = "移送公安机关"
-FOLLOWUP_STATES = {"unchanged": "仍在售", "changed": "已修改", "removed": "已下架"}
 
 
 # -- the wording of a lead's fields ------------------------------------------------------

@@ -15,6 +15,10 @@ from tiequan.timefmt import as_utc, local_time
 
 SOURCE_NAMES = {"crawler": "网络监测", "tip": "投诉举报", "higher-bureau": "上级交办"}
 LISTING_STATES = {"online": "在售", "changed": "已修改", "removed": "已下架"}
+# A takedown follow-up's result (tiequan.leads.followup.STATES), as officers read it.
+FOLLOWUP_STATES = {
+    "unchanged": "仍在售", "changed": "已修改", "removed": "已下架", "not_seen": "未能复查",
+}  # fmt: skip
 MAX_LISTINGS_SHOWN = 20
 NO_PARTY = "未识别主体"
 TABLE_COLUMNS = (  # (header, max display width)
@@ -163,7 +167,7 @@ def _handling_lines(case: Case) -> list[str]:
     if filled(outcome):
         lines.append(f"办结反馈：{clean(outcome.text)}（{clean(outcome.by)}）")
     for followup in case.followups or ():
-        state = LISTING_STATES.get(followup.state or "", clean(followup.state))
+        state = FOLLOWUP_STATES.get(followup.state or "", clean(followup.state))
         since = _missing_since(followup.extra.get("missing_since"))
         gone = f"（自 {since} 起站内列表不再出现）" if since else ""
         lines.append(f"复查 {local_time(followup.at)}：{clean(followup.item_id)} {state}{gone}")
