@@ -38,6 +38,7 @@ Scorer = Callable[[Example], Mapping[str, float]]
 
 NONE = "none"
 DEFAULT_THRESHOLD = 0.5
+CURVE_FLOOR = 0.1  # the lowest detector score curves and tables reach
 TABLE_THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
 WEAK_CATEGORIES = 3  # lowest-recall categories a model card names per set
 WEAK_GROUPS = 3
@@ -82,16 +83,21 @@ def from_detector(
 ) -> Model:
     """A ``ListingDetector`` as a Model: the stacked score of every category with evidence.
 
-    A copy of the detector with all stacker thresholds at 0 reports each supported
-    category with its score; at the real thresholds that gives exactly ``detect``'s findings.
+    A copy of the detector with all stacker thresholds at ``CURVE_FLOOR`` reports each
+    supported category scoring at least that; at the real thresholds that gives exactly
+    ``detect``'s findings. (Lower, most of the time would go into explaining findings of
+    score 0.01 that no threshold reaches.)
     """
     from detectors.combine import Stacker
 
     stacker = detector.stacker_
+    floor = min(CURVE_FLOOR, *stacker.thresholds.values())
     open_ = copy.copy(detector)
-    open_.stacker_ = Stacker(stacker.weights, stacker.bias, dict.fromkeys(stacker.thresholds, 0.0))
+    open_.stacker_ = Stacker(
+        stacker.weights, stacker.bias, dict.fromkeys(stacker.thresholds, floor)
+    )
     # Categories the classifier never learned keep the rules' floor (see detect()).
-    floor = detector.rules.context_.min_score
+    rules_floor = detector.rules.context_.min_score
 
     def scores(example: Example) -> dict[str, float]:
         found = open_.detect(example.text, context=example.context)
@@ -102,7 +108,7 @@ def from_detector(
         scores,
         dict(stacker.thresholds),
         tuple(training),
-        default_threshold=floor,
+        default_threshold=rules_floor,
     )
 
 
@@ -117,7 +123,8 @@ def file_sources(paths: Iterable[Path]) -> tuple[TrainingSource, ...]:
     for path in paths:
         data = path.read_bytes()
         lines = sum(1 for line in data.splitlines() if line.strip())
-        out.append(TrainingSource(f"{path.parent.name}/{path.name}", lines, _sha256(data)))
+        digest = hashlib.sha256(data).hexdigest()
+        out.append(TrainingSource(f"{path.parent.name}/{path.name}", lines, digest))
     return tuple(out)
 
 
@@ -125,10 +132,6 @@ def default_training(config_dir: Path) -> tuple[TrainingSource, ...]:
     """What ``ListingDetector.from_config`` fits on (``model_store.training_files``)."""
     synthetic, real = training_files(config_dir)
     return file_sources([*synthetic, *real])
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
