@@ -122,22 +122,22 @@ def set_view(result: SetResult, evaluation: Evaluation, name: Any) -> dict[str, 
     title, description = SET_TITLES.get(result.set.key, (result.set.key, ""))
     models = list(result.results)
     shown = [c for c in evaluation.categories if _seen(result, c)]
-    images: list[Image] = []
+    curves: Image | None = None
+    bars: Image | None = None
+    matrices: list[Image] = []
     if result.set.examples:
-        images.append(Image("各类别 F1", data_uri(f1_chart(result, shown, name))))
+        bars = Image("各类别 F1", data_uri(f1_chart(result, shown, name)))
         with_curve = [
             c for c in shown if any(r.categories[c].curve for r in result.results.values())
         ]
         if with_curve:
-            images.append(
-                Image(
-                    "精确率–召回率曲线（圆点为当前阈值）",
-                    data_uri(pr_chart(result, with_curve, name)),
-                )
-            )
+            png_ = pr_chart(result, with_curve, name)
+            curves = Image("各类别的精确率–召回率曲线（圆点为当前阈值）", data_uri(png_))
         for model in models:
             matrix = confusion_chart(result.results[model], evaluation.confusion_labels, name)
-            images.append(Image(f"混淆矩阵：{model}", data_uri(matrix)))
+            matrices.append(
+                Image(f"混淆矩阵：{model}（行为实际类别，列为模型判定）", data_uri(matrix))
+            )
     return {
         "key": result.set.key,
         "title": title,
@@ -147,7 +147,9 @@ def set_view(result: SetResult, evaluation: Evaluation, name: Any) -> dict[str, 
         "note": result.set.note,
         "results": result.results,
         "categories": shown,
-        "images": images,
+        "curves": curves,
+        "bars": bars,
+        "matrices": matrices,
     }
 
 
@@ -192,7 +194,7 @@ def png(figure: Figure) -> bytes:
 def f1_chart(result: SetResult, categories: Sequence[str], name: Any) -> bytes:
     """Horizontal bars of F1 per category, one bar per model, the first category at the top."""
     models = list(result.results)
-    per_row = 0.22 * (1 + len(models))
+    per_row = 0.16 * (1 + len(models))
     figure = Figure(figsize=(6.4, max(1.8, 0.6 + per_row * len(categories))))
     ax = figure.subplots()
     height = 0.8 / max(1, len(models))
