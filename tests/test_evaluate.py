@@ -255,7 +255,8 @@ def test_command_reports_the_held_out_set_empty_without_a_database(
     monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path))
     assert cli_main.main(["evaluate"]) == 0
     out = capsys.readouterr().out
-    assert "holdout\tlive\t样本 0" in out
+    assert "近期研判决定（留出集）：无样本（数据库不可用" in out
+    assert "真实世界参考集（封存的测试部分）：live，样本 " in out
     [report] = (tmp_path / "evaluation").glob(f"live-*/{JSON_NAME}")
     holdout = json.loads(report.read_text(encoding="utf-8"))["sets"]["holdout"]
     assert holdout["examples"] == 0 and holdout["note"].startswith("数据库不可用")

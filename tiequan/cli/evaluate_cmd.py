@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tiequan.cli.detect_cmd import category_names
     from tiequan.cli.leads_export_cmd import parse_day
     from tiequan.models.evaluate import evaluate, reference_set, synthetic_set
-    from tiequan.models.report import JSON_NAME, write_report
+    from tiequan.models.report import JSON_NAME, SET_TITLES, write_report
     from tiequan.settings import environment
     from tiequan.storage.store import utcnow
     from tiequan.timefmt import shanghai
@@ -115,11 +115,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(evaluation.to_json(), ensure_ascii=False, indent=2))
         return EXIT_OK
     for result in evaluation.sets:
+        title = SET_TITLES.get(result.set.key, (result.set.key, ""))[0]
+        if not result.set.examples:
+            print(f"{title}：无样本（{result.set.note}）")
+            continue
         for name, res in result.results.items():
             f1 = res.scores.micro(evaluation.core_categories).f1
             print(
-                f"{result.set.key}\t{name}\t样本 {len(result.set.examples)}\t"
-                f"核心类别 F1 {f1:.3f}\t误报率 {res.scores.fpr():.1%}"
+                f"{title}：{name}，样本 {len(result.set.examples)} 条，"
+                f"核心类别 F1 {f1:.3f}，误报率 {res.scores.fpr():.1%}"
             )
     print(f"评估报告已生成：{html}（JSON：{out / JSON_NAME}）")
     return EXIT_OK
