@@ -15,10 +15,9 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from matplotlib.axes import Axes
@@ -26,6 +25,7 @@ from matplotlib.figure import Figure
 
 from tiequan.documents.charts import cjk_font, short
 from tiequan.models.evaluate import NONE, Evaluation, ModelResult, SetResult
+from tiequan.models.metrics import Counts
 from tiequan.timefmt import shanghai
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -55,6 +55,7 @@ GROUP_NAMES = {
 }
 COLOURS = ("#8b1a1a", "#1f5f8b", "#5b8b1f", "#8b6a1f")
 PANEL_COLUMNS = 4
+Names = Callable[[str], str]  # a category id's Chinese name
 DPI = 120  # a screen page, not a printed one
 
 
@@ -62,6 +63,23 @@ DPI = 120  # a screen page, not a printed one
 class Image:
     title: str
     uri: str
+
+
+@dataclass(frozen=True)
+class SetView:
+    """What the template shows of one set: its figures and plots."""
+
+    key: str
+    title: str
+    description: str
+    size: int
+    positives: int
+    note: str
+    results: Mapping[str, ModelResult]
+    categories: list[str]  # those with any violation or finding in the set
+    curves: Image | None
+    bars: Image | None
+    matrices: list[Image]
 
 
 def write_report(evaluation: Evaluation, out_dir: Path, names: Mapping[str, str]) -> Path:
@@ -116,8 +134,7 @@ def render_html(evaluation: Evaluation, names: Mapping[str, str]) -> str:
     )
 
 
-def set_view(result: SetResult, evaluation: Evaluation, name: Any) -> dict[str, Any]:
-    """What the template shows of one set: its figures, plots and model cards."""
+def set_view(result: SetResult, evaluation: Evaluation, name: Names) -> SetView:
     title, description = SET_TITLES.get(result.set.key, (result.set.key, ""))
     models = list(result.results)
     shown = [c for c in evaluation.categories if _seen(result, c)]
@@ -137,27 +154,23 @@ def set_view(result: SetResult, evaluation: Evaluation, name: Any) -> dict[str, 
             matrices.append(
                 Image(f"混淆矩阵：{model}（行为实际类别，列为模型判定）", data_uri(matrix))
             )
-    return {
-        "key": result.set.key,
-        "title": title,
-        "description": description,
-        "size": len(result.set.examples),
-        "positives": result.positives,
-        "note": result.set.note,
-        "results": result.results,
-        "categories": shown,
-        "curves": curves,
-        "bars": bars,
-        "matrices": matrices,
-    }
+    return SetView(
+        result.set.key,
+        title,
+        description,
+        len(result.set.examples),
+        result.positives,
+        result.set.note,
+        result.results,
+        shown,
+        curves,
+        bars,
+        matrices,
+    )
 
 
 def _seen(result: SetResult, category: str) -> bool:
-    return any(
-        r.categories[category].counts.tp + r.categories[category].counts.fp
-        + r.categories[category].counts.fn
-        for r in result.results.values()
-    )  # fmt: skip
+    return any(r.categories[category].counts != Counts() for r in result.results.values())
 
 
 def data_uri(png: bytes) -> str:
@@ -190,7 +203,7 @@ def png(figure: Figure) -> bytes:
     return buf.getvalue()
 
 
-def f1_chart(result: SetResult, categories: Sequence[str], name: Any) -> bytes:
+def f1_chart(result: SetResult, categories: Sequence[str], name: Names) -> bytes:
     """Horizontal bars of F1 per category, one bar per model, the first category at the top."""
     models = list(result.results)
     per_row = 0.16 * (1 + len(models))
@@ -212,7 +225,7 @@ def f1_chart(result: SetResult, categories: Sequence[str], name: Any) -> bytes:
     return png(figure)
 
 
-def pr_chart(result: SetResult, categories: Sequence[str], name: Any) -> bytes:
+def pr_chart(result: SetResult, categories: Sequence[str], name: Names) -> bytes:
     """One panel per category: each model's curve and its current threshold as a dot."""
     rows = math.ceil(len(categories) / PANEL_COLUMNS)
     columns = min(PANEL_COLUMNS, len(categories))
@@ -246,7 +259,7 @@ def pr_chart(result: SetResult, categories: Sequence[str], name: Any) -> bytes:
     return png(figure)
 
 
-def confusion_chart(result: ModelResult, labels: Sequence[str], name: Any) -> bytes:
+def confusion_chart(result: ModelResult, labels: Sequence[str], name: Names) -> bytes:
     """The confusion matrix as a heat map of counts, on the categories that occur."""
     matrix = result.confusion
     keep = [i for i in range(len(labels)) if sum(matrix[i]) or sum(row[i] for row in matrix)]
