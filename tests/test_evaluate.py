@@ -233,7 +233,9 @@ def test_command_reads_the_held_out_decisions_and_compares_with_live(
     argv = ["evaluate", "v2", "--out", str(tmp_path), "--json", "--holdout-since", "2026-11-01"]
     assert cli_main.main(argv) == 0
     assert fake_models == ["v2", "live"]
-    document = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert f"评估报告已生成：{tmp_path / HTML_NAME}" in captured.err
     assert list(document["models"]) == ["v2", "live"]
     assert document["holdout_since"] == "2026-10-31T16:00:00+00:00"  # Beijing midnight
     assert document["sets"]["holdout"]["examples"] == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return fail(f"无法写入报告：{exc}", EXIT_USAGE)
     if args.json:
         print(json.dumps(evaluation.to_json(), ensure_ascii=False, indent=2))
+        print(f"评估报告已生成：{html}", file=sys.stderr)
         return EXIT_OK
     for result in evaluation.sets:
         title = SET_TITLES.get(result.set.key, (result.set.key, ""))[0]
