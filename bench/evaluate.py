@@ -1,6 +1,6 @@
 """Evaluation time: `tiequan evaluate` without the database, stage by stage.
 
-Usage: .venv/bin/python bench/evaluate.py [--passes 3] [--no-write]
+Usage: .venv/bin/python bench/evaluate.py [--passes 5] [--no-write]
 On the reference set's test split and the synthetic corpus's test split, with the live
 model (``ListingDetector.from_config``, loaded from its cache first): the baseline is bare
 scoring (``metrics.score`` on ``detect``'s findings, as bench/quality.py does), then
@@ -57,7 +57,7 @@ def timed(stages: Sequence[tuple[str, Callable[[], Any]]], passes: int) -> list[
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     config = default_config_dir()
