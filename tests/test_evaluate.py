@@ -4,6 +4,7 @@ held-out decisions, the command, and the real detector once."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -26,7 +27,9 @@ from tiequan.models.evaluate import (
     NONE,
     EvalSet,
     Model,
+    TrainingSource,
     evaluate,
+    file_sources,
     from_detector,
     from_predict,
     holdout_set,
@@ -140,6 +143,16 @@ def test_a_prediction_function_alone_is_scored_the_same() -> None:
     )
 
 
+def test_training_sources_count_records_and_hash_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "corpus" / "train.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b'{"id": 1}\n\n{"id": 2}\n')
+    [source] = file_sources([path])
+    assert source == TrainingSource(
+        "corpus/train.jsonl", 2, hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+
+
 def make_label(
     lead: str, action: str, at: datetime, category: str | None = SLIM, text: str = "三天瘦十斤"
 ) -> Label:
@@ -178,7 +191,10 @@ def test_held_out_decisions_are_positives_when_confirmed_and_negatives_when_dism
 
 def test_report_is_autoescaped_chinese_html_with_embedded_plots(tmp_path: Path) -> None:
     hostile = '<img src=x onerror="alert(1)">'
-    candidate = fake({**SCORES, "v2": {SLIM: 0.8}}, version=hostile)
+    trained = (TrainingSource("corpus/train.jsonl", 2278, "ab" * 32),)
+    candidate = dataclasses.replace(
+        fake({**SCORES, "v2": {SLIM: 0.8}}, version=hostile), training=trained
+    )
     evaluation = fixed_evaluation(candidate=candidate, live=fake())
     html_path = write_report(evaluation, tmp_path, NAMES)
     html = html_path.read_text(encoding="utf-8")
@@ -186,6 +202,8 @@ def test_report_is_autoescaped_chinese_html_with_embedded_plots(tmp_path: Path) 
     assert hostile not in html and "&lt;img src=x onerror=" in html
     assert "模型评估报告" in html and "神医神药" in html and "（当前）" in html
     assert "本数据集为空：没有数据" in html
+    assert 'corpus/train.jsonl</td><td>2278</td><td class="mono">abababababab<' in html
+    assert "召回率最低的类别为房地产（0.000，违法样本 1 条）" in html  # the model card
     assert "+0.300" in html  # candidate − live F1 on slimming: 0.8 − 0.5
     images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
     assert len(images) == 4  # F1 bars, PR curves, one confusion matrix per model
