@@ -13,9 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 demo: setup
 	$(BIN)/tiequan demo
 
-# README pictures of the workbench (docs/screenshots/), from a fresh sandbox sweep.
+# README pictures of the workbench (docs/screenshots/), from a fresh sandbox sweep, and of the
+# evaluation report of the live model.
 screenshots: setup
 	$(BIN)/python -m tiequan.web.screenshots
+	$(BIN)/python -m tiequan.models.screenshot
 
 test: setup lint
 	$(BIN)/pytest -q --durations=15

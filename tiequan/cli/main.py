@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.runs_cmd",
     "tiequan.cli.migrate_cmd",
     "tiequan.cli.doctor_cmd",
+    "tiequan.cli.evaluate_cmd",
 )
 
 
