@@ -72,6 +72,15 @@ def test_the_todo_page_lists_the_first_claimed_leads_and_links_to_the_rest(
     mine = todo.split("我认领的线索")[1].split("今日到期")[0]
     shown = [i for i in ids(db, {"claimed_by": "rev"}) if f"/leads/{i}" in mine]
     assert len(shown) == 3
+    # The overdue list is cut the same way, the most overdue first.
+    lead_ids = ids(db, {})
+    for n, lead_id in enumerate(lead_ids):
+        due = utcnow() - timedelta(days=n + 1)
+        db.leads.update_one({"_id": lead_id}, {"$set": {"due_at": due, "status": "待研判"}})
+    overdue = client.get("/").text.split("已超期")[1].split("被退回的线索")[0]
+    assert len(lead_ids) > 3 and overdue.startswith("（3 条以上）")
+    assert 'href="/dashboard"' in overdue
+    assert [i for i in lead_ids if f"/leads/{i}" in overdue] == lead_ids[-3:]
 
 
 def test_an_expired_claim_is_refused_on_the_lead_page_and_opening_renews_a_live_one(

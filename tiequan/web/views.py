@@ -35,7 +35,7 @@ ROW_FIELDS = (
     "category", "category_name", "score", "status", "lead_unit", "jurisdiction.bureau_name",
     "platform", "platform_name", "shop_name", "title", "claimed_by", "created_at", "due_at",
 )  # fmt: skip
-TODO_SHOWN = 100  # rows of the landing page's 我认领的线索 (the rest: the queue, 认领人 filter)
+TODO_SHOWN = 100  # rows of the landing page's 我认领的线索 and 已超期 lists (the rest: elsewhere)
 FACET_MAX_AGE = 60.0  # seconds a read of the drop-downs' values is served before another
 
 
@@ -254,7 +254,7 @@ def todo(queue: LeadQueue, user: User, now: datetime) -> dict[str, list[dict[str
         # One more than is shown: the page says when there are more (they are in the queue).
         "mine": queue.open_claimed(user.username, ROW_FIELDS, limit=TODO_SHOWN + 1),
         "due_today": queue.due_between(now, end_of_day, ROW_FIELDS),
-        "overdue": queue.overdue(now=now, fields=ROW_FIELDS),
+        "overdue": queue.overdue(now=now, limit=TODO_SHOWN + 1, fields=ROW_FIELDS),
         # Sent back by the receiving unit (退回移送) and not yet referred again or dismissed.
         "returned": queue.with_decision(RETURNED, (*ROW_FIELDS, "decision")),
     }
