@@ -37,6 +37,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.runs_cmd",
     "tiequan.cli.migrate_cmd",
     "tiequan.cli.doctor_cmd",
+    "tiequan.cli.train_cmd",
+    "tiequan.cli.models_cmd",
 )
 
 
