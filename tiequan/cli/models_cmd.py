@@ -131,8 +131,6 @@ def _list(registry: Registry, _accounts: Accounts, _args: argparse.Namespace) ->
         f1 = f"{scores.prf(CORE_CATEGORIES)[2]:.3f}" if scores else "—"
         fpr = f"{scores.fpr([HARD_NEGATIVE]):.1%}" if scores else "—"
         alias = ",".join(n for n, v in current.items() if v == r.version)
-            n for n in ALIASES if marks.get(r.version) == n or registry.alias(n) == r.version
-        )
         print(
             f"{r.version:<20}{alias:<11}{local_time(r.trained_at):<18}{r.trained_by:<12}{f1:>8}{fpr:>10}"
         )
