@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from pymongo import MongoClient
 from pymongo.database import Database
 
 from detectors.combine import ListingDetector
@@ -15,6 +16,7 @@ from detectors.config import default_config_dir
 from tiequan.models.dataset import SourceFiles, corpus_set
 from tiequan.models.registry import LIVE, ModelRecord, Registry
 from tiequan.models.training import SPLIT_NAMES, evaluate, record_for
+from tiequan.storage.embedded import EmbeddedServer
 
 # Shared fixtures live in plugin modules owned by their concern.
 pytest_plugins = ["tests.fixtures_sandbox", "tests.fixtures_mongo", "tests.fixtures_web"]
@@ -50,6 +52,19 @@ class TrainedModel:
         registry.set_alias(LIVE, self.record.version, by="tests", reason="session model")
         return self.record
 
+    def promote_at(self, mongo_uri: str, db_name: str) -> ModelRecord:
+        client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
+        with client:
+            return self.promote_in(client[db_name])
+
+    def promote_in_home(self, home: Path, db_name: str) -> ModelRecord:
+        """Live in the embedded server a sweep with this TIEQUAN_HOME will start."""
+        server = EmbeddedServer(home / "db")
+        try:
+            return self.promote_at(server.start(), db_name)
+        finally:
+            server.stop()
+
 
 @pytest.fixture(scope="session")
 def trained_model(shared_model_dir: None) -> TrainedModel:
@@ -82,3 +97,16 @@ def live_model_env(
     monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
     monkeypatch.setenv("TIEQUAN_DB", db.name)
     return live_model
+
+
+@pytest.fixture
+def live_crawl(
+    live_model: ModelRecord,
+    db: Database[dict[str, Any]],
+    mongo_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """Scrapy settings under which the detect stage finds the session model live in the
+    test's database (named by TIEQUAN_DB, set here for this process and its children)."""
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    return {"TIEQUAN_MONGO_URI": mongo_uri}

@@ -20,6 +20,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from tests.conftest import TrainedModel
 from tests.test_sweep import FAST, REPO
 from tiequan.sandbox.server import SandboxServer
 from tiequan.storage import spool
@@ -110,8 +111,11 @@ def _store_by_key(db: Database[Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def reference_db(mongo_uri: str) -> Iterator[tuple[str, Database[Any]]]:
+def reference_db(
+    mongo_uri: str, trained_model: TrainedModel
+) -> Iterator[tuple[str, Database[Any]]]:
     name = f"t_outage_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     client = _client(mongo_uri)
     yield name, client[name]
     client.drop_database(name)
