@@ -15,7 +15,6 @@ from typing import Any
 from tiequan.cli.exit_codes import EXIT_USAGE
 from tiequan.cli.labels_cmd import since_of
 from tiequan.cli.leads_cmd import fail
-from tiequan.cli.models_cmd import summary
 
 
 def register(subparsers: Any) -> None:
@@ -29,30 +28,25 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tiequan.leads.labels import LabelDocError, LabelStore
-    from tiequan.models.dataset import SourceFiles, assemble
-    from tiequan.models.gate import ModelsConfigError, load_models_config
-    from tiequan.models.registry import Registry
-    from tiequan.models.training import train_and_register
-    from tiequan.settings import environment
+    from tiequan.cli.models_actions import summary
+    from tiequan.leads.labels import LabelDocError
+    from tiequan.models.gate import ModelsConfigError
+    from tiequan.models.training import train_from_database
     from tiequan.storage.connect import open_database
 
     try:
         since = since_of(args.since)
-        config = load_models_config()
-    except (ValueError, ModelsConfigError) as exc:
+    except ValueError as exc:
         return fail(f"参数有误：{exc}", EXIT_USAGE)
-    env = environment()
-    by = args.by or getpass.getuser()
-    files = SourceFiles.for_config(env.config_dir)
     with open_database() as db:
         try:
-            labels = list(LabelStore(db).iter(since=since))
+            record = train_from_database(
+                db, trained_by=args.by or getpass.getuser(), since=since, seed=args.seed
+            )
+        except ModelsConfigError as exc:
+            return fail(f"配置有误：{exc}", EXIT_USAGE)
         except LabelDocError as exc:
             return fail(f"标注记录无法读取：{exc}")
-        data = assemble(files, labels, seed=args.seed, negative_reason=config.negative_dismissal)
-        registry = Registry(db, env.model_dir)
-        record = train_and_register(registry, env.config_dir, data, trained_by=by, files=files)
     print(f"已训练并登记为候选模型（candidate）：{record.version}")
     print("\n".join(summary(record)))
     print(f"上线：tiequan models promote {record.version} --by 账号")

@@ -14,14 +14,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sklearn
+from pymongo.database import Database
 
 from detectors.combine import ListingDetector
 from detectors.dataset import Example
 from detectors.model_store import MODEL_VERSION, build, model_files
-from tiequan.models.dataset import SourceFiles, TrainingSet
+from tiequan.leads.labels import LabelStore
+from tiequan.models.dataset import SourceFiles, TrainingSet, assemble
+from tiequan.models.gate import load_models_config
 from tiequan.models.metrics import Scores, score
 from tiequan.models.registry import (
     CANDIDATE,
@@ -31,6 +35,7 @@ from tiequan.models.registry import (
     Registry,
     version_of,
 )
+from tiequan.settings import environment
 from tiequan.storage.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -114,3 +119,21 @@ def train_and_register(
     registry.set_alias(CANDIDATE, record.version, by=trained_by, reason="tiequan train")
     log.info("trained %s in %.1f s on %d examples", record.version, seconds, len(data.manifest))
     return record
+
+
+def train_from_database(
+    db: Database[dict[str, Any]],
+    *,
+    trained_by: str,
+    since: datetime | None = None,
+    seed: int = 0,
+) -> ModelRecord:
+    """`tiequan train`: the corpora and the decisions in ``db`` (from ``since``), fitted,
+    measured and registered as the candidate."""
+    env = environment()
+    config = load_models_config()
+    files = SourceFiles.for_config(env.config_dir)
+    labels = list(LabelStore(db).iter(since=since))
+    data = assemble(files, labels, seed=seed, negative_reason=config.negative_dismissal)
+    registry = Registry(db, env.model_dir)
+    return train_and_register(registry, env.config_dir, data, trained_by=trained_by, files=files)
