@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -289,3 +290,37 @@ def test_training_set_reads_decisions_deduplicates_and_keeps_test_text_out(
     later = assemble(files, LabelStore(db).iter(since=t0 + timedelta(minutes=30)))
     assert not [e for e in later.real if e.id.startswith("p:")]
     assert replace(data, seed=0).data_hash == data.data_hash
+
+
+def test_train_registers_a_candidate_from_corpora_and_decisions(
+    db: Database[dict[str, Any]],
+    mongo_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config, ignore=shutil.ignore_patterns("entries", "sites"))
+    small = small_files(tmp_path)
+    shutil.copy(small.synthetic[0][1], config / "corpus" / "train.jsonl")
+    shutil.copy(small.real[0][1], config / "reference" / "train.jsonl")
+    (config / "reference" / "dev.jsonl").write_text("", encoding="utf-8")
+    for split in ("reference", "corpus"):  # short test splits: this checks the plumbing
+        test = config / split / "test.jsonl"
+        test.write_text("\n".join(test.read_text("utf-8").splitlines()[::20]) + "\n", "utf-8")
+    monkeypatch.setenv("TIEQUAN_CONFIG_DIR", str(config))
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    monkeypatch.setenv("TIEQUAN_MODEL_DIR", str(tmp_path / "models"))
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    LabelStore(db).record_many([_label("L1", "confirm", True, "1", "喝了就瘦，一个月瘦二十斤", t0)])
+    assert main(["train", "--seed", "3", "--by", "ana"]) == 0
+    out = capsys.readouterr().out
+    registry = Registry(db, tmp_path / "models")
+    version = registry.alias(CANDIDATE)
+    assert version is not None and version in out and registry.alias(LIVE) is None
+    record = registry.get(version)
+    assert record.seed == 3 and record.trained_by == "ana" and record.sources["decision"] == 1
+    assert {"reference_test", "corpus_test"} <= set(record.metrics)
+    assert ("decision", "p:1") in {(e.source, e.id) for e in record.manifest}
+    assert registry.load(version).model_version_ == version

@@ -5,7 +5,9 @@ a restart.
 ``LiveModel.current()`` returns the loaded detector; at most every ``recheck_seconds`` it
 reads the ``live`` alias (one indexed read of one small document) and, when the alias
 moved, loads and verifies the new version in the calling thread (the sweep's detection
-worker, not the reactor). A failed re-check keeps the model in use and says why in the log.
+worker, not the reactor), sharing the rules already compiled: the rules come from the
+configuration the sweep started with. A failed re-check keeps the model in use and says
+why in the log.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class LiveModel:
         try:
             version = self.registry.alias(LIVE)
             if version is not None and version != self.version:
-                self.detector = self.registry.load(version, self.config_dir)
+                self.detector = self.registry.load(version, like=self.detector)
                 log.info("live model changed: %s -> %s", self.version, version)
                 self.version = version
                 self.reloads += 1

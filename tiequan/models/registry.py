@@ -297,13 +297,30 @@ class Registry:
         log.info("model alias %s -> %s (by %s)", name, version, by)
         return change
 
-    def load(self, version: str, config_dir: Path | None = None) -> ListingDetector:
+    def load(
+        self, version: str, config_dir: Path | None = None, *, like: ListingDetector | None = None
+    ) -> ListingDetector:
         """The detector of ``version``, its files verified; ModelIntegrityError if not."""
-        return self.load_record(self.get(version), config_dir)
+        return self.load_record(self.get(version), config_dir, like=like)
 
-    def load_record(self, record: ModelRecord, config_dir: Path | None = None) -> ListingDetector:
+    def load_record(
+        self,
+        record: ModelRecord,
+        config_dir: Path | None = None,
+        *,
+        like: ListingDetector | None = None,
+    ) -> ListingDetector:
+        """``like``: a loaded detector whose rules the new one shares (a reload in a running
+        sweep: compiling the rules is most of a load, restoring the model a few ms)."""
         files = self.files.read(record)
-        detector = build(ListingDetector, config_dir or default_config_dir())
+        if like is None:
+            detector = build(ListingDetector, config_dir or default_config_dir())
+        else:
+            detector = ListingDetector(
+                like.rules, like.model, window=like.window, trigger_words=like.trigger_words,
+                max_chars=like.max_chars, short_text=like.short_text,
+                articles=like.articles, names=like.names,
+            )  # fmt: skip
         try:
             return restore(detector, files, record.version)
         except (ValueError, KeyError, TypeError) as exc:
