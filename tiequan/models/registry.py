@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from tiequan.models.metrics import Scores
 from tiequan.storage.store import INDEXES, MODEL_ALIASES, MODELS, utcnow
 
 log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 LIVE = "live"
 CANDIDATE = "candidate"
@@ -210,8 +213,10 @@ class ModelFiles:
         out: dict[str, bytes] = {}
         for name in MODEL_FILES:
             sha = record.files.get(name)
-            if sha is None:
-                raise ModelIntegrityError(f"模型 {record.version} 的记录缺少文件 {name}")
+            if sha is None or not _SHA256.fullmatch(sha):
+                raise ModelIntegrityError(
+                    f"模型 {record.version} 的记录中文件 {name} 的哈希缺失或无效"
+                )
             path = self.path(sha)
             try:
                 data = path.read_bytes()
