@@ -32,7 +32,7 @@ from detectors.classifier import ClaimClassifier
 from detectors.clean import repair_text
 from detectors.dataset import Example
 from detectors.engine import Detector
-from detectors.model_linear import precise_keywords
+from detectors.model_linear import LinearScorer, precise_keywords
 from detectors.normalize import normalize
 from detectors.tokenize import lexicon_terms
 
@@ -411,6 +411,18 @@ class ListingDetector:
         from detectors.model_store import load_or_train  # keeps this module small
 
         return load_or_train(cls, config_dir)
+
+    def restore(
+        self, scorer: LinearScorer, stacker: Stacker, keywords: Sequence[str], *, version: str = ""
+    ) -> ListingDetector:
+        """Take a stored fitted model instead of fitting one: the compiled classifier, the
+        stacker and the classifier's trigger words; ``version`` goes into findings."""
+        self.scorer_ = scorer
+        self.stacker_ = stacker
+        self.keywords_ = [str(w) for w in keywords]
+        self._build_triggers()
+        self.model_version_ = version
+        return self
 
 
 def model_text(text: str, context: ListingContext) -> str:

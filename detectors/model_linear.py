@@ -7,11 +7,13 @@ decision, sigmoid calibration) without calling sklearn per text, and saves as JS
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -159,8 +161,8 @@ class LinearScorer:
             out[name] = [w for w in picked if len(w) >= 2][:per_class]
         return out
 
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def to_files(self) -> dict[str, bytes]:
+        """The scorer as two files (JSON and npz), byte for byte the same for the same model."""
         meta = {
             "classes": self.classes,
             "user_words": list(self.words.tokenizer.words if self.words.tokenizer else ()),
@@ -168,21 +170,24 @@ class LinearScorer:
             "chars": self.chars.vocabulary,
             "char_ngram_range": list(self.chars.ngram_range or (1, 1)),
         }
-        (directory / "scorer.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-        np.savez(
-            directory / "scorer.npz",
-            word_idf=self.words.idf,
-            char_idf=self.chars.idf,
-            coef=self.coef,
-            intercept=self.intercept,
-            slope=self.slope,
-            offset=self.offset,
-        )
+        arrays = {
+            "word_idf": self.words.idf,
+            "char_idf": self.chars.idf,
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "slope": self.slope,
+            "offset": self.offset,
+        }
+        return {
+            "scorer.json": json.dumps(meta, ensure_ascii=False).encode("utf-8"),
+            "scorer.npz": npz_bytes(arrays),
+        }
 
     @classmethod
-    def load(cls, directory: Path) -> LinearScorer:
-        meta = json.loads((directory / "scorer.json").read_text("utf-8"))
-        with np.load(directory / "scorer.npz", allow_pickle=False) as arrays:
+    def from_files(cls, files: Mapping[str, bytes]) -> LinearScorer:
+        """The scorer ``to_files`` wrote; arrays are read without pickle."""
+        meta = json.loads(files["scorer.json"].decode("utf-8"))
+        with np.load(io.BytesIO(files["scorer.npz"]), allow_pickle=False) as arrays:
             get: Callable[[str], np.ndarray] = lambda key: np.array(arrays[key])  # noqa: E731
             low, high = meta["char_ngram_range"]
             return cls(
@@ -196,6 +201,31 @@ class LinearScorer:
                 slope=get("slope"),
                 offset=get("offset"),
             )
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in self.to_files().items():
+            (directory / name).write_bytes(data)
+
+    @classmethod
+    def load(cls, directory: Path) -> LinearScorer:
+        return cls.from_files({n: (directory / n).read_bytes() for n in SCORER_FILES})
+
+
+SCORER_FILES = ("scorer.json", "scorer.npz")
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """An npz archive of ``arrays`` with fixed entry dates (np.savez stamps the current
+    time), so that the same arrays always hash the same."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                             buffer.getvalue())  # fmt: skip
+    return out.getvalue()
 
 
 def precise_keywords(

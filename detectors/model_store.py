@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -23,7 +24,7 @@ from detectors.classifier import ClaimClassifier
 from detectors.config import default_config_dir
 from detectors.dataset import Example, read_examples
 from detectors.engine import Detector
-from detectors.model_linear import LinearScorer
+from detectors.model_linear import SCORER_FILES, LinearScorer
 from detectors.tokenize import lexicon_terms
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 # Bump when training, features or the stacker change, so old caches are not reused.
 MODEL_VERSION = "14"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+STACKER_FILE = "stacker.json"
+MODEL_FILES = (STACKER_FILE, *SCORER_FILES)
 
 
 def corpus_dir(config_dir: Path) -> Path:
@@ -105,32 +108,58 @@ def category_tables(config_dir: Path, rules: Detector) -> tuple[dict[str, str], 
     return articles, names
 
 
-def build(cls: type[ListingDetector], config_dir: Path) -> ListingDetector:
+def build(cls: type[ListingDetector], config_dir: Path, *, seed: int = 0) -> ListingDetector:
     """An unfitted ListingDetector for ``config_dir``: its rules, names and classifier.
 
-    The lexicons are read once, here; the classifier's jieba gets their terms.
+    The lexicons are read once, here; the classifier's jieba gets their terms. ``seed``:
+    the classifier's random state.
     """
     rules = Detector.from_config(config_dir, min_score=0.0).compile()
     articles, names = category_tables(config_dir, rules)
-    model = ClaimClassifier(user_words=lexicon_terms(rules.lexicons))
+    model = ClaimClassifier(user_words=lexicon_terms(rules.lexicons), random_state=seed)
     return cls(rules, model, articles=articles, names=names)
 
 
-def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) -> ListingDetector:
+def model_files(detector: ListingDetector) -> dict[str, bytes]:
+    """A fitted detector's model as files (name: bytes), the same bytes for the same model."""
+    files = detector.scorer_.to_files()
+    stacker = detector.stacker_
+    payload = {
+        "weights": stacker.weights,
+        "bias": stacker.bias,
+        "thresholds": stacker.thresholds,
+        "keywords": detector.keywords_,
+    }
+    files[STACKER_FILE] = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return files
+
+
+def restore(detector: ListingDetector, files: Mapping[str, bytes], version: str) -> ListingDetector:
+    """``detector`` with the model of ``files`` (as ``model_files`` wrote them).
+
+    ValueError, KeyError or TypeError when a file does not hold what it should.
+    """
     from detectors.combine import Stacker
 
+    scorer = LinearScorer.from_files(files)
+    saved = json.loads(files[STACKER_FILE].decode("utf-8"))
+    keywords = saved.pop("keywords")
+    if not isinstance(keywords, list):
+        raise TypeError(f"{STACKER_FILE}: keywords: {keywords!r} is not a list")
+    return detector.restore(scorer, Stacker(**saved), keywords, version=version)
+
+
+def load_or_train(cls: type[ListingDetector], config_dir: Path | None = None) -> ListingDetector:
+    """The library's fallback (tests, benchmarks, notebooks): the cached model for
+    ``config_dir``, trained first when there is none. The sweep never comes here: it loads
+    the registry's live model (tiequan.models)."""
     config_dir = config_dir or default_config_dir()
     detector = build(cls, config_dir)
     target = cache_target(detector, config_dir)
-    if (target / "stacker.json").is_file():
+    if (target / STACKER_FILE).is_file():
         try:
-            scorer = LinearScorer.load(target)
-            saved = json.loads((target / "stacker.json").read_text("utf-8"))
-            detector.scorer_ = scorer
-            detector.keywords_ = [str(w) for w in saved.pop("keywords")]
-            detector.stacker_ = Stacker(**saved)
-            detector._build_triggers()
-            detector.model_version_ = model_version(target)
+            files = {name: (target / name).read_bytes() for name in MODEL_FILES}
+            restore(detector, files, model_version(target))
             log.info("loaded the claim model from %s", target)
             return detector
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -149,9 +178,6 @@ def cache_target(detector: ListingDetector, config_dir: Path) -> Path:
         f"{detector.window}|{detector.trigger_words}|{detector.max_chars}|{detector.short_text}"
     )
     return cache_root() / cache_key(config_dir, settings)
-
-
-MODEL_FILES = ("stacker.json", "scorer.json", "scorer.npz")
 
 
 def stored_model(config_dir: Path | None = None) -> tuple[Path, bool]:
@@ -175,15 +201,8 @@ def _save(detector: ListingDetector, target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
-        detector.scorer_.save(staging)
-        stacker = detector.stacker_
-        payload = {
-            "weights": stacker.weights,
-            "bias": stacker.bias,
-            "thresholds": stacker.thresholds,
-            "keywords": detector.keywords_,
-        }
-        (staging / "stacker.json").write_text(json.dumps(payload), "utf-8")
+        for name, data in model_files(detector).items():
+            (staging / name).write_bytes(data)
         try:
             staging.rename(target)  # atomic: a concurrent loader sees all files or none
         except OSError:

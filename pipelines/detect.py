@@ -37,7 +37,9 @@ from detectors.combine import ListingDetector
 from detectors.price import PriceFraudRule, price_fraud_finding
 from pipelines.config import PipelineConfig
 from pipelines.recrawl import MODEL_VERSION_STAT
+from tiequan.models.live import ModelSource, open_live
 from tiequan.referral import price_fraud_rule
+from tiequan.settings import default, float_setting
 from tiequan.storage.connect import StorageError
 from tiequan.storage.listings import listing_id
 from tiequan.storage.prices import PriceHistory, load_price_history
@@ -118,19 +120,32 @@ class DetectPipeline:
         self.started_at: datetime | None = None
         self._history: dict[str, Future[PriceHistory | None]] = {}
         self.crawler: Crawler | None = None
+        # The registry's live model (tiequan.models.live); tests may hand in a FixedModel.
+        self.models: ModelSource | None = None
+        self.recheck_seconds = float(default("TIEQUAN_MODEL_RECHECK_SECONDS"))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
         assert crawler.stats is not None
         pipeline = cls(PipelineConfig.from_settings(crawler.settings), crawler.stats)
         pipeline.crawler = crawler
+        pipeline.recheck_seconds = float_setting(
+            crawler.settings, "TIEQUAN_MODEL_RECHECK_SECONDS", 0.0, 86400.0
+        )
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        # Rules plus the trained classifier; trains from the corpus on first use, then loads
-        # the cached model from $TIEQUAN_MODEL_DIR or $TIEQUAN_HOME/models.
+        # Rules plus the registry's live model, never trained here (the runner checked that
+        # there is one); a promoted model is picked up per item, see tiequan.models.live.
         started = time.perf_counter()
-        self.detector = ListingDetector.from_config(self.config.config_dir)
+        if self.models is None:
+            self.models = open_live(
+                self.config.mongo_uri,
+                self.config.config_dir,
+                recheck_seconds=self.recheck_seconds,
+                timeout_ms=self.config.db_timeout_ms,
+            )
+        self.detector = self.models.current()
         # Price fraud goes to the unit that handles prices whatever the goods: the category
         # its routing entry in categories.yaml names, not the listing's.
         self.price_fraud_rule = price_fraud_rule(self.config.config_dir)
@@ -157,6 +172,8 @@ class DetectPipeline:
             self.history_pool.shutdown(wait=True, cancel_futures=True)
             self.history_pool = None
         self._history.clear()
+        if self.models is not None:
+            self.models.close()
 
     def price_history(self, platform: str) -> Future[PriceHistory | None]:
         """The platform's history, loading in the history thread on first request."""
@@ -247,6 +264,8 @@ class DetectPipeline:
         self, item: Listing, history: PriceHistory | None = None, hints: tuple[str, ...] = ()
     ) -> Listing:
         started = time.perf_counter()
+        if self.models is not None:
+            self.detector = self.models.current()
         text = listing_text(item)
         context = listing_context(item, hints)
         in_text = [(f, text) for f in self._detect(text, item.price, context)]

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.evidence.artefacts import ArtefactStore
@@ -55,9 +56,11 @@ def swept_db(
     mongo_uri: str,
     mongo_client: MongoClient[dict[str, Any]],
     tmp_path_factory: pytest.TempPathFactory,
+    trained_model: TrainedModel,
 ) -> Iterator[tuple[Database[dict[str, Any]], Path, SandboxServer]]:
     """A database filled by `tiequan sweep --site sandbox_mall`; (db, TIEQUAN_HOME, sandbox)."""
     name = f"t_web_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_in(mongo_client[name])
     home = tmp_path_factory.mktemp("web_home")
     env = cli_env(mongo_uri, name, home)
     with SandboxServer(seed=SANDBOX_SEED, scale=WORKBENCH_SCALE) as server:

@@ -29,6 +29,7 @@ from crawlers.health.config import coverage_rules, health_settings
 from crawlers.health.extension import AlertLevelRunner
 from crawlers.profiles import ProfileError, load_profile, load_profiles
 from pipelines.health import CrawlHealthSuite
+from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.html_mall import PRICE_MOVED, STANDARD
@@ -124,13 +125,18 @@ def mall() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def health_env(
-    mongo_uri: str, hooks: Hooks, tmp_path_factory: pytest.TempPathFactory
+    mongo_uri: str,
+    hooks: Hooks,
+    tmp_path_factory: pytest.TempPathFactory,
+    trained_model: TrainedModel,
 ) -> Iterator[dict[str, str]]:
     sites = tmp_path_factory.mktemp("sites")
     profile = yaml.safe_load((REPO / "config" / "sites" / f"{SITE}.yaml").read_text("utf-8"))
     profile["start_paths"] = ["/mall/search?q=health&page=1", "/mall/search?q=beauty&page=1"]
     (sites / f"{SITE}.yaml").write_text(yaml.safe_dump(profile, allow_unicode=True), "utf-8")
     name = f"t_health_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
+    trained_model.promote_at(mongo_uri, f"{name}_drop")
     env = cli_env(
         mongo_uri,
         name,

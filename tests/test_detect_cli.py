@@ -12,6 +12,9 @@ import pytest
 
 from tiequan.cli import detect_cmd
 
+# `tiequan detect` reads the registry's live model: the session model, live in the test's db.
+pytestmark = pytest.mark.usefixtures("live_model_env")
+
 
 def run_cli(*argv: str) -> int:
     # Only this command is registered, so the test does not depend on the other CLI modules.

@@ -37,6 +37,7 @@ def test_bom_bad_bytes_nesting_and_non_finite_prices(
     assert "错误行 4 条" in err
 
 
+@pytest.mark.usefixtures("live_model_env")
 def test_lone_surrogates_are_replaced_and_counted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from detectors.base import ListingContext
 from detectors.dataset import Example
+from tests.conftest import TrainedModel
 from tiequan.cli import evaluate_cmd
 from tiequan.cli import main as cli_main
 from tiequan.leads.labels import Label, LabelListing, LabelStore, polarity
@@ -298,3 +299,20 @@ def test_the_real_detector_scores_as_its_findings() -> None:
         assert cat.threshold == detector.stacker_.thresholds.get(category, cat.threshold)
         if cat.counts.tp:
             assert cat.curve and cat.curve[0][0] >= cat.curve[-1][0]
+
+
+def test_a_model_is_resolved_from_the_registry_by_alias_or_version(
+    db: Database[dict[str, Any]],
+    mongo_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    trained_model: TrainedModel,
+) -> None:
+    record = trained_model.promote_in(db)
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    live = evaluate_cmd.resolve_model("live")
+    assert live.version == record.version == evaluate_cmd.resolve_model(record.version).version
+    assert {s.name for s in live.training} == {e.source for e in record.manifest}
+    assert sum(s.examples for s in live.training) == len(record.manifest)
+    with pytest.raises(ValueError, match="candidate"):
+        evaluate_cmd.resolve_model("candidate")

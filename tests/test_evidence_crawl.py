@@ -40,6 +40,7 @@ def small_sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
+@pytest.mark.usefixtures("live_model")
 def test_flagged_pages_get_screenshot_warc_and_images(
     small_sandbox: SandboxServer, tmp_path: Path, mongo_uri: str, db: Database[Any]
 ) -> None:

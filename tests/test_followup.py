@@ -24,6 +24,7 @@ from pymongo.database import Database
 
 from crawlers import revisit
 from crawlers.revisit import Target
+from tests.conftest import TrainedModel
 from tiequan.leads.followup import (
     Outcome,
     build_plan,
@@ -157,9 +158,10 @@ def tiequan(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def two_nights(
-    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory, trained_model: TrainedModel
 ) -> Iterator[tuple[SandboxServer, Database[Any]]]:
     name = f"t_followup_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     home = tmp_path_factory.mktemp("followup_home")
     env = dict(os.environ)
     env.update(TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=name, TIEQUAN_HOME=str(home))

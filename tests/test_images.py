@@ -188,8 +188,10 @@ def test_image_explanation_says_it_was_in_the_image() -> None:
     assert image_explanation("普通食品宣称减肥").startswith("商品图片中的文字：普通食品")
 
 
-def test_detect_pipeline_reports_a_claim_found_only_in_an_image() -> None:
-    crawler = get_crawler(settings_dict={})
+def test_detect_pipeline_reports_a_claim_found_only_in_an_image(
+    live_crawl: dict[str, str],
+) -> None:
+    crawler = get_crawler(settings_dict=live_crawl)
     pipeline = DetectPipeline.from_crawler(crawler)
     pipeline.open_spider()
     claim = "纤体咖啡\n三天瘦十斤，不反弹"
@@ -210,8 +212,10 @@ def test_detect_pipeline_reports_a_claim_found_only_in_an_image() -> None:
     assert crawler.stats.get_value("detector/image_hits/slimming_aphrodisiac") == 1
 
 
-def test_image_text_needs_rule_evidence_not_the_classifier_alone() -> None:
-    crawler = get_crawler(settings_dict={})
+def test_image_text_needs_rule_evidence_not_the_classifier_alone(
+    live_crawl: dict[str, str],
+) -> None:
+    crawler = get_crawler(settings_dict=live_crawl)
     pipeline = DetectPipeline.from_crawler(crawler)
     pipeline.open_spider()
     assert pipeline.detector is not None
@@ -251,11 +255,12 @@ def crawl(
 
 
 def test_crawl_finds_claims_that_live_only_in_images(
-    sandbox: SandboxServer, tmp_path: Path
+    sandbox: SandboxServer, tmp_path: Path, live_crawl: dict[str, str]
 ) -> None:
     from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
 
     overrides = {
+        **live_crawl,
         "DOWNLOAD_DELAY": 0,
         "AUTOTHROTTLE_ENABLED": False,
         "RETRY_BACKOFF_BASE": 0.05,

@@ -114,6 +114,7 @@ def run_detect(tmp_path: Path, records: list[dict[str, Any]]) -> list[dict[str, 
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.usefixtures("live_model_env")
 def test_detect_reads_title_and_context(tmp_path: Path) -> None:
     rows = run_detect(
         tmp_path,
@@ -132,6 +133,7 @@ def test_detect_reads_title_and_context(tmp_path: Path) -> None:
     assert all(s >= 0 for span in slim["spans"] for s in span)
 
 
+@pytest.mark.usefixtures("live_model_env")
 @pytest.mark.parametrize(
     ("context", "message"),
     [

@@ -112,7 +112,7 @@ def test_broken_detect_input(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(ListingDetector, "from_config", lambda *_a, **_k: _detector())
+    monkeypatch.setattr("tiequan.cli.detect_cmd.load_live", lambda *_a, **_k: _detector())
     path = tmp_path / case.name
     path.write_bytes(case.data)
     out = tmp_path / "out.jsonl"

@@ -20,8 +20,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from tests.conftest import TrainedModel
 from tests.test_sweep import FAST, REPO
 from tiequan.sandbox.server import SandboxServer
+from tiequan.settings import DEFAULT_DB
 from tiequan.storage import spool
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
 from tiequan.storage.process import pid_alive
@@ -110,8 +112,11 @@ def _store_by_key(db: Database[Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def reference_db(mongo_uri: str) -> Iterator[tuple[str, Database[Any]]]:
+def reference_db(
+    mongo_uri: str, trained_model: TrainedModel
+) -> Iterator[tuple[str, Database[Any]]]:
     name = f"t_outage_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     client = _client(mongo_uri)
     yield name, client[name]
     client.drop_database(name)
@@ -120,10 +125,11 @@ def reference_db(mongo_uri: str) -> Iterator[tuple[str, Database[Any]]]:
 
 def test_a_sweep_whose_database_dies_loses_nothing_after_the_replay(
     sandbox: SandboxServer, mongo_uri: str, reference_db: tuple[str, Database[Any]],
-    tmp_path: Path,
+    tmp_path: Path, trained_model: TrainedModel,
 ) -> None:  # fmt: skip
     name, undisturbed = reference_db
     home = tmp_path / "home"
+    trained_model.promote_in_home(home, DEFAULT_DB)
     # The same sandbox swept twice at once: into the shared server undisturbed, and into
     # an embedded server of its own that is killed mid-sweep.
     ref_env = _env(TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=name, TIEQUAN_HOME=str(tmp_path / "ref"))

@@ -118,8 +118,8 @@ def _item(item_id: str, price: float, original: float | None) -> Listing:
 
 
 @pytest.fixture
-def pipeline() -> Iterator[DetectPipeline]:
-    crawler = get_crawler(settings_dict={})
+def pipeline(live_crawl: dict[str, str]) -> Iterator[DetectPipeline]:
+    crawler = get_crawler(settings_dict=live_crawl)
     detect = DetectPipeline.from_crawler(crawler)
     detect.open_spider()
     yield detect

@@ -22,6 +22,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tests.conftest import TrainedModel
 from tiequan.cli import leads_cmd
 from tiequan.referral import load_categories
 from tiequan.sandbox.server import SandboxServer
@@ -45,9 +46,10 @@ def tiequan(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def two_nights(
-    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory, trained_model: TrainedModel
 ) -> Iterator[tuple[SandboxServer, dict[str, str], list[dict[str, Any]]]]:
     name = f"t_price_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     home = tmp_path_factory.mktemp("price_home")
     env = dict(os.environ)
     env.update(TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=name, TIEQUAN_HOME=str(home))

@@ -18,6 +18,7 @@ from crawlers.assemble import LicenceCache, LicenceState
 from crawlers.items import Licence, Listing, RawCapture
 from pipelines.evidence import licence_link
 from pipelines.recrawl import fields_sha256
+from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.takedown import takedown_state
@@ -43,8 +44,11 @@ def mall() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture(scope="module")
-def env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def env(
+    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory, trained_model: TrainedModel
+) -> Iterator[dict[str, str]]:
     name = f"t_recrawl_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     yield cli_env(mongo_uri, name, tmp_path_factory.mktemp("home"))
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     client.drop_database(name)

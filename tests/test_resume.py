@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tests.conftest import TrainedModel
 from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.sandbox.routes import Response
 from tiequan.sandbox.server import SandboxServer
@@ -104,9 +105,10 @@ class Reference:
     """A full, ordinary sweep of the same sandbox, run beside the killed one to save time:
     which pages there are, what it stores."""
 
-    def __init__(self, mongo_uri: str, home: Path) -> None:
+    def __init__(self, mongo_uri: str, home: Path, model: TrainedModel) -> None:
         self.uri = mongo_uri
         self.name = f"t_resume_ref_{uuid.uuid4().hex[:8]}"
+        model.promote_at(mongo_uri, self.name)
         env = dict(os.environ, TIEQUAN_MONGO_URI=mongo_uri, TIEQUAN_DB=self.name,
                    PYTHONPATH=str(REPO), TIEQUAN_HOME=str(home))  # fmt: skip
         self.sandbox = CountingSandbox()
@@ -138,9 +140,12 @@ def wait_for_captures(db: Database[Any], proc: subprocess.Popen[bytes], at_least
     raise AssertionError(f"the sweep ended (code {proc.poll()}) before {at_least} captures")
 
 
-def test_a_killed_sweep_resumes_where_it_stopped(mongo_uri: str, tmp_path: Path) -> None:
-    pending = Reference(mongo_uri, tmp_path / "ref")
+def test_a_killed_sweep_resumes_where_it_stopped(
+    mongo_uri: str, tmp_path: Path, trained_model: TrainedModel
+) -> None:
+    pending = Reference(mongo_uri, tmp_path / "ref", trained_model)
     home = tmp_path / "home"
+    trained_model.promote_in_home(home, "resume")
     env = dict(os.environ, TIEQUAN_HOME=str(home), TIEQUAN_DB="resume", PYTHONPATH=str(REPO))
     env.pop("TIEQUAN_MONGO_URI", None)  # the embedded server under TIEQUAN_HOME
     sandbox = CountingSandbox(delay=0.05)

@@ -26,6 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pymongo.database import Database
 
 from crawlers.profiles import load_profiles
+from tests.conftest import TrainedModel
 from tiequan.cli.main import main
 from tiequan.cli.sweep_cmd import run_id as sweep_run_id
 from tiequan.sandbox.server import SandboxServer
@@ -330,7 +331,9 @@ def test_run_now_sweeps_the_sandbox_in_a_child_and_records_the_run(
     sandbox: SandboxServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    trained_model: TrainedModel,
 ) -> None:
+    trained_model.promote_in(db)  # the child sweep detects with the live model
     sites = tmp_path / "sites"
     site = mini_profile(sites)
     monkeypatch.setenv("PYTHONPATH", str(REPO))

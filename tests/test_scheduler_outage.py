@@ -24,6 +24,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from tests.conftest import TrainedModel
 from tests.test_scheduler import REPO, mini_profile, scheduler_settings, wait_for
 from tiequan.sandbox.server import SandboxServer
 from tiequan.scheduling.jobs import SiteSchedule, control, site_job_id
@@ -58,10 +59,13 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
 
 
 @pytest.fixture
-def store(own_server: EmbeddedServer) -> Iterator[Database[dict[str, Any]]]:
+def store(
+    own_server: EmbeddedServer, trained_model: TrainedModel
+) -> Iterator[Database[dict[str, Any]]]:
     client: MongoClient[dict[str, Any]] = MongoClient(
         own_server.uri, serverSelectionTimeoutMS=2000, tz_aware=True
     )
+    trained_model.promote_in(client.tiequan)  # the sweep detects with the live model
     yield client.tiequan
     client.close()
 

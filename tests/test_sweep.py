@@ -15,6 +15,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from detectors.base import CORE_CATEGORIES
+from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
 from tiequan.evidence.manifest import evidence_sets
@@ -41,8 +42,11 @@ def tiequan(
 
 
 @pytest.fixture(scope="module")
-def sweep_env(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def sweep_env(
+    mongo_uri: str, tmp_path_factory: pytest.TempPathFactory, trained_model: TrainedModel
+) -> Iterator[dict[str, str]]:
     name = f"t_sweep_{uuid.uuid4().hex[:8]}"
+    trained_model.promote_at(mongo_uri, name)
     yield cli_env(mongo_uri, name, tmp_path_factory.mktemp("home"))
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
     client.drop_database(name)

@@ -61,6 +61,9 @@ CRAWL = (
     Setting("TIEQUAN_BATCH_SIZE", 200, "records per database write (1–10000)"),
     Setting("TIEQUAN_FLUSH_SECONDS", 5.0, "timed flush of the batch buffers (0: off)"),
     Setting("TIEQUAN_MIN_SCORE", 0.5, "findings below this score are dropped (0–1)"),
+    Setting(
+        "TIEQUAN_MODEL_RECHECK_SECONDS", 30.0, "how often a sweep re-reads the live model alias"
+    ),
     Setting("TIEQUAN_MAX_FIELD_CHARS", 1_000_000, "longer text fields are cut (stage 100)"),
     Setting("TIEQUAN_DB_TIMEOUT", 2.0, "seconds a write waits before it counts as an outage"),
     Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),

@@ -67,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from tiequan.sweep.score import leads_from_database
 
     sites = sorted(n for n in load_profiles(default_sites_dir()) if n.startswith(SANDBOX_PREFIX))
-    with open_database():
-        pass  # no sandbox is started for a database that is not there
+    # No sandbox is started for a database that is not there; a first demo trains and
+    # promotes a model before the sweep, which only ever loads the live one.
+    with open_database() as db:
+        ensure_live_model(db)
     with tempfile.TemporaryDirectory(prefix="tiequan-demo-") as tmp:
         proc, base_url = start_sandbox(Path(tmp) / "url", args.seed, args.scale)
         try:
@@ -94,6 +96,22 @@ def run(args: argparse.Namespace) -> int:
         f"浏览器打开 http://127.0.0.1:{DEFAULT_PORT}/，用它打印的演示账户和一次性密码登录"
     )
     return 0
+
+
+def ensure_live_model(db: Any) -> None:
+    from tiequan.models.gate import load_models_config
+    from tiequan.models.promotion import promote
+    from tiequan.models.registry import LIVE, Registry
+    from tiequan.models.training import train_from_database
+    from tiequan.settings import environment
+
+    registry = Registry(db, environment().model_dir)
+    if registry.alias(LIVE) is not None:
+        return
+    print("还没有在用的检测模型：先训练一个（约半分钟）……", flush=True)
+    record = train_from_database(db, trained_by="demo")
+    promote(registry, record.version, by="demo", config=load_models_config(), reason="演示")
+    print(f"模型 {record.version} 已训练并上线", flush=True)
 
 
 def export_documents(run_id: str, top: int) -> None:

@@ -35,6 +35,8 @@ from detectors.combine import ListingDetector
 from detectors.explain import format_record
 from detectors.price import PriceFraudRule, price_fraud_finding
 from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from tiequan.models.live import load_live
+from tiequan.models.registry import RegistryError
 from tiequan.referral import CategoriesError, price_fraud_rule
 
 log = logging.getLogger(__name__)
@@ -257,10 +259,13 @@ def run(args: argparse.Namespace) -> int:
         if args.rules_only:
             detector = Detector.from_config(args.config_dir, min_score=args.min_score).compile()
         else:
-            detector = ListingDetector.from_config(args.config_dir)
+            detector = load_live(args.config_dir)  # the registry's live model, not trained
         fraud_rule = price_fraud_rule(args.config_dir)
     except (ConfigError, CategoriesError) as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
+        return EXIT_USAGE
+    except RegistryError as exc:
+        sys.stderr.write(f"tiequan detect: {exc}\n")
         return EXIT_USAGE
     names = category_names() if args.explain else {}
     source = "<stdin>" if args.input == "-" else args.input

@@ -48,16 +48,34 @@ def register(subparsers: Any) -> None:
 
 
 def resolve_model(name: str) -> Model:
-    """The model called ``name``; ValueError (in Chinese) for a name not known."""
-    from detectors.combine import ListingDetector
-    from tiequan.models.evaluate import default_training, from_detector
-    from tiequan.settings import environment
+    """The registry's model called ``name`` (an alias such as live or candidate, or a
+    version), its files verified; ValueError (in Chinese) when there is none."""
+    from collections import Counter
 
-    if name != LIVE:
-        raise ValueError(f"未知的模型：{name}（目前只有 {LIVE}）")
-    return from_detector(
-        ListingDetector.from_config(), training=default_training(environment().config_dir)
+    from pymongo.errors import PyMongoError
+
+    from tiequan.models.evaluate import TrainingSource, from_detector
+    from tiequan.models.registry import Registry, RegistryError
+    from tiequan.settings import environment
+    from tiequan.storage.connect import StorageError, open_database
+    from tiequan.storage.embedded import EmbeddedServerError
+
+    try:
+        with open_database() as db:
+            registry = Registry(db, environment().model_dir)
+            version = registry.alias(name) or name
+            record = registry.get(version)
+            detector = registry.load_record(record)
+    except RegistryError as exc:
+        raise ValueError(f"模型 {name}：{exc}") from exc
+    except (StorageError, EmbeddedServerError, PyMongoError) as exc:
+        raise ValueError(f"无法读取模型登记（数据库）：{exc}") from exc
+    # What the model saw, per manifest source (the manifest's hash stands for all of them).
+    counts = Counter(entry.source for entry in record.manifest)
+    training = tuple(
+        TrainingSource(source, n, record.data_hash) for source, n in sorted(counts.items())
     )
+    return from_detector(detector, version=record.version, training=training)
 
 
 def holdout(since: datetime) -> EvalSet:

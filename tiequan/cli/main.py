@@ -38,6 +38,8 @@ _COMMAND_MODULES = (
     "tiequan.cli.migrate_cmd",
     "tiequan.cli.doctor_cmd",
     "tiequan.cli.evaluate_cmd",
+    "tiequan.cli.train_cmd",
+    "tiequan.cli.models_cmd",
 )
 
 

@@ -24,6 +24,9 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``crawl_frontier`` and ``crawl_frontier_heads``: the request queue and seen-set of
   `--resume` sweeps, per site, emptied when a crawl finishes; owned by
   tiequan.storage.frontier.
+- ``models``: one record per trained model version (file hashes, training-data manifest,
+  metrics, who trained it); ``model_aliases``: append-only, one record per setting of the
+  ``live`` or ``candidate`` alias; owned by tiequan.models.registry.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ WEB_AUDIT = "web_audit"
 LABELS = "labels"
 COMMENTS = "lead_comments"
 SAVED_VIEWS = "saved_views"
+MODELS = "models"
+MODEL_ALIASES = "model_aliases"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -148,6 +153,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     COMMENTS: [IndexModel([("lead_id", ASCENDING), ("at", ASCENDING)], name="comment_lead")],
     SAVED_VIEWS: [
         IndexModel([("username", ASCENDING), ("name", ASCENDING)], name="view_name", unique=True)
+    ],
+    MODELS: [IndexModel([("trained_at", DESCENDING)], name="model_trained_at")],
+    # The sweep's cheap re-check of the live alias reads the newest entry of one alias.
+    MODEL_ALIASES: [
+        IndexModel([("alias", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="alias_at")
     ],
 }
 

@@ -22,6 +22,9 @@ from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
 from pipelines.config import db_timeout_ms
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
+from tiequan.models.live import verify_live
+from tiequan.models.registry import Registry, RegistryError
+from tiequan.settings import environment
 from tiequan.storage import spool
 from tiequan.storage.connect import open_database, resolve_home, revive, short_error
 from tiequan.storage.store import LEADS, Store, new_run_id
@@ -113,6 +116,11 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
     t0 = time.monotonic()
     with _database(options, timeout_ms) as (db, uri):
         LeadQueue(db).ensure_indexes()
+        try:  # before any crawl: the detection stage loads this model, it never trains one
+            live = verify_live(Registry(db, environment().model_dir))
+        except RegistryError as exc:
+            raise SweepError(str(exc)) from exc
+        logger.info("live model %s", live.version)
         settings = crawl_settings(options, run_id, uri)
         plan = build_plan(db[LEADS], [p.name for p in profiles])
         if plan:

@@ -136,8 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tiequan-screenshots-") as tmp:
         home = Path(tmp)
         with EmbeddedServer(home / "db") as mongo, SandboxServer(scale=args.scale) as sandbox:
-            sweep_sandbox(sandbox.base_url, mongo.uri, home)
             from pymongo import MongoClient
+
+            from tiequan.cli.demo_cmd import ensure_live_model
+
+            setup: MongoClient[dict[str, Any]] = MongoClient(mongo.uri, tz_aware=True)
+            with setup:
+                ensure_live_model(setup[DEMO_DB])  # the sweep only loads a live model
+            sweep_sandbox(sandbox.base_url, mongo.uri, home)
 
             client: MongoClient[dict[str, Any]] = MongoClient(mongo.uri, tz_aware=True)
             try:
