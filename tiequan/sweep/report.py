@@ -49,6 +49,8 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "not_modified": stats.get("recrawl/not_modified", 0),
         "unchanged": stats.get("recrawl/unchanged", 0),
         "missing": stats.get("recrawl/missing", 0),
+        # Times items waited for a database slower than the crawl (pipelines.batch).
+        "db_waits": sum(v for k, v in stats.items() if k.endswith("/backpressure_waits")),
     }
 
 
