@@ -22,10 +22,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.trackref import format_live_refs
 from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
 
 logger = logging.getLogger(__name__)
 
-FRAMES = 12  # traceback depth kept per allocation
+FRAMES = 6  # traceback depth kept per allocation (deeper costs more time)
 INTERVAL_S = 30.0
 TOP = 25
 _IGNORED = (
@@ -70,12 +71,14 @@ def compare(old: tracemalloc.Snapshot, new: tracemalloc.Snapshot, top: int = TOP
 
 
 class MemoryTrace:
-    def __init__(self, crawler: Crawler, path: Path) -> None:
+    def __init__(self, crawler: Crawler, path: Path, clock: IReactorTime | None = None) -> None:
         self.crawler = crawler
         self.path = path
+        self.clock = clock  # None: the reactor
         self.marks: list[Mark] = []
         self.started = 0.0
         self.task: task.LoopingCall | None = None
+        self.owns_tracing = False  # tracing already on (python -X tracemalloc) is left on
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MemoryTrace:
@@ -89,9 +92,13 @@ class MemoryTrace:
 
     def spider_opened(self, spider: Spider) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tracemalloc.start(FRAMES)
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(FRAMES)
+            self.owns_tracing = True
         self.started = time.monotonic()
         self.task = task.LoopingCall(self.snapshot)
+        if self.clock is not None:
+            self.task.clock = self.clock
         self.task.start(INTERVAL_S, now=False)
 
     def snapshot(self) -> None:
@@ -107,7 +114,8 @@ class MemoryTrace:
         if self.task is not None and self.task.running:
             self.task.stop()
         self.snapshot()  # at close: what the crawl leaves behind
-        tracemalloc.stop()
+        if self.owns_tracing:
+            tracemalloc.stop()
         lines = [f"tracemalloc report of {spider.name} ({reason}), {FRAMES} frames", ""]
         lines += [
             f"snapshot {i}: {m.elapsed_s:.0f} s, {m.items} items, traced"
@@ -115,7 +123,9 @@ class MemoryTrace:
             for i, m in enumerate(self.marks)
         ]
         if len(self.marks) >= 3:
-            first, middle, last = self.marks[0], self.marks[len(self.marks) // 2], self.marks[-2]
+            # The last periodic snapshot, not the one at close (stages have flushed by then).
+            marks = self.marks[:-1]
+            first, middle, last = marks[0], marks[(len(marks) - 1) // 2], marks[-1]
             shots = {m.path: tracemalloc.Snapshot.load(str(m.path)) for m in (first, middle, last)}
             for old, new in ((first, middle), (middle, last), (first, last)):
                 lines += ["", f"== growth from {old.path.name} to {new.path.name} =="]
