@@ -1,6 +1,7 @@
 """Flat memory: peak RSS of a whole sweep's process tree, by the number of pages swept.
 
 Usage: .venv/bin/python bench/memory.py [--pages 10000 30000 100000] [--no-write]
+       [--tracemalloc DIR]
 
 Each size is one ``tiequan sweep --site sandbox_mall`` in a child process, with its own
 home (so its own embedded database server, a child of the sweep) against a sandbox served
@@ -110,6 +111,7 @@ class Result:
     peak_rss: int
     rss_at_half: int
     peaks: dict[str, int]
+    db_waits: int
 
     @property
     def rate(self) -> float:
@@ -128,7 +130,7 @@ def sites_dir(tmp: Path) -> Path:
     return out
 
 
-def sweep(target: int, tmp: Path, sites: Path) -> Result:
+def sweep(target: int, tmp: Path, sites: Path, trace: Path | None = None) -> Result:
     scale = round(target / PAGES_PER_SCALE, 2)
     work = tmp / f"n{target}"
     work.mkdir()
@@ -143,6 +145,8 @@ def sweep(target: int, tmp: Path, sites: Path) -> Result:
         ]  # fmt: skip
         for key, value in SETTINGS.items():
             cmd += ["-s", f"{key}={value}"]
+        if trace is not None:
+            cmd += ["-s", f"TIEQUAN_TRACEMALLOC={trace / f'tracemalloc-{target}.txt'}"]
         started = time.monotonic()
         child = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # nosec B603
         sampler = Sampler(child.pid)
@@ -160,7 +164,7 @@ def sweep(target: int, tmp: Path, sites: Path) -> Result:
     site = data["sites"][SITE]
     half = [rss for t, rss in sampler.samples if t <= elapsed / 2]
     return Result(target, scale, site["pages"], site["items"], elapsed, sampler.peak,
-                  max(half, default=0), sampler.peaks)  # fmt: skip
+                  max(half, default=0), sampler.peaks, int(site.get("db_waits", 0)))  # fmt: skip
 
 
 def mb(n: int) -> str:
@@ -177,6 +181,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--tracemalloc", type=Path, metavar="DIR",
+        help="trace the sweeps' allocations (crawlers.memtrace) into DIR; implies --no-write",
+    )  # fmt: skip
     args = parser.parse_args()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="tiequan-memory-") as tmp:
@@ -185,7 +193,8 @@ def main() -> int:
         os.environ.setdefault("TIEQUAN_MODEL_DIR", str(Path(tmp) / "models"))
         ListingDetector.from_config()
         for target in args.pages:
-            r = sweep(target, Path(tmp), sites)
+            trace = args.tracemalloc.resolve() if args.tracemalloc else None
+            r = sweep(target, Path(tmp), sites, trace)
             results.append(r)
             print(f"{r.pages} pages ({r.items} items) in {r.elapsed_s:.0f} s = {r.rate:.1f}"
                   f" pages/s; peak RSS {mb(r.peak_rss)} MB ({by_process(r)})",
@@ -194,7 +203,7 @@ def main() -> int:
     rows = [
         f"| {r.target:,} | {r.scale:g} | {r.pages:,} | {r.items:,} | {r.elapsed_s:.0f} |"
         f" {r.rate:.1f} | {mb(r.rss_at_half)} | {mb(r.peak_rss)} |"
-        f" {(r.peak_rss / base.peak_rss - 1) * 100:+.1f}% | {by_process(r)} |"
+        f" {(r.peak_rss / base.peak_rss - 1) * 100:+.1f}% | {by_process(r)} | {r.db_waits:,} |"
         for r in results
     ]
     last = results[-1]
@@ -214,8 +223,9 @@ def main() -> int:
         " tree sampled from /proc every 0.5 s (shared pages counted per process).",
         "",
         "| target pages | sandbox scale | pages | items | seconds | pages/s |"
-        " RSS peak in first half (MB) | peak RSS (MB) | growth vs first | peak by process (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " RSS peak in first half (MB) | peak RSS (MB) | growth vs first | peak by process (MB) |"
+        " waits for the database |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"Growth of the peak from {base.pages:,} to {last.pages:,} pages: **{growth:+.1f}%**;"
@@ -223,7 +233,7 @@ def main() -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    if not args.no_write:
+    if not args.no_write and args.tracemalloc is None:
         write_section(ROOT / "BENCHMARKS.md", "memory", "Memory of long sweeps", text)
     return 0
 

@@ -60,6 +60,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawlers.extensions.ProgressExtension": 500,
     "crawlers.health.extension.HealthMonitor": 510,
+    "crawlers.memtrace.MemoryTrace": 520,  # only with TIEQUAN_TRACEMALLOC
 }
 # Crawl health (crawlers.health): Spidermon's monitors run as each spider closes; field
 # coverage rules come per profile (crawlers.health.config.health_settings).

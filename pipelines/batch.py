@@ -29,6 +29,9 @@ from tiequan.storage.connect import open_database, redact_uri, revive, short_err
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Flushed batches of one stage not yet written, beyond which the stage's items wait: a
+# database slower than the crawl then slows the crawl instead of filling the memory.
+MAX_PENDING_BATCHES = 2
 # The database refused a batch for what is in it (too large, not encodable), not an outage.
 _REFUSED = (PyMongoError, BSONError)
 # Crash consistency: a stage's batch is written only after what its records point at
@@ -73,6 +76,8 @@ class BatchWriter(Generic[T]):
     by the next command that opens the database (tiequan.sweep.replay).
     Besides filling up, the buffer is flushed every ``config.flush_seconds`` by a timer on
     the reactor, so a crash of the process loses at most those seconds of work.
+    A stage awaits ``room()`` after adding: while more than ``MAX_PENDING_BATCHES`` batches
+    wait for the database, its items wait too, so the backlog (and memory) stays bounded.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class BatchWriter(Generic[T]):
         self._encode = encode
         self._buffer: list[T] = []
         self._tail: Deferred[Any] = succeed(None)
+        self.pending = 0  # batches flushed, not yet written or spooled
         self._stack = ExitStack()
         # A reactor or a task.Clock, and its IDelayedCall (zope interfaces: typed loosely).
         self._clock: Any = None
@@ -150,12 +156,27 @@ class BatchWriter(Generic[T]):
     def flush(self) -> Deferred[Any]:
         if self._buffer:
             batch, self._buffer = self._buffer, []
+            self.pending += 1
+            self.stats.max_value(f"{self.stage}/max_pending_batches", self.pending)
             upstream = [_when_done(w.flush()) for w in self._upstream()]
             if upstream:
                 self._tail.addCallback(lambda _: DeferredList(upstream))
             self._tail.addCallback(lambda _: deferToThread(self.write_batch, batch))
             self._tail.addErrback(self._failed, batch)
+            self._tail.addBoth(self._written)
         return self._tail
+
+    def _written(self, result: Any) -> Any:
+        self.pending -= 1
+        return result
+
+    def room(self) -> Deferred[None] | None:
+        """None when the backlog is small; else a Deferred that fires once the batches
+        flushed so far are written (the caller's item waits for it)."""
+        if self.pending <= MAX_PENDING_BATCHES:
+            return None
+        self.stats.inc_value(f"{self.stage}/backpressure_waits")
+        return _when_done(self._tail)
 
     def _upstream(self) -> list[BatchWriter[Any]]:
         writers = _CRAWL_WRITERS.get(self.stats, {})

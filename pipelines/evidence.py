@@ -210,6 +210,9 @@ class EvidencePipeline:
             doc["lead_ids"] = sorted({*doc.get("lead_ids", []), *followup.lead_ids})
         item.evidence_id = str(doc["_id"])
         self.writer.add(doc)
+        waiting = self.writer.room()
+        if waiting is not None:
+            await maybe_deferred_to_future(waiting)
         self.stats.inc_value("evidence/sets")
         self.stats.inc_value("evidence/artefacts", len(doc["artefacts"]))
         self.stats.inc_value("evidence/bytes", sum(int(a["size"]) for a in doc["artefacts"]))

@@ -37,12 +37,15 @@ class ReferPipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         self.writer.open()
 
-    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+    async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         if item.findings:
             listing = item.to_dict()
             del listing["findings"]
             for finding in item.findings:
                 self.writer.add((listing, finding))
+            waiting = self.writer.room()
+            if waiting is not None:
+                await maybe_deferred_to_future(waiting)
         return item
 
     async def close_spider(self, spider: Spider | None = None) -> None:

@@ -32,7 +32,7 @@ class StorePipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         self.writer.open()
 
-    def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
+    async def process_item(self, item: Listing, spider: Spider | None = None) -> Listing:
         if item.extra.get("gone"):
             # A taken-down page keeps the listing as it was last seen; the follow-up stage
             # records the removal on the lead and the evidence stage keeps the 404 page.
@@ -45,6 +45,9 @@ class StorePipeline:
         record["run_id"] = self.writer.config.run_id
         self.writer.add(record)
         self.writer.stats.inc_value("store/listings")
+        waiting = self.writer.room()
+        if waiting is not None:
+            await maybe_deferred_to_future(waiting)
         return item
 
     async def close_spider(self, spider: Spider | None = None) -> None:

@@ -83,6 +83,7 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+    Setting("TIEQUAN_TRACEMALLOC", None, "write where memory grew to this file (slow; memtrace)"),
     # Crawl health (crawlers.health): thresholds of the Spidermon monitors run at spider close.
     Setting("TIEQUAN_HEALTH_RUNS_COMPARED", 5, "finished runs of the site the item count meets"),
     Setting("TIEQUAN_HEALTH_MIN_ITEMS_RATIO", 0.5, "alert below this share of their median"),

@@ -50,6 +50,8 @@ def _site_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "unchanged": stats.get("recrawl/unchanged", 0),
         "redetected": stats.get("recrawl/redetected", 0),  # detected by another model
         "missing": stats.get("recrawl/missing", 0),
+        # Times items waited for a database slower than the crawl (pipelines.batch).
+        "db_waits": sum(v for k, v in stats.items() if k.endswith("/backpressure_waits")),
     }
 
 
