@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from detectors.model_store import MODEL_FILES, stored_model
+from tests.conftest import TrainedModel
 from tests.test_case_model import schema1_lead
 from tiequan.cli.main import main
 from tiequan.doctor import ERROR, OK, check_writable, time_checks
@@ -36,22 +36,21 @@ def doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[st
     return code, capsys.readouterr().out.splitlines()
 
 
-def fake_trained_model() -> None:
-    target, _ = stored_model()
-    target.mkdir(parents=True)
-    for name in MODEL_FILES:
-        (target / name).write_text("{}", encoding="utf-8")
-
-
-def test_the_happy_path_on_this_machine(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_happy_path_on_this_machine(
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    db: Database[dict[str, Any]],
+    trained_model: TrainedModel,
+) -> None:
     code, lines = doctor(capsys)
     [model] = [line for line in lines if "检测模型" in line]
-    assert code == 1 and model.startswith("[警告] 检测模型：当前配置尚无已训练的模型")
-    assert "tiequan detect --input - --output -" in model  # the command that trains it
+    assert code == 2 and model.startswith("[错误] 检测模型：没有在用的检测模型"), lines
+    assert "tiequan train" in model and "tiequan models promote" in model
 
-    fake_trained_model()
+    record = trained_model.promote_in(db)
     code, lines = doctor(capsys)
     assert code == 0, lines
+    assert any(f"在用模型 {record.version}" in line for line in lines)
     assert all(line.startswith("[正常]") for line in lines[:-1])
     browser = next(line for line in lines if "浏览器" in line)
     assert "无界面模式可以启动" in browser and "版本" in browser
@@ -69,8 +68,14 @@ def test_the_happy_path_on_this_machine(home: Path, capsys: pytest.CaptureFixtur
 
 
 def test_a_missing_browser_is_named_with_its_fix(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    db: Database[dict[str, Any]],
+    trained_model: TrainedModel,
 ) -> None:
+    trained_model.promote_in(db)  # so that the browser is the one error
     missing = tmp_path / "no-such-chromium"
     monkeypatch.setenv("TIEQUAN_CHROMIUM", str(missing))
     code, lines = doctor(capsys, "--no-browser-launch")

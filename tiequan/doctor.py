@@ -24,6 +24,7 @@ from pymongo.errors import PyMongoError
 from crawlers.browser import CHROMIUM_ARGS, CHROMIUM_CANDIDATES, BrowserNotFound, find_chromium
 from tiequan.documents.charts import CJK_FONT_FILES  # the files `make system-deps` installs
 from tiequan.settings import Environment, SchedulerSettings
+from tiequan.timefmt import shanghai
 
 OK = "ok"
 WARNING = "warning"
@@ -35,7 +36,7 @@ DEFAULT_MIN_FREE_GB = 5.0
 MAX_CLOCK_SKEW_S = 30.0  # the scheduler's lease expiry is read against each machine's clock
 EARLIEST_SANE = datetime(2025, 1, 1, tzinfo=UTC)
 LATEST_SANE = datetime(2100, 1, 1, tzinfo=UTC)
-TRAIN_COMMAND = 'echo \'{"id":"1","text":"测试"}\' | tiequan detect --input - --output -'
+TRAIN_COMMAND = "tiequan train"
 
 
 @dataclass(frozen=True)
@@ -200,21 +201,37 @@ def _values(node: Any, key: str) -> Iterator[Any]:
             yield from _values(item, key)
 
 
-def check_model(env: Environment) -> Check:
-    """A trained classifier in the cache for the current configuration's key."""
-    from detectors.model_store import stored_model
+def check_model(env: Environment, timeout_ms: int = 5000) -> Check:
+    """The registry's live model, its files verified: what every sweep loads (and never
+    trains)."""
+    from tiequan.models.live import NoLiveModel, verify_live
+    from tiequan.models.registry import Registry, RegistryError
+    from tiequan.storage.connect import StorageError, open_database
+    from tiequan.storage.embedded import EmbeddedServerError
 
     try:
-        target, present = stored_model(env.config_dir)
-    except (OSError, ValueError) as exc:
-        return Check("检测模型", ERROR, f"训练数据或规则无法读取：{exc}", "检查 TIEQUAN_CONFIG_DIR")
-    if present:
-        return Check("检测模型", OK, f"已训练，缓存于 {target}")
+        with open_database(timeout_ms=timeout_ms) as db:
+            record = verify_live(Registry(db, env.model_dir))
+    except NoLiveModel:
+        return Check(
+            "检测模型",
+            ERROR,
+            "没有在用的检测模型，巡查会拒绝启动",
+            f"{TRAIN_COMMAND}，再 tiequan models promote --by 账号（或 tiequan demo）",
+        )
+    except RegistryError as exc:  # a file missing or changed since it was registered
+        return Check(
+            "检测模型", ERROR, str(exc), f"重新训练：{TRAIN_COMMAND}，或 tiequan models rollback"
+        )
+    except (StorageError, EmbeddedServerError, PyMongoError):
+        return Check(
+            "检测模型", WARNING, "数据库不可用，无法查看在用模型", "先解决上面的数据库问题"
+        )
+    trained = record.trained_at.astimezone(shanghai()).strftime("%Y-%m-%d %H:%M")
     return Check(
         "检测模型",
-        WARNING,
-        f"当前配置尚无已训练的模型（应在 {target}），首次巡查会先训练",
-        f"预先训练：{TRAIN_COMMAND}（或 tiequan demo）",
+        OK,
+        f"在用模型 {record.version}（{trained} 由 {record.trained_by} 训练），文件校验无误",
     )
 
 
