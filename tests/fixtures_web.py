@@ -88,9 +88,14 @@ def workbench(
         yield Workbench(server.base_url, db, accounts, sandbox)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless system Chromium, driven by Playwright's sync API."""
+    """A headless system Chromium, driven by Playwright's sync API.
+
+    Per module, not per session: while Playwright's sync API is open it keeps an asyncio
+    loop running on the main thread, and every later test that starts a loop or a Twisted
+    reactor (asyncio.run, Scrapy's CrawlerRunner) would fail.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
