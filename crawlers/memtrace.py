@@ -16,12 +16,12 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.trackref import format_live_refs
-from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ class MemoryTrace:
         self.clock = clock  # None: the reactor
         self.marks: list[Mark] = []
         self.started = 0.0
-        self.task: task.LoopingCall | None = None
+        # Scheduled with callLater, not LoopingCall: LoopingCall() imports (and so installs)
+        # the global reactor even when a test hands in its own clock.
+        self.call: Any = None  # the IDelayedCall of the next snapshot
         self.owns_tracing = False  # tracing already on (python -X tracemalloc) is left on
 
     @classmethod
@@ -96,10 +98,17 @@ class MemoryTrace:
             tracemalloc.start(FRAMES)
             self.owns_tracing = True
         self.started = time.monotonic()
-        self.task = task.LoopingCall(self.snapshot)
-        if self.clock is not None:
-            self.task.clock = self.clock
-        self.task.start(INTERVAL_S, now=False)
+        if self.clock is None:
+            from twisted.internet import reactor
+
+            self.clock = cast("IReactorTime", reactor)
+        self.tick(first=True)
+
+    def tick(self, first: bool = False) -> None:
+        if not first:
+            self.snapshot()
+        clock: Any = self.clock  # zope interfaces type their methods without self
+        self.call = clock.callLater(INTERVAL_S, self.tick)
 
     def snapshot(self) -> None:
         stats = self.crawler.stats
@@ -111,8 +120,8 @@ class MemoryTrace:
         self.marks.append(Mark(where, time.monotonic() - self.started, items, traced, rss_bytes()))
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        if self.task is not None and self.task.running:
-            self.task.stop()
+        if self.call is not None and self.call.active():
+            self.call.cancel()
         self.snapshot()  # at close: what the crawl leaves behind
         if self.owns_tracing:
             tracemalloc.stop()

@@ -12,17 +12,20 @@ from twisted.internet.task import Clock
 
 from crawlers.memtrace import INTERVAL_S, MemoryTrace
 
+# A crawler that installs no reactor in the test process (later tests build their own).
+NO_REACTOR = {"TWISTED_REACTOR_ENABLED": False}
+
 HELD: list[bytes] = []
 
 
 def test_off_unless_asked() -> None:
     with pytest.raises(NotConfigured):
-        MemoryTrace.from_crawler(get_crawler())
+        MemoryTrace.from_crawler(get_crawler(settings_dict=NO_REACTOR))
 
 
 def test_the_report_names_the_line_that_grew(tmp_path: Path) -> None:
     report = tmp_path / "trace" / "memory.txt"
-    crawler = get_crawler(settings_dict={"TIEQUAN_TRACEMALLOC": str(report)})
+    crawler = get_crawler(settings_dict={**NO_REACTOR, "TIEQUAN_TRACEMALLOC": str(report)})
     ext = MemoryTrace(crawler, Path(crawler.settings["TIEQUAN_TRACEMALLOC"]), clock=Clock())
     spider = Spider(name="probe")
     clock = ext.clock
