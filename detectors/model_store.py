@@ -16,7 +16,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -178,18 +178,6 @@ def cache_target(detector: ListingDetector, config_dir: Path) -> Path:
         f"{detector.window}|{detector.trigger_words}|{detector.max_chars}|{detector.short_text}"
     )
     return cache_root() / cache_key(config_dir, settings)
-
-
-def stored_model(config_dir: Path | None = None) -> tuple[Path, bool]:
-    """(the cache directory the default detector loads from, whether a model is there),
-    without reading the lexicons or training anything (for `tiequan doctor`)."""
-    from detectors.combine import ListingDetector
-
-    config_dir = config_dir or default_config_dir()
-    # Only the window settings of an unfitted detector are read: rules are not needed.
-    probe = ListingDetector(cast("Detector", None), ClaimClassifier())
-    target = cache_target(probe, config_dir)
-    return target, all((target / name).is_file() for name in MODEL_FILES)
 
 
 def model_version(target: Path) -> str:
