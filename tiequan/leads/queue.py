@@ -404,22 +404,13 @@ class LeadQueue:
             if ids and (after is not None or len(ids) == limit):
                 if after is None:
                     ids.reverse()
-                total = (
-                    self.coll.count_documents(query)
-                    if query
-                    else self.coll.estimated_document_count()
-                )
-                return self._by_ids(ids), total
+                return self._by_ids(ids), self._count(query)
         if (
             key is not None
             and not NARROW_FIELDS & set(query)
             and not any(name.startswith("$") for name in query)
         ):
-            # No filter: the collection's own count (the embedded server counts without
-            # reading a document; mongod reads its metadata).
-            total = (
-                self.coll.count_documents(query) if query else self.coll.estimated_document_count()
-            )
+            total = self._count(query)
             if skip >= total:
                 return [], total
             ids = first_ids(self.coll, query, order, key, min(skip + limit, total), self.spans)
@@ -532,6 +523,11 @@ class LeadQueue:
         breaks ties): the leads of a filter's documents."""
         cursor = self.coll.find(dict(query)).sort([*sort, ("_id", 1)]).limit(max(1, limit))
         return [Case.from_doc(d) for d in cursor]
+
+    def _count(self, query: Mapping[str, Any]) -> int:
+        # No filter: the collection's own count (the embedded server counts without reading
+        # a document; mongod reads its metadata).
+        return self.coll.count_documents(query) if query else self.coll.estimated_document_count()
 
     def _by_ids(
         self, ids: Sequence[str], fields: Sequence[str] | None = None

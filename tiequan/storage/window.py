@@ -70,27 +70,42 @@ class SpanMemo:
                 self.spans.popitem(last=False)
 
 
-def _windowed(query: Mapping[str, Any], key: WindowKey, bound: Any) -> dict[str, Any] | None:
-    """``query`` with the window on ``key`` as its first clause (the one the server's
-    planner tries first); None when ``query`` holds ``key`` in a form a window cannot join."""
-    op = "$gte" if key.descending else "$lte"
-    clause: dict[str, Any] = {op: bound}
-    existing = query.get(key.field)
+def _merged(query: Mapping[str, Any], name: str, ops: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``query`` with ``ops`` added to its clause on ``name`` (both must hold), first; None
+    when that clause is not a range the ops can join."""
+    existing = query.get(name)
+    clause: dict[str, Any] = {}
     if existing is not None:
         if not isinstance(existing, Mapping) or not existing or set(existing) - RANGE_OPS:
             return None
         clause = dict(existing)
-        if op in clause:
-            tighter = max if key.descending else min
-            clause[op] = tighter(clause[op], bound)
+    for op, value in ops.items():
+        if op in clause and op != "$eq":
+            tighter = max if op in ("$gt", "$gte") else min
+            clause[op] = tighter(clause[op], value)
         else:
-            clause[op] = bound
+            clause[op] = value
+    return {name: clause, **{k: v for k, v in query.items() if k != name}}
+
+
+def _windowed(query: Mapping[str, Any], key: WindowKey, bound: Any) -> dict[str, Any] | None:
+    """``query`` with the window on ``key`` as its first clause (the one the server's
+    planner tries first); None when ``query`` holds ``key`` in a form a window cannot join."""
+    windowed = _merged(query, key.field, {"$gte" if key.descending else "$lte": bound})
+    if windowed is None:
+        return None
+    clause = windowed[key.field]
     if not key.descending and isinstance(bound, datetime) and not {"$gt", "$gte"} & set(clause):
         # An open lower end walks the index's null entries too (the embedded server):
         # bound it below every date a driver can read, which matches the same documents.
         clause["$gte"] = FLOOR
-    rest = {k: v for k, v in query.items() if k != key.field}
-    return {key.field: clause, **rest}
+    return windowed
+
+
+def grown(span: float, found: int, need: int) -> float:
+    """The next span of a window that held ``found`` of the ``need`` documents asked for:
+    about wide enough for them (the documents' density in the last window), at most 16×."""
+    return span * (8.0 if not found else min(16.0, max(1.1, 1.1 * need / found)))
 
 
 def _shape(coll: Collection[Any], query: Mapping[str, Any], key: WindowKey) -> tuple[Any, ...]:
@@ -140,7 +155,7 @@ def first_ids(
                 memo.put(shape, span)
             return ids[:need]
         if key.descending:
-            span = span * (8.0 if not ids else min(16.0, max(1.1, 1.1 * need / len(ids))))
+            span = grown(span, len(ids), need)
         else:
             span = span * ASCENDING_STEP
     return None
@@ -152,24 +167,6 @@ class Cursor:
 
     value: Any
     id: Any
-
-
-def _merged(query: Mapping[str, Any], name: str, ops: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``query`` with ``ops`` added to its clause on ``name`` (both must hold), first; None
-    when that clause is not a range the ops can join."""
-    existing = query.get(name)
-    clause: dict[str, Any] = {}
-    if existing is not None:
-        if not isinstance(existing, Mapping) or not existing or set(existing) - RANGE_OPS:
-            return None
-        clause = dict(existing)
-    for op, value in ops.items():
-        if op in clause and op != "$eq":
-            tighter = max if op in ("$gt", "$gte") else min
-            clause[op] = tighter(clause[op], value)
-        else:
-            clause[op] = value
-    return {name: clause, **{k: v for k, v in query.items() if k != name}}
 
 
 def _shifted(value: Any, span: float, down: bool) -> Any:
@@ -229,7 +226,7 @@ def ids_beyond(
             if memo is not None:
                 memo.put(shape, span)
             return ids + found[:rest]
-        span *= 8.0 if not found else min(16.0, max(1.1, 1.1 * rest / len(found)))
+        span = grown(span, len(found), rest)
     whole = _merged(query, key.field, {beyond: cursor.value})
     if whole is None:
         return None
