@@ -16,7 +16,14 @@ from tiequan.leads.lifecycle import FINAL, STATUSES
 from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.store import EVIDENCE, Store
-from tiequan.storage.window import Cursor, SpanMemo, WindowKey, first_ids, ids_beyond
+from tiequan.storage.window import (
+    Cursor,
+    Exclusion,
+    SpanMemo,
+    WindowKey,
+    first_ids,
+    ids_beyond,
+)
 from tiequan.web import views
 from tiequan.web.accounts import User
 from tiequan.web.sessions import EXTEND_EVERY, IDLE, Sessions
@@ -95,6 +102,33 @@ def test_a_window_refuses_what_it_cannot_serve(
     assert first_ids(db.leads, {}, [("score", -1)], key, 5) is None  # not the leading key
     overdue = {"due_at": {"$lt": NOW}, "status": {"$nin": sorted(FINAL)}}
     assert first_ids(db.leads, overdue, sort, key, 4) == plain(db, overdue, sort)[:4]
+    # The same leads when the closed ones are left out on the client instead.
+    open_only = Exclusion("status", frozenset(FINAL))
+    due = {"due_at": {"$lt": NOW}}
+    for need in (1, 4, 9):
+        assert (
+            first_ids(db.leads, due, sort, key, need, unless=open_only)
+            == (plain(db, overdue, sort)[:need])
+        )
+
+
+@pytest.mark.parametrize("field", sorted(TEST_WINDOWS))
+def test_a_remembered_window_holds_what_was_asked_not_the_window_that_found_it(
+    queue: LeadQueue, db: Database[dict[str, Any]], field: str
+) -> None:
+    sort = [(field, -1), ("_id", 1)]
+    # A first window that holds nearly every lead, so the one remembered must be narrower.
+    first = TEST_WINDOWS[field]
+    key = WindowKey(field, True, first.limit * 0.99, first.limit, first.anchor)
+    open_query = {"status": {"$nin": sorted(FINAL)}}
+    expected = plain(db, open_query, sort)
+    memo, need = SpanMemo(), 6
+    open_only = Exclusion("status", frozenset(FINAL))
+    for _ in range(2):  # the second read starts from the remembered span
+        assert first_ids(db.leads, {}, sort, key, need, memo, unless=open_only) == expected[:need]
+        (span,) = memo.spans.values()
+        held = db.leads.count_documents({**open_query, field: {"$gte": key.bound(span)}})
+        assert need <= held < len(expected)
 
 
 def test_search_pages_match_the_plain_query(queue: LeadQueue, db: Database[dict[str, Any]]) -> None:

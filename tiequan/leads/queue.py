@@ -45,7 +45,14 @@ from tiequan.referral import Categories, load_categories
 from tiequan.settings import environment
 from tiequan.storage.migrations import require_current
 from tiequan.storage.store import AUDIT, LEADS, Store, utcnow
-from tiequan.storage.window import Cursor, SpanMemo, WindowKey, first_ids, ids_beyond
+from tiequan.storage.window import (
+    Cursor,
+    Exclusion,
+    SpanMemo,
+    WindowKey,
+    first_ids,
+    ids_beyond,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,7 @@ WINDOWS = {
     "score": WindowKey("score", True, 0.02, 1.0, anchor=1.0),
 }
 OVERDUE_WINDOW = WindowKey("due_at", False, _DAY, 730 * _DAY)
+OPEN_ONLY = Exclusion("status", frozenset(FINAL))
 # An equality on one of these already narrows a query to few leads: read it whole.
 NARROW_FIELDS = frozenset({"_id", "category", "jurisdiction.bureau_key", "claimed_by", "party_key"})
 
@@ -292,11 +300,14 @@ class LeadQueue:
     ) -> builtins.list[dict[str, Any]]:
         """Open leads past the due date of their current status, most overdue first (only
         ``fields`` of each, when given)."""
-        query = {"due_at": {"$lt": now or utcnow()}, "status": {"$nin": sorted(FINAL)}}
+        due = {"$lt": now or utcnow()}
         order = [("due_at", 1), ("_id", 1)]
-        ids = first_ids(self.coll, query, order, OVERDUE_WINDOW, limit, self.spans)
+        ids = first_ids(
+            self.coll, {"due_at": due}, order, OVERDUE_WINDOW, limit, self.spans, OPEN_ONLY
+        )
         if ids is not None:
             return self._by_ids(ids, fields)
+        query = {"due_at": due, "status": {"$nin": sorted(FINAL)}}
         projection = dict.fromkeys(fields, 1) if fields else None
         return builtins.list(self.coll.find(query, projection).sort(order).limit(limit))
 
@@ -543,6 +554,18 @@ class LeadQueue:
     ) -> builtins.list[dict[str, Any]]:
         """The open (not final) leads ``reviewer`` holds, in ``list`` order (only
         ``fields`` of each, when given; the first ``limit``, when given)."""
+        if limit is not None:
+            ids = first_ids(
+                self.coll,
+                {"claimed_by": reviewer},
+                LIST_ORDER,
+                WINDOWS["created_at"],
+                limit,
+                self.spans,
+                unless=OPEN_ONLY,
+            )
+            if ids is not None:
+                return self._by_ids(ids, fields)
         query = {"claimed_by": reviewer, "status": {"$nin": sorted(FINAL)}}
         projection = dict.fromkeys(fields, 1) if fields else None
         cursor = self.coll.find(query, projection).sort(LIST_ORDER)

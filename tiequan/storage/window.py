@@ -44,10 +44,40 @@ class WindowKey:
     limit: float
     anchor: float | None = None
 
+    def top(self) -> Any:
+        if self.anchor is None:
+            return datetime.now(UTC) + timedelta(days=1)
+        return self.anchor
+
     def bound(self, span: float) -> Any:
         if self.anchor is None:
-            return datetime.now(UTC) + timedelta(days=1) - timedelta(seconds=span)
+            return self.top() - timedelta(seconds=span)
         return self.anchor - span
+
+    def span_holding(self, first: Any, last: Any, fallback: float) -> float:
+        """The span of a window that holds the documents from ``first`` to ``last`` (the
+        first and the last wanted, in order), widened by a quarter of their range;
+        ``fallback`` when the values are not of the key's kind."""
+        try:
+            gap = self.top() - (last + (last - first) / 4)
+        except TypeError:
+            return fallback
+        span = gap.total_seconds() if isinstance(gap, timedelta) else float(gap)
+        if not 0 < span < self.limit:
+            return fallback
+        return span
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Documents whose ``field`` holds one of ``values``, left out on the client: a
+    ``$nin`` in the query itself keeps the embedded server off its compound indexes."""
+
+    field: str
+    values: frozenset[Any]
+
+    def keeps(self, doc: Mapping[str, Any]) -> bool:
+        return doc.get(self.field) not in self.values
 
 
 class SpanMemo:
@@ -127,11 +157,16 @@ def first_ids(
     key: WindowKey,
     need: int,
     memo: SpanMemo | None = None,
+    unless: Exclusion | None = None,
 ) -> list[Any] | None:
     """The ``_id``s of the first ``need`` documents of ``query`` in ``sort`` order (whose
     leading field is ``key``), or None when a window cannot tell (the caller reads the
     query whole): ``key`` is not the sort's leading field, or even the widest window
-    holds fewer than ``need`` documents."""
+    holds fewer than ``need`` documents. Documents that ``unless`` excludes do not count.
+
+    The span remembered is the one that just holds the ``need`` documents found (with a
+    quarter of their range to spare), not the window that found them: a window far wider
+    than needed costs a read of every document in it, each time the query is asked."""
     if not sort or sort[0] != (key.field, -1 if key.descending else 1) or need < 1:
         return None
     existing = query.get(key.field)
@@ -143,19 +178,28 @@ def first_ids(
     if remembered is not None:
         span = remembered
     fields = {name: 1 for name, _ in sort}
+    if unless is not None:
+        fields[unless.field] = 1
     for _ in range(MAX_PROBES):
         if span >= key.limit:
             return None
         windowed = _windowed(query, key, key.bound(span))
         if windowed is None:
             return None
-        ids = [d["_id"] for d in coll.find(windowed, fields).sort(list(sort))]
-        if len(ids) >= need:
+        docs = [
+            d
+            for d in coll.find(windowed, fields).sort(list(sort))
+            if unless is None or unless.keeps(d)
+        ]
+        if len(docs) >= need:
             if memo is not None:
-                memo.put(shape, span)
-            return ids[:need]
+                memo.put(
+                    shape,
+                    key.span_holding(docs[0].get(key.field), docs[need - 1].get(key.field), span),
+                )
+            return [d["_id"] for d in docs[:need]]
         if key.descending:
-            span = grown(span, len(ids), need)
+            span = grown(span, len(docs), need)
         else:
             span = span * ASCENDING_STEP
     return None
