@@ -3,11 +3,13 @@ reload, roles, and the sweep that will not train."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ from tiequan.models.registry import (
     ModelIntegrityError,
     ModelRecord,
     Registry,
+    RegistryError,
 )
 from tiequan.models.training import SPLIT_NAMES, evaluate, fit, record_for
 from tiequan.storage.store import WEB_AUDIT
@@ -158,6 +161,47 @@ def test_rollback_restores_the_previous_models_predictions_exactly(
     assert [c.version for c in registry.history(LIVE)] == [
         live_model.version, worse.version, live_model.version,
     ]  # fmt: skip
+
+
+def test_an_alias_change_judged_against_a_stale_head_is_refused(
+    db: Database[dict[str, Any]],
+    live_model: ModelRecord,
+    small: tuple[ModelRecord, dict[str, bytes], SourceFiles],
+) -> None:
+    registry = Registry(db, Path(os.environ["TIEQUAN_MODEL_DIR"]))
+    worse = registry.register(small[0], small[1])
+    # Another analyst promoted ``worse`` after this one's gate read the live model.
+    promote(registry, worse.version, by="bo", config=GATE, force=True, reason="试运行")
+    with pytest.raises(RegistryError, match=worse.version):
+        registry.set_alias(LIVE, live_model.version, by="ana", reason="x", expect="v0-stale")
+    assert registry.alias(LIVE) == worse.version
+
+
+def test_concurrent_alias_changes_never_share_a_previous(
+    db: Database[dict[str, Any]],
+    live_model: ModelRecord,
+    small: tuple[ModelRecord, dict[str, bytes], SourceFiles],
+) -> None:
+    registry = Registry(db, Path(os.environ["TIEQUAN_MODEL_DIR"]))
+    worse = registry.register(small[0], small[1])
+    versions = [worse.version, live_model.version] * 6
+    refused: list[str] = []
+
+    def change(version: str) -> None:
+        try:
+            Registry(db, registry.files.root.parent).set_alias(LIVE, version, by="t", reason="race")
+        except RegistryError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=change, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = registry.history(LIVE)[::-1]  # oldest first
+    assert len(history) + len(refused) == len(versions) + 1
+    for before, after in itertools.pairwise(history):
+        assert after.previous == before.version  # one chain: no two changes on one head
 
 
 def test_a_running_source_picks_up_a_promoted_model_at_its_next_check(

@@ -46,7 +46,9 @@ def promote(
     if refusals and not force:
         raise PromotionRefused(version, str(live), refusals)
     why = reason.strip() or ("首个在用模型" if live is None else "通过上线门槛")
-    change = registry.set_alias(LIVE, version, by=by, reason=why, forced=bool(refusals))
+    change = registry.set_alias(
+        LIVE, version, by=by, reason=why, forced=bool(refusals), expect=live
+    )
     return Promotion(change, refusals)
 
 
@@ -57,4 +59,6 @@ def rollback(registry: Registry, *, by: str, reason: str = "") -> AliasChange:
         raise RegistryError("没有可以回退到的上一个在用模型")
     current = history[0]
     why = reason.strip() or f"回退 {current.version}"
-    return registry.set_alias(LIVE, str(current.previous), by=by, reason=why)
+    return registry.set_alias(
+        LIVE, str(current.previous), by=by, reason=why, expect=current.version
+    )

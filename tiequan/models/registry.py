@@ -27,6 +27,7 @@ from typing import Any
 
 from pymongo import DESCENDING
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from detectors.combine import ListingDetector
 from detectors.config import default_config_dir
@@ -149,6 +150,13 @@ class ModelRecord:
             sources={str(k): int(v) for k, v in (doc.get("sources") or {}).items()},
             schema=int(doc.get("schema", RECORD_SCHEMA)),
         )
+
+
+class Unchecked:
+    """The type of ``UNCHECKED``: an alias change made whatever the alias points at now."""
+
+
+UNCHECKED = Unchecked()
 
 
 @dataclass(frozen=True)
@@ -281,24 +289,54 @@ class Registry:
         return [AliasChange.from_doc(d) for d in docs]
 
     def set_alias(
-        self, name: str, version: str, *, by: str, reason: str, forced: bool = False
+        self,
+        name: str,
+        version: str,
+        *,
+        by: str,
+        reason: str,
+        forced: bool = False,
+        expect: str | Unchecked | None = UNCHECKED,
     ) -> AliasChange:
+        """Point ``name`` at ``version``. ``expect``: the version the caller judged the
+        change against (the gate's live model); if another change came first, refuse.
+
+        Each change's ``_id`` is its alias and sequence number, one past the change it
+        follows, so of two changes made against the same head the second fails on the
+        unique ``_id`` instead of both naming the same ``previous``."""
         if name not in ALIASES:
             raise RegistryError(f"未知别名 {name}；可选：{'、'.join(ALIASES)}")
         self.get(version)
         self.ensure_indexes()
-        change = AliasChange(name, version, self.alias(name), by, utcnow(), reason, forced)
-        self.aliases.insert_one(
-            {
-                "alias": change.alias,
-                "version": change.version,
-                "previous": change.previous,
-                "by": change.by,
-                "at": change.at,
-                "reason": change.reason,
-                "forced": change.forced,
-            }
+        head = self.aliases.find_one(
+            {"alias": name},
+            {"version": 1, "seq": 1},
+            sort=[("at", DESCENDING), ("_id", DESCENDING)],
         )
+        previous = str(head["version"]) if head else None
+        if not isinstance(expect, Unchecked) and expect != previous:
+            raise RegistryError(
+                f"别名 {name} 已被另一操作改为 {previous or '（空）'}（本次依据的是 "
+                f"{expect or '（空）'}），请重新执行"
+            )
+        seq = int(head.get("seq", 0)) + 1 if head else 1
+        change = AliasChange(name, version, previous, by, utcnow(), reason, forced)
+        try:
+            self.aliases.insert_one(
+                {
+                    "_id": f"{name}#{seq:06d}",
+                    "seq": seq,
+                    "alias": change.alias,
+                    "version": change.version,
+                    "previous": change.previous,
+                    "by": change.by,
+                    "at": change.at,
+                    "reason": change.reason,
+                    "forced": change.forced,
+                }
+            )
+        except DuplicateKeyError as exc:
+            raise RegistryError(f"别名 {name} 同时被另一操作修改，本次未生效，请重新执行") from exc
         log.info("model alias %s -> %s (by %s)", name, version, by)
         return change
 
