@@ -13,6 +13,7 @@ import pytest
 from pymongo.database import Database
 
 from detectors.combine import ListingDetector
+from tests.conftest import TrainedModel
 from tiequan.cli.main import main
 from tiequan.leads.importer import CATEGORY_ONLY_TEXT, NOT_A_LEAD, Importer, run_id_for
 from tiequan.leads.importer_read import ImportFileError, read_table
@@ -25,6 +26,7 @@ from tiequan.leads.importer_rows import (
     parse_time,
 )
 from tiequan.leads.queue import LeadQueue
+from tiequan.models.live import NO_LIVE_MODEL
 from tiequan.party.creditcode import check_digit
 from tiequan.referral import load_categories
 
@@ -357,10 +359,12 @@ def test_cli_end_to_end(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    trained_model: TrainedModel,
 ) -> None:
     monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
     monkeypatch.setenv("TIEQUAN_DB", db.name)
     monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
+    trained_model.promote_in(db)
     path = write_csv(tmp_path / "tips.csv", [HEADER, SLIM, ELEVATOR, TOWEL], "gb18030")
     assert main(["leads", "import", str(path), "--source", "tip", "--by", "张科员"]) == 1
     out = capsys.readouterr().out
@@ -388,3 +392,22 @@ def test_cli_end_to_end(
     broken.write_bytes(b"PK not really")
     assert main(["leads", "import", str(broken), "--source", "tip"]) == 2
     assert str(broken) in capsys.readouterr().err
+
+
+def test_import_without_a_live_model_fails_clearly_and_does_not_train(
+    db: Database[dict[str, Any]],
+    mongo_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
+    trained: list[object] = []
+    monkeypatch.setattr(ListingDetector, "fit", lambda *a, **_k: trained.append(a))
+    path = write_csv(tmp_path / "tips.csv", [HEADER, SLIM])
+    assert main(["leads", "import", str(path), "--source", "tip"]) == 2
+    err = capsys.readouterr().err
+    assert NO_LIVE_MODEL in err and len(err.strip().splitlines()) == 1
+    assert trained == [] and db.leads.count_documents({}) == 0

@@ -10,6 +10,7 @@ import pytest
 from pymongo.database import Database
 
 from detectors.combine import ListingDetector
+from tests.conftest import TrainedModel
 from tiequan.cli.main import main
 from tiequan.evidence.artefacts import ArtefactStore
 from tiequan.leads.importer import Importer
@@ -38,10 +39,12 @@ def test_a_cell_over_16mb_is_cut_and_every_row_imported(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    trained_model: TrainedModel,
 ) -> None:
     monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
     monkeypatch.setenv("TIEQUAN_DB", db.name)
     monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
+    trained_model.promote_in(db)
     big = CLAIM + "瘦" * 6_000_000  # 18 MB of UTF-8 in one cell
     path = _jsonl(tmp_path / "tips.jsonl", _rows(big))
 

@@ -25,6 +25,7 @@ from pymongo.database import Database
 from detectors.combine import ListingDetector
 from tests.test_detect_cli import run_cli
 from tests.test_profiles import STATIC
+from tiequan.cli import leads_import_cmd
 from tiequan.cli.main import main
 
 GARBAGE = bytes(range(256)) * 8 + b"\x00\xff\xfe" * 100
@@ -216,7 +217,7 @@ def test_broken_import_files(
     monkeypatch.setenv("TIEQUAN_DB", db.name)
     monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
     # The command as it runs, but the model is loaded once for all these files.
-    monkeypatch.setattr(ListingDetector, "from_config", lambda *_a, **_k: _detector())
+    monkeypatch.setattr(leads_import_cmd, "load_live", lambda *_a, **_k: _detector())
     path = tmp_path / case.name
     path.write_bytes(case.data)
     code = main(["leads", "import", str(path), "--source", "tip", "--json"])

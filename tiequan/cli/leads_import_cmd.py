@@ -22,6 +22,8 @@ from tiequan.leads.importer_read import ImportFileError, read_table
 from tiequan.leads.importer_report import render_summary, write_rejected
 from tiequan.leads.importer_rows import looks_like_header
 from tiequan.leads.queue import LeadQueue
+from tiequan.models.live import load_live
+from tiequan.models.registry import RegistryError
 from tiequan.progress import Steps
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,12 @@ def _import(args: argparse.Namespace) -> int:
         table = read_table(args.file, sheet=args.sheet, is_header=looks_like_header)
     except ImportFileError as exc:
         return fail(str(exc), EXIT_USAGE)
-    # Loaded once per import (the cached model, trained from the corpus on first use).
-    from detectors.combine import ListingDetector
-
     try:
-        detector = ListingDetector.from_config()
+        detector = load_live()  # the registry's live model, as a sweep uses; never trained here
     except ConfigError as exc:
         return fail(f"检测配置有误：{exc}", EXIT_USAGE)
+    except RegistryError as exc:
+        return fail(f"tiequan leads import: {exc}", EXIT_USAGE)
 
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         # Oversized cells are cut; their originals go where the crawl keeps its evidence.
