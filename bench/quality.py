@@ -1,8 +1,9 @@
 """Detection quality: the real-world reference set first, the synthetic corpus second.
 
-Usage: .venv/bin/python bench/quality.py [--no-write] [--errors DIR] [--split oof [--ids RE]]
-In one run, three systems on two test sets: the combined ListingDetector (rules + trained
-classifier), the rule engine alone and a plain-keyword baseline (a finding whenever a
+Usage: .venv/bin/python bench/quality.py [--model live|fitted] [--no-write] [--errors DIR]
+[--split oof [--ids RE]]. In one run, three systems on three test sets: the combined
+ListingDetector (rules + trained classifier; the registry's live model, which sweeps use,
+unless ``--model fitted``), the rule engine alone and a plain-keyword baseline (a finding whenever a
 lexicon term occurs verbatim). The headline is the reference set's sealed test split
 (``config/reference/DATASHEET.md``), the synthetic corpus's test split comes second.
 Writes section "quality" of BENCHMARKS.md. Targets on the reference test split: core
@@ -50,7 +51,9 @@ from detectors.model_store import (  # noqa: E402
 )
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
 from tiequan.corpus.reference import ONLINE_CATEGORIES  # noqa: E402
+from tiequan.models.live import load_live  # noqa: E402
 from tiequan.models.metrics import Predict, Scores, score  # noqa: E402
+from tiequan.models.registry import RegistryError  # noqa: E402
 from tiequan.sandbox.world import get_world  # noqa: E402
 
 TARGET_F1, TARGET_FPR, TARGET_RECALL = 0.90, 0.10, 0.75
@@ -97,20 +100,37 @@ def sandbox_examples() -> list[Example]:
     return out
 
 
-def systems() -> tuple[dict[str, Predict], float]:
+def combined_detector(which: str) -> tuple[ListingDetector, str]:
+    """The combined detector measured, and how it is named in the section: the registry's
+    live model (what sweeps, imports and `tiequan detect` score with), or one fitted here
+    from the config's training files (``fitted``)."""
+    if which == "fitted":
+        return ListingDetector.from_config(), "fitted from the config's training files"
+    try:
+        detector = load_live()
+    except RegistryError as exc:
+        raise SystemExit(f"bench/quality.py: {exc}; or measure --model fitted") from exc
+    return detector, f"the registry's live model {detector.model_version_}"
+
+
+def systems(which: str) -> tuple[dict[str, Predict], float, str]:
     start = time.perf_counter()
-    combined = ListingDetector.from_config()
+    combined, measured = combined_detector(which)
     load_s = time.perf_counter() - start
     rules = Detector.from_config()
-    return {
-        "combined (rules + classifier)": lambda e: {
-            f.category for f in combined.detect(e.text, context=e.context)
+    return (
+        {
+            "combined (rules + classifier)": lambda e: {
+                f.category for f in combined.detect(e.text, context=e.context)
+            },
+            "rule engine alone": lambda e: {
+                f.category for f in rules.detect(e.text, context=e.context)
+            },
+            "plain-keyword baseline": keyword_baseline(),
         },
-        "rule engine alone": lambda e: {
-            f.category for f in rules.detect(e.text, context=e.context)
-        },
-        "plain-keyword baseline": keyword_baseline(),
-    }, load_s
+        load_s,
+        measured,
+    )
 
 
 def out_of_fold(folds: int = STACK_FOLDS) -> tuple[list[Example], Predict]:
@@ -185,6 +205,7 @@ def render(
     sandbox: dict[str, Scores],
     sizes: tuple[int, int, int],
     load_s: float,
+    measured: str,
 ) -> str:
     names = list(real)
     head, base = real[names[0]], real[names[2]]
@@ -196,7 +217,7 @@ def render(
     lines = [
         "Command: `.venv/bin/python bench/quality.py`",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python {platform.python_version()}; "
-        f"ListingDetector load: {load_s:.1f} s.",
+        f"combined detector: {measured}, loaded in {load_s:.1f} s.",
         "",
         f"### Real-world reference set, sealed test split ({sizes[0]} texts)",
         "",
@@ -265,13 +286,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--errors", type=Path, help="write the out-of-fold errors here")
     parser.add_argument("--split", choices=["test", "oof"], default="test")
     parser.add_argument(
+        "--model",
+        choices=["live", "fitted"],
+        default="live",
+        help="the registry's live model (default) or one fitted here from config",
+    )
+    parser.add_argument(
         "--ids", type=re.compile, help="with --split oof or --errors: only entries whose id matches"
     )
     args = parser.parse_args(argv)
     if args.ids and args.split == "test" and not args.errors:
         parser.error("--ids selects fitting entries; the test split is reported whole")
     config = default_config_dir()
-    predictors, load_s = systems()
+    predictors, load_s, measured = systems(args.model)
     oof: tuple[list[Example], Predict] | None = None
     if args.split == "oof" or args.errors:
         wording, predict = out_of_fold()
@@ -286,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     synthetic = {name: score(fn, synthetic_test) for name, fn in predictors.items()}
     sandbox = {name: score(fn, sandbox_test) for name, fn in predictors.items()}
     sizes = (len(real_test), len(synthetic_test), len(sandbox_test))
-    body = render(real, synthetic, sandbox, sizes, load_s)
+    body = render(real, synthetic, sandbox, sizes, load_s, measured)
     if args.split != "test":
         body = body.replace(
             "sealed test split", "train and dev splits out of fold (NOT the test split)"
