@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from detectors.base import Finding, Signals
+from pipelines.detect import finding_record as crawled_record
 from tests.test_leads import finding, listing
 from tiequan.leads.importer_parse import finding_record
 from tiequan.leads.learning import informativeness
@@ -62,6 +63,8 @@ def test_findings_with_signals_are_stored_on_the_lead(queue: LeadQueue) -> None:
         Finding("slimming_aphrodisiac", 0.52, "第二十八条", signals=Signals(0.5, 0.55, 0.5)), "x"
     )
     assert stored["signals"] == {"rules": 0.5, "model": 0.55, "threshold": 0.5}
+    crawled = Finding("slimming_aphrodisiac", 0.52, "第二十八条", signals=Signals(0.5, 0.55, 0.5))
+    assert crawled_record(crawled, "x")["signals"] == stored["signals"]
     assert "signals" not in Finding("slimming_aphrodisiac", 0.5, "第二十八条").to_json()
     ids = record(queue, NEAR)
     lead = queue.get(ids[NEAR[0]])
