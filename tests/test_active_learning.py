@@ -168,3 +168,21 @@ def test_an_unknown_order_is_refused_naming_the_value(accounts: Accounts) -> Non
     with pytest.raises(AccountError, match="sideways"):
         accounts.set_queue_order("ana", "sideways")
     assert accounts.preferences("ana").queue_order == ORDER_DEFAULT
+
+
+def test_windowed_reads_of_the_active_order_match_a_full_sort(queue: LeadQueue) -> None:
+    """Enough leads that the first page is read a window of the index at a time."""
+    cases = [
+        (f"店{i}", 0.5 + (i % 10) / 20, (i % 7) / 6, (i % 5) / 4, 0.5) for i in range(60)
+    ]  # fmt: skip
+    record(queue, *cases)
+    docs = list(queue.coll.find({}, {"informativeness": 1}))
+    expected = [d["_id"] for d in sorted(docs, key=lambda d: (-d["informativeness"], d["_id"]))]
+    f = views.QueueFilter.from_params({"sort": "learn"})
+    seen: list[str] = []
+    for number in range(1, 7):
+        f.page = number
+        seen += [str(d["_id"]) for d in views.search_page(queue, f, page_size=10).leads]
+    assert seen == expected
+    windowed = [s for s in queue.spans.spans if "informativeness" in s]
+    assert windowed, "the first page should have been read through a window"
