@@ -5,12 +5,15 @@ Usage: .venv/bin/python bench/active_order.py [--leads 10000] [--repeat 20]
 Fills a fresh embedded database (bench/workbench_data.py, whose findings carry signals),
 then times ``views.search_page`` (what the queue page reads) sorted by ``learn``
 (informativeness, read a window at a time through its index) and by ``score``: the first
-page and page 50 by number, p50 and p95 in ms. Prints a Markdown table.
+page and page 50 by number, p50 and p95 in ms. Writes section "active_order" of
+BENCHMARKS.md (``--no-write``: only print it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import tempfile
 import time
@@ -23,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pymongo import MongoClient  # noqa: E402
 
+from bench.report import write_section  # noqa: E402
 from bench.workbench import Timing  # noqa: E402
 from bench.workbench_data import fill  # noqa: E402
 from tiequan.leads.queue import LeadQueue  # noqa: E402
@@ -30,6 +34,7 @@ from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 from tiequan.web import views  # noqa: E402
 
 DEEP_PAGE = 50
+TITLE = "Queue order: active learning beside the score order"
 
 
 def timed(fn: Any, repeat: int) -> list[float]:
@@ -46,6 +51,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedServer(Path(tmp) / "db")
@@ -63,10 +69,21 @@ def main() -> int:
         finally:
             client.close()
             server.stop()
-    print(f"{args.leads} leads, embedded SecantusDB, {args.repeat} reads each\n")
-    print("| read | p50 ms | p95 ms |\n|---|---:|---:|")
-    for name, p50, p95, _bare, _ratio in rows:
-        print(f"| {name} | {p50:.1f} | {p95:.1f} |")
+    lines = [
+        f"{args.leads} leads, embedded SecantusDB, {args.repeat} reads each "
+        f"({platform.machine()}, {os.cpu_count()} cores); `views.search_page`, no HTTP.",
+        "",
+        "| read | p50 ms | p95 ms |",
+        "|---|---:|---:|",
+        *(f"| {name} | {p50:.1f} | {p95:.1f} |" for name, p50, p95, _bare, _ratio in rows),
+        "",
+        "The active order pages by number: leads written before it existed have no key, and a"
+        " read past a cursor would never reach them.",
+    ]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if not args.no_write:
+        write_section(ROOT / "BENCHMARKS.md", "active_order", TITLE, body)
     return 0
 
 
