@@ -76,6 +76,9 @@ def fill(db: Database[dict[str, Any]], leads: int, seed: int = 20261201) -> list
                 "article": "《广告法》第二十八条", "spans": [[0, 4]],
                 "explanation": "宣传内容疑似虚假或违法。", "matched": ["瘦八斤", "根治"],
                 "severity": rng.choice(SEVERITIES),
+                # What the stacker read (the active-learning order sorts by it).
+                "signals": {"rules": round(rng.random(), 4), "model": round(rng.random(), 4),
+                            "threshold": 0.5},
             }  # fmt: skip
             by_day.setdefault(rng.randrange(90), []).append((listing, finding))
             listings.append(listing)

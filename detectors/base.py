@@ -101,6 +101,33 @@ def join_title(title: str, text: str) -> tuple[str, int]:
     return f"{title}\n{text}", len(title) + 1
 
 
+@dataclass(frozen=True)
+class Signals:
+    """What a stacked score was made of: the rule score, the classifier's probability and
+    the category's threshold. Active learning ranks leads by them (tiequan.leads.learning)."""
+
+    rules: float
+    model: float
+    threshold: float
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "rules": round(self.rules, 4),
+            "model": round(self.model, 4),
+            "threshold": round(self.threshold, 4),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Signals | None:
+        """The signals a stored finding carries; None for one stored without them."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(float(data["rules"]), float(data["model"]), float(data["threshold"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 @dataclass
 class Finding:
     """One category's evidence in one text.
@@ -125,6 +152,9 @@ class Finding:
     # The weight of the strongest single claim the seller makes itself (not quoted by a
     # warning or a report): one clear claim weighs more than several weak words.
     strongest: float = 0.0
+    # Set by ListingDetector for the categories its stacker scores; kept out of to_json
+    # (the format of `tiequan detect`), stored with leads by the pipeline.
+    signals: Signals | None = None
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {

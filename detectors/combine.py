@@ -27,7 +27,7 @@ import ahocorasick_rs as ac
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from detectors.base import NO_CONTEXT, Finding, ListingContext
+from detectors.base import NO_CONTEXT, Finding, ListingContext, Signals
 from detectors.classifier import ClaimClassifier
 from detectors.clean import repair_text
 from detectors.dataset import Example
@@ -366,7 +366,8 @@ class ListingDetector:
         classes = self.scorer_.classes
         stacked = self.stacker_.scores(classes, features, rule)
         supported = (rule > 0.0) | (model > 0.0) if model_only else rule > 0.0
-        keep = (stacked >= self.stacker_.arrays(classes)[3]) & supported
+        thresholds = self.stacker_.arrays(classes)[3]
+        keep = (stacked >= thresholds) & supported
         # A claim that is illegal only in its own trade (a travel time in a property ad)
         # needs that trade: when the rules found the claim but not the domain, the
         # classifier, which reads words and not whose listing it is, cannot supply it.
@@ -380,11 +381,11 @@ class ListingDetector:
         for i in np.flatnonzero(keep).tolist():
             category = classes[i]
             score = float(stacked[i])
+            signals = Signals(float(rule[i]), float(model[i]), float(thresholds[i]))
             finding = by_category.pop(category, None)
-            if finding is not None:
-                out.append(dataclasses.replace(finding, score=score))
-            else:
-                out.append(self._model_only(category, score, text, evidence.windows))
+            if finding is None:
+                finding = self._model_only(category, score, text, evidence.windows)
+            out.append(dataclasses.replace(finding, score=score, signals=signals))
         # Categories the classifier never learned: rule evidence alone, after the others.
         floor = self.rules.context_.min_score
         out += [f for f in by_category.values() if f.category not in classes and f.score >= floor]

@@ -120,3 +120,22 @@ def test_cross_fitting_needs_two_folds() -> None:
     detector = build(ListingDetector, default_config_dir())
     with pytest.raises(ValueError, match="folds: 1"):
         detector.fit([], read_examples(REFERENCE / "train.jsonl")[:10], folds=1)
+
+
+def test_findings_carry_the_rule_and_model_signals_behind_their_score(
+    detector: ListingDetector,
+) -> None:
+    text = "荷叶纤体茶，减肥效果明显，一个月瘦二十斤。"
+    classes = list(detector.scorer_.classes)
+    thresholds = dict(zip(classes, detector.stacker_.arrays(classes)[3], strict=True))
+    ruled = {f.category: f.score for f in detector.rules.analyse(text, min_score=0.0).findings}
+    findings = detector.detect(text)
+    assert findings
+    for finding in findings:
+        signals = finding.signals
+        assert signals is not None, finding.category
+        assert signals.threshold == float(thresholds[finding.category]) <= finding.score
+        assert signals.rules == ruled.get(finding.category, 0.0)
+        assert 0.0 < signals.model <= 1.0
+    # The CLI's format is unchanged: the signals stay out of to_json.
+    assert all("signals" not in f.to_json() for f in findings)

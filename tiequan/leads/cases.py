@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from tiequan.leads.learning import lead_informativeness
 from tiequan.leads.lifecycle import STATUS_PENDING, Lifecycle
 from tiequan.party import Party, party_from_listing
 from tiequan.referral import Categories
@@ -42,7 +43,7 @@ _RETRIES = 5
 # Finding fields kept per listing in a case, and copied to the case from its strongest one.
 FINDING_FIELDS = (
     "score", "severity", "article", "explanation", "matched", "spans", "image", "finding_type",
-    "model_version",
+    "model_version", "signals",
 )  # fmt: skip
 _LISTING_FIELDS = ("url", "final_url", "title", "shop_name", "price", "kind", "platform_name")
 
@@ -360,6 +361,8 @@ def _listing_entry(
         finding_type=finding.get("type") or finding.get("kind") or "claim",
         # The stored detector model that made the finding (labels keep it for retraining).
         model_version=finding.get("model_version") or None,
+        # Rule score, model probability and threshold behind ``score`` (active learning).
+        signals=finding.get("signals") or None,
     )
     return entry
 
@@ -388,6 +391,7 @@ def summarise(listings: list[dict[str, Any]], *, nights: int) -> dict[str, Any]:
         "shop_name": best.get("shop_name"),
         **{k: best.get(k) for k in FINDING_FIELDS if k != "score"},
         "severity": max_severity,
+        "informativeness": lead_informativeness(finding_score, best.get("signals")),
     }
 
 

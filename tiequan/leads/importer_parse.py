@@ -66,6 +66,8 @@ def finding_record(finding: Finding, text: str) -> dict[str, Any]:
     record = finding.to_json()
     record["matched"] = list(finding.matched) or [text[s:e] for s, e in finding.spans]
     record["severity"] = finding.severity
+    if finding.signals is not None:  # for active learning (tiequan.leads.learning)
+        record["signals"] = finding.signals.to_json()
     return record
 
 

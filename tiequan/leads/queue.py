@@ -64,7 +64,12 @@ WINDOWS = {
     "created_at": WindowKey("created_at", True, 6 * _HOUR, 3650 * _DAY),
     "status_at": WindowKey("status_at", True, 6 * _HOUR, 3650 * _DAY),
     "score": WindowKey("score", True, 0.02, 1.0, anchor=1.0),
+    # Few leads come near 1: the first window is a quarter of the range (bench/active_order.py).
+    "informativeness": WindowKey("informativeness", True, 0.25, 1.0, anchor=1.0),
 }
+# Keys that leads written before the key existed lack: a keyset read past a cursor would
+# never reach those leads, so these page by count.
+SPARSE_KEYS = frozenset({"informativeness"})
 OVERDUE_WINDOW = WindowKey("due_at", False, _DAY, 730 * _DAY)
 OPEN_ONLY = Exclusion("status", frozenset(FINAL))
 # An equality on one of these already narrows a query to few leads: read it whole.
@@ -407,6 +412,7 @@ class LeadQueue:
             and key is not None
             and sort[0][1] == (-1 if key.descending else 1)
             and not NARROW_FIELDS & set(query)
+            and key.field not in SPARSE_KEYS
         ):
             ids = ids_beyond(
                 self.coll, query, key, cursor, limit, backward=after is None, memo=self.spans

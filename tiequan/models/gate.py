@@ -113,3 +113,8 @@ def diff_rows(
         (f"{HARD_NEGATIVE} 误报率 %", 100 * sa.fpr([HARD_NEGATIVE]), 100 * sb.fpr([HARD_NEGATIVE]))
     )
     return rows
+
+
+def core_f1(scores: Scores) -> float:
+    """Micro-F1 over the core categories (the workbench's models page)."""
+    return scores.prf(CORE_CATEGORIES)[2]

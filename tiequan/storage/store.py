@@ -111,6 +111,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", DESCENDING)], name="lead_created"),
         IndexModel([("score", DESCENDING)], name="lead_score"),
         IndexModel([("status_at", DESCENDING)], name="lead_status_at"),
+        # The analysts' active-learning order (tiequan.leads.learning).
+        IndexModel([("informativeness", DESCENDING)], name="lead_informativeness"),
         # The landing page: overdue (oldest due first) and due today (LeadQueue.overdue,
         # due_between), and the leads a reviewer holds (open_claimed, the 认领人 filter).
         IndexModel([("due_at", ASCENDING)], name="lead_due_at"),

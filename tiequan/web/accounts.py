@@ -65,6 +65,23 @@ class User:
         )
 
 
+ORDER_DEFAULT = "default"
+ORDER_ACTIVE = "active"  # active learning: the leads whose label teaches the model most first
+QUEUE_ORDERS = (ORDER_DEFAULT, ORDER_ACTIVE)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a user chose for themselves, kept in their ``users`` document."""
+
+    queue_order: str = ORDER_DEFAULT
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> Preferences:
+        order = doc.get("queue_order") if isinstance(doc, dict) else None
+        return cls(order if order in QUEUE_ORDERS else ORDER_DEFAULT)
+
+
 @dataclass(frozen=True)
 class LoginResult:
     user: User | None
@@ -209,6 +226,21 @@ class Accounts:
                 "detail": detail or {},
             }
         )
+
+    def preferences(self, username: str) -> Preferences:
+        doc = self.users.find_one({"username": username}, {"preferences": 1})
+        return Preferences.from_doc((doc or {}).get("preferences"))
+
+    def set_queue_order(self, username: str, order: str) -> Preferences:
+        """Store ``username``'s queue order (one of QUEUE_ORDERS); AccountError if not."""
+        if order not in QUEUE_ORDERS:
+            raise AccountError(f"未知的队列排序方式“{order[:40]}”；可选：{'、'.join(QUEUE_ORDERS)}")
+        result = self.users.update_one(
+            {"username": username}, {"$set": {"preferences.queue_order": order}}
+        )
+        if result.matched_count == 0:
+            raise AccountError(f"用户“{username}”不存在")
+        return self.preferences(username)
 
 
 def _aware(value: datetime) -> datetime:

@@ -28,7 +28,17 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
-from tiequan.web import bulk, claims, dashboard, downloads, feedback, savedviews, views
+from tiequan.web import (
+    bulk,
+    claims,
+    dashboard,
+    downloads,
+    feedback,
+    models,
+    queueorder,
+    savedviews,
+    views,
+)
 from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
 from tiequan.web.context import (
     ALL,
@@ -46,6 +56,7 @@ from tiequan.web.workbench import WorkbenchConfig, load_workbench
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
 FEATURES: tuple[Feature, ...] = (feedback, dashboard, claims, bulk, savedviews, downloads)
+FEATURES += (queueorder, models)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
@@ -243,7 +254,8 @@ def create_app(
 
     @app.get("/leads")
     def lead_queue(request: Request) -> HTMLResponse:
-        f = views.QueueFilter.from_params(request.query_params)
+        user: User = request.state.user
+        f = views.QueueFilter.from_params(request.query_params, queueorder.default_sort(web, user))
         return render(
             request,
             "queue.html",
@@ -256,7 +268,7 @@ def create_app(
             ),
             facets=views.queue_facets(queue, facet_cache),
             statuses=views.STATUSES,
-            sorts=views.SORTS,
+            sorts=queueorder.sorts_for(user),
             link=lambda **kw: "/leads?" + urlencode(f.params(**kw)),
         )
 

@@ -26,6 +26,8 @@ SORTS = {
     "score": ("score", True, "分值最高"),
     "due": ("due_at", False, "最先到期"),
     "status": ("status_at", True, "最近变更"),
+    # Active learning (tiequan.leads.learning): offered to analysts (tiequan.web.queueorder).
+    "learn": ("informativeness", True, "最有助于模型学习"),
 }
 CONTEXT_CHARS = 40  # characters of context shown on each side of a matched term
 UNIT_VISIBLE = (*HANDED_OVER, STATUS_CLOSED)
@@ -57,7 +59,8 @@ class QueueFilter:
     errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> QueueFilter:
+    def from_params(cls, params: Mapping[str, str], default_sort: str = "created") -> QueueFilter:
+        """The filter of query parameters; ``default_sort`` when they name no sort."""
         f = cls()
         for name in ("category", "unit", "bureau", "platform", "source", "severity", "claimed_by"):
             setattr(f, name, (params.get(name) or "").strip()[:100])
@@ -66,7 +69,7 @@ class QueueFilter:
             f.errors.append(f"未知状态：{status}")
         else:
             f.status = status
-        sort = params.get("sort") or "created"
+        sort = params.get("sort") or default_sort
         f.sort = sort if sort in SORTS else "created"
         raw_score = (params.get("min_score") or "").strip()
         if raw_score:
