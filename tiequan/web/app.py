@@ -55,8 +55,16 @@ from tiequan.web.workbench import WorkbenchConfig, load_workbench
 
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
-FEATURES: tuple[Feature, ...] = (feedback, dashboard, claims, bulk, savedviews, downloads)
-FEATURES += (queueorder, models)
+FEATURES: tuple[Feature, ...] = (
+    feedback,
+    dashboard,
+    claims,
+    bulk,
+    savedviews,
+    downloads,
+    queueorder,
+    models,
+)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
