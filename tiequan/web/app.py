@@ -28,7 +28,7 @@ from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, LeadQueue
 from tiequan.party.creditcode import validate
 from tiequan.storage.store import Store, utcnow
-from tiequan.web import bulk, claims, dashboard, downloads, feedback, savedviews, views
+from tiequan.web import bulk, claims, dashboard, downloads, feedback, lexicon, savedviews, views
 from tiequan.web.accounts import ROLE_REVIEWER, ROLE_UNIT, Accounts, User
 from tiequan.web.context import (
     ALL,
@@ -45,7 +45,7 @@ from tiequan.web.workbench import WorkbenchConfig, load_workbench
 
 PUBLIC = frozenset({("GET", "/login"), ("POST", "/login")})
 # The feature modules: each declares ROUTES and register(app, web).
-FEATURES: tuple[Feature, ...] = (feedback, dashboard, claims, bulk, savedviews, downloads)
+FEATURES: tuple[Feature, ...] = (feedback, dashboard, claims, bulk, savedviews, downloads, lexicon)
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
