@@ -34,6 +34,7 @@ CHANGE_SCHEMA = 1
 DEFAULT_WEIGHT = 0.6
 ANALYST_NOTE = "分析人员添加"  # the note of an overlay term in the merged lexicon
 _ARTICLE = re.compile(r"《.+》")
+_WORDY = re.compile(r"\w")
 
 
 class LexiconError(ValueError):
@@ -233,7 +234,7 @@ def check_spec(lexicons: Mapping[str, Lexicon], action: str, spec: TermSpec) -> 
     if spec.category not in lexicons:
         known = "、".join(sorted(lexicons))
         raise field_error("category", spec.category, f"没有这个类别的词库（可选：{known}）")
-    if not term_key(spec.term):
+    if not _WORDY.search(term_key(spec.term)):
         raise field_error("term", spec.term, "词条为空，或只有标点和空白")
     present = {term_key(t.term): t for t in lexicons[spec.category].terms}
     if action == REMOVE:
@@ -250,7 +251,7 @@ def check_spec(lexicons: Mapping[str, Lexicon], action: str, spec: TermSpec) -> 
     if not _ARTICLE.search(spec.article):
         raise field_error("article", spec.article, "须写明法规及条款，如《广告法》第十七条")
     for variant in spec.variants:
-        if not term_key(variant):
+        if not _WORDY.search(term_key(variant)):
             raise field_error("variants", variant, "变体为空，或只有标点和空白")
     for phrase in spec.exceptions:
         if len(term_key(phrase)) < 2:

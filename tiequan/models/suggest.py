@@ -3,11 +3,12 @@
 The positives are the listings of leads confirmed since a date (their last verdict, from
 the ``labels`` collection) that the rules in force do not flag for the lead's category.
 The background is the listings of dismissed leads and the unlabelled (benign) text of the
-project's corpora. Candidates are the normalised texts' jieba words, pairs of adjacent
-words and character 2–4-grams; each is ranked by its log-odds ratio of appearing in a
-positive rather than a background listing, with an informative Dirichlet prior (Monroe,
-Colaresi and Quinn 2008: the pooled rate of the phrase, ``PRIOR_WEIGHT`` pseudo-listings),
-divided by its standard error. A phrase already a term, or rejected before, is not offered.
+project's corpora. Candidates are runs of one to three jieba words and character 2–6-grams
+of the missed listings' normalised text, counted in the background as substrings. Each is
+ranked by its log-odds ratio of appearing in a positive rather than a background listing,
+with an informative Dirichlet prior (Monroe, Colaresi and Quinn 2008: the pooled rate of
+the phrase, ``PRIOR_WEIGHT`` pseudo-listings), divided by its standard error. A phrase
+already a term, or rejected before, is not offered.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
+
+import ahocorasick_rs as ac
 
 from detectors.config import term_key
 from detectors.dataset import read_examples
@@ -31,6 +33,8 @@ from tiequan.leads.labels import Label
 from tiequan.models.evaluate import label_examples
 
 PRIOR_WEIGHT = 10.0
+MAX_NGRAM = 6
+MAX_PHRASE = 8
 MIN_SUPPORT = 2  # positive listings a phrase must appear in
 MAX_BACKGROUND = 4000  # benign corpus texts read
 EXAMPLES = 3
@@ -60,15 +64,27 @@ class Suggestion:
 
 
 def candidates(text: str, words: JiebaWords) -> set[str]:
-    """The phrases of one text: jieba words, adjacent word pairs, character 2–4-grams."""
+    """The phrases of one text: runs of one to three jieba words, character 2–6-grams."""
     out: set[str] = set()
     for run in _RUN.findall(normalize_text(text)):
         tokens = [t for t in words(run) if t.strip()]
-        out.update(t for t in tokens if len(t) >= 2)
-        out.update(a + b for a, b in pairwise(tokens))
-        for n in (2, 3, 4):
+        for n in (1, 2, 3):
+            out.update("".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        for n in range(2, MAX_NGRAM + 1):
             out.update(run[i : i + n] for i in range(len(run) - n + 1))
-    return {p for p in out if 2 <= len(p) <= 8 and not _PLAIN.fullmatch(p)}
+    return {p for p in out if 2 <= len(p) <= MAX_PHRASE and not _PLAIN.fullmatch(p)}
+
+
+def containing(texts: Iterable[str], phrases: Iterable[str]) -> Counter[str]:
+    """How many of ``texts`` (normalised here) contain each of ``phrases``."""
+    patterns = sorted(set(phrases))
+    if not patterns:
+        return Counter()
+    automaton = ac.AhoCorasick(patterns)
+    out: Counter[str] = Counter()
+    for text in texts:
+        out.update(set(automaton.find_matches_as_strings(normalize_text(text), overlapping=True)))
+    return out
 
 
 def log_odds(y: int, n: int, b: int, m: int, prior: float = PRIOR_WEIGHT) -> float:
@@ -113,23 +129,25 @@ def suggest(
     examples = label_examples(lb for lb in labels if since is None or lb.at >= since)
     words = JiebaWords()
     missed: dict[str, list[tuple[str, str]]] = defaultdict(list)  # category: (lead, text)
-    back_docs: list[set[str]] = [candidates(t, words) for t in background]
+    back_texts = list(background)
     for example in examples:
         if not example.labels:
-            back_docs.append(candidates(example.text, words))
+            back_texts.append(example.text)
             continue
         found = {f.category for f in rules.detect(example.text)}
         for category in example.labels:
             if category not in found:
                 missed[category].append((example.id.split(":", 1)[0], example.text))
-    back_df: Counter[str] = Counter(p for doc in back_docs for p in doc)
+    per_category = {c: [candidates(t, words) for _l, t in rows] for c, rows in missed.items()}
+    back_df = containing(back_texts, (p for docs in per_category.values() for d in docs for p in d))
     known = {(lex.category, term_key(t.term)) for lex in rules.lexicons for t in lex.terms}
     skip = known | (rejected or set())
     out: list[Suggestion] = []
+    m = len(back_texts)
     for category, listings in sorted(missed.items()):
-        docs = [candidates(text, words) for _lead, text in listings]
+        docs = per_category[category]
         df: Counter[str] = Counter(p for doc in docs for p in doc)
-        n, m = len(docs), len(back_docs)
+        n = len(docs)
         scored = sorted(
             (
                 (log_odds(y, n, back_df[p], m), p)
@@ -139,11 +157,14 @@ def suggest(
             ),
             key=lambda x: (-x[0], -len(x[1]), x[1]),
         )
+        # A rejected phrase hides its pieces and extensions found in the same listings too.
+        turned_down = [p for c, p in rejected or () if c == category]
+        hidden = [(p, frozenset(i for i, d in enumerate(docs) if p in d)) for p in turned_down]
         kept: list[tuple[str, frozenset[int]]] = []
         for z, phrase in scored:
             where = frozenset(i for i, doc in enumerate(docs) if phrase in doc)
-            if any(where == w and (phrase in k or k in phrase) for k, w in kept):
-                continue  # a piece or an extension of a phrase already offered
+            if any(where <= w and (phrase in k or k in phrase) for k, w in [*hidden, *kept]):
+                continue  # a piece or an extension of a phrase offered, in no other listing
             kept.append((phrase, where))
             shown = tuple(
                 ListingExample(listings[i][0], snippet(listings[i][1], phrase))
