@@ -7,7 +7,7 @@ project's corpora. Candidates are runs of one to three jieba words and character
 of the missed listings' normalised text, counted in the background as substrings. Each is
 ranked by its log-odds ratio of appearing in a positive rather than a background listing,
 with an informative Dirichlet prior (Monroe, Colaresi and Quinn 2008: the pooled rate of
-the phrase, ``PRIOR_WEIGHT`` pseudo-listings), divided by its standard error. A phrase
+the phrase, as many pseudo-listings as listings), divided by its standard error. A phrase
 already a term, or rejected before, is not offered.
 """
 
@@ -32,7 +32,6 @@ from detectors.tokenize import JiebaWords
 from tiequan.leads.labels import Label
 from tiequan.models.evaluate import label_examples
 
-PRIOR_WEIGHT = 10.0
 MAX_NGRAM = 6
 MAX_PHRASE = 8
 MIN_SUPPORT = 2  # positive listings a phrase must appear in
@@ -87,10 +86,15 @@ def containing(texts: Iterable[str], phrases: Iterable[str]) -> Counter[str]:
     return out
 
 
-def log_odds(y: int, n: int, b: int, m: int, prior: float = PRIOR_WEIGHT) -> float:
-    """z-scored log-odds of a phrase in ``y`` of ``n`` positives against ``b`` of ``m``."""
+def log_odds(y: int, n: int, b: int, m: int) -> float:
+    """z-scored log-odds of a phrase in ``y`` of ``n`` positives against ``b`` of ``m``.
+
+    The prior is the phrase's pooled rate over as many pseudo-listings as there are
+    listings: a weak prior lets a phrase seen in three listings and nowhere else outrank
+    every word (its zero background count has an enormous variance under a weak prior).
+    """
     rate = (y + b + 0.5) / (n + m + 1.0)
-    a1, a0 = prior * rate, prior * (1.0 - rate)
+    a1, a0 = (n + m) * rate, (n + m) * (1.0 - rate)
     delta = math.log((y + a1) / (n - y + a0)) - math.log((b + a1) / (m - b + a0))
     variance = 1 / (y + a1) + 1 / (n - y + a0) + 1 / (b + a1) + 1 / (m - b + a0)
     return delta / math.sqrt(variance)
