@@ -207,3 +207,19 @@ def test_lexicon_cli_adds_through_the_gate_tests_lists_and_shows_history(
     assert "（ana：新出现的减肥茶名）" in capsys.readouterr().out
     audit = cli_db[WEB_AUDIT].find_one({"action": "lexicon_add"})
     assert audit is not None and audit["detail"]["term"] == TERM
+
+
+def test_lexicon_cli_suggests_shows_examples_and_forgets_a_rejected_phrase(
+    cli_db: Database[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = ["夏季新款纤体魔方贴，贴在肚子上就行", "纤体魔方贴 一盒十片", "网红纤体魔方贴"]
+    LabelStore(cli_db).record_many([label(f"L{i}", "confirm", t, 1) for i, t in enumerate(texts)])
+    assert main(["lexicon", "suggest", "--days", "30"]) == 0
+    out = capsys.readouterr().out
+    assert f"{SLIM}\t“{PHRASE}”" in out and "    L1：纤体魔方贴 一盒十片" in out
+    reject = ["lexicon", "suggest", "--reject", PHRASE, "--category", SLIM, "--by", "ana"]
+    assert main(reject) == 0
+    assert main(["lexicon", "suggest", "--days", "30"]) == 0
+    assert PHRASE not in capsys.readouterr().out
+    assert main(["lexicon", "history"]) == 0
+    assert f"不采纳建议 {SLIM} “{PHRASE}”" in capsys.readouterr().out

@@ -65,7 +65,7 @@ def test_an_analyst_accepts_a_suggestion_through_the_gate_and_rejects_another(
         "/lexicon/suggestions/reject", data={"csrf": csrf, "category": SLIM, "phrase": "一盒十片"}
     )
     assert turned.status_code == 303
-    assert (SLIM, "一盒十片") in store.rejected() and store.version() == 1
+    assert TermSpec(SLIM, "一盒十片").key in store.rejected() and store.version() == 1
     actions = {d["action"] for d in db[WEB_AUDIT].find({"username": "ana"})}
     assert {"lexicon_add", "lexicon_reject"} <= actions
 

@@ -27,7 +27,7 @@ from detectors.config import term_key
 from detectors.dataset import read_examples
 from detectors.engine import Detector
 from detectors.model_store import corpus_dir, reference_dir
-from detectors.normalize import normalize_text
+from detectors.normalize import normalize, normalize_text
 from detectors.tokenize import JiebaWords
 from tiequan.leads.labels import Label
 from tiequan.models.evaluate import label_examples
@@ -111,12 +111,14 @@ def benign_texts(config_dir: Path, limit: int = MAX_BACKGROUND) -> list[str]:
 
 
 def snippet(text: str, phrase: str) -> str:
-    norm = normalize_text(text)
-    at = norm.find(phrase)
+    """The listing's own text around the first place its normalised form has ``phrase``."""
+    norm = normalize(text)
+    at = norm.text.find(phrase)
     if at < 0:
-        return norm[: 2 * SNIPPET]
-    start, end = max(0, at - SNIPPET), at + len(phrase) + SNIPPET
-    return ("…" if start else "") + norm[start:end] + ("…" if end < len(norm) else "")
+        return text[: 2 * SNIPPET]
+    first, last = norm.original_span(at, at + len(phrase))
+    start, end = max(0, first - SNIPPET), last + SNIPPET
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
 def suggest(
