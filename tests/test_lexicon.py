@@ -219,6 +219,7 @@ def test_lexicon_cli_suggests_shows_examples_and_forgets_a_rejected_phrase(
     assert f"{SLIM}\t“{PHRASE}”" in out and "    L1：纤体魔方贴 一盒十片" in out
     reject = ["lexicon", "suggest", "--reject", PHRASE, "--category", SLIM, "--by", "ana"]
     assert main(reject) == 0
+    assert "已记录不采纳" in capsys.readouterr().out
     assert main(["lexicon", "suggest", "--days", "30"]) == 0
     assert PHRASE not in capsys.readouterr().out
     assert main(["lexicon", "history"]) == 0
