@@ -373,3 +373,56 @@ def load_config(config_dir: Path) -> tuple[list[Lexicon], list[Rule], Context]:
         added = tuple(c for c in dict.fromkeys(extra) if c.cue not in known)
         context = replace(context, cues=context.cues + added)
     return lexicons, rules, context
+
+
+@dataclass(frozen=True)
+class ExtraTerm:
+    """A term added on top of a category's lexicon file (the analysts' overlay).
+
+    ``variants`` are further spellings reported under the term's label; ``exceptions`` join
+    the category's allow-list phrases.
+    """
+
+    category: str
+    term: Term
+    variants: tuple[str, ...] = ()
+    exceptions: tuple[str, ...] = ()
+
+
+def term_key(term: str) -> str:
+    """The form two terms are compared in: their normalised text."""
+    return normalize(term).text
+
+
+def merge_terms(
+    lexicons: Iterable[Lexicon],
+    added: Iterable[ExtraTerm] = (),
+    removed: Iterable[tuple[str, str]] = (),
+) -> list[Lexicon]:
+    """``lexicons`` with the (category, term) pairs of ``removed`` taken out and ``added``
+    put in (a term replaces an equal one of its category). The inputs stay unchanged."""
+    out = {lex.category: lex for lex in lexicons}
+    gone: dict[str, set[str]] = {}
+    for category, term in removed:
+        gone.setdefault(category, set()).add(term_key(term))
+    extra: dict[str, list[ExtraTerm]] = {}
+    for item in added:
+        if item.category not in out:
+            raise ConfigError("lexicon overlay", "category", item.category, "no such lexicon")
+        extra.setdefault(item.category, []).append(item)
+    for category in set(gone) | set(extra):
+        lex = out.get(category)
+        if lex is None:
+            continue
+        new = extra.get(category, [])
+        drop = gone.get(category, set()) | {term_key(x.term.term) for x in new}
+        terms = [t for t in lex.terms if term_key(t.term) not in drop]
+        exceptions = list(lex.exceptions)
+        for item in new:
+            terms.append(item.term)
+            for form in item.variants:
+                if term_key(form) and term_key(form) not in drop:
+                    terms.append(replace(item.term, term=form, label=item.term.label))
+            exceptions.extend(p for p in item.exceptions if p not in exceptions)
+        out[category] = replace(lex, terms=tuple(terms), exceptions=tuple(exceptions))
+    return list(out.values())

@@ -83,7 +83,11 @@ class Refusal:
 
 def check(candidate: ModelRecord, live: ModelRecord, config: ModelsConfig) -> list[Refusal]:
     """The reasons the gate refuses ``candidate`` in place of ``live`` (empty: it passes)."""
-    new, old = candidate.scores(REFERENCE_TEST), live.scores(REFERENCE_TEST)
+    return check_scores(candidate.scores(REFERENCE_TEST), live.scores(REFERENCE_TEST), config)
+
+
+def check_scores(new: Scores, old: Scores, config: ModelsConfig) -> list[Refusal]:
+    """The gate on two sets of reference-test scores (a lexicon change is judged so too)."""
     refusals = []
     for category in CORE_CATEGORIES:
         c, o = f1_points(new, category), f1_points(old, category)

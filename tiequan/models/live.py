@@ -7,7 +7,8 @@ reads the ``live`` alias (one indexed read of one small document) and, when the 
 moved, loads and verifies the new version in the calling thread (the sweep's detection
 worker, not the reactor), sharing the rules already compiled: the rules come from the
 configuration the sweep started with. A failed re-check keeps the model in use and says
-why in the log.
+why in the log. The analysts' lexicon overlay (tiequan.models.lexicon) is re-checked the
+same way: when its version moved, the rules are rebuilt around the model in use.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from detectors.combine import ListingDetector
+from detectors.config import ConfigError
+from tiequan.models.lexicon import LexiconStore, with_overlay
 from tiequan.models.registry import LIVE, ModelRecord, Registry, RegistryError
 from tiequan.settings import environment
 from tiequan.storage.connect import connect_client, open_database
@@ -84,7 +87,10 @@ class LiveModel:
         self.client = client  # closed with the source when it was opened for it
         record = live_record(registry)
         self.version = record.version
-        self.detector = registry.load_record(record, config_dir)
+        self.lexicon = LexiconStore(registry.db)
+        self.overlay = self.lexicon.overlay()
+        self.base = registry.load_record(record, config_dir)  # over the shipped lexicons
+        self.detector = with_overlay(self.base, self.overlay)
         self.checked = clock()
         self.reloads = 0
 
@@ -96,11 +102,18 @@ class LiveModel:
         try:
             version = self.registry.alias(LIVE)
             if version is not None and version != self.version:
-                self.detector = self.registry.load(version, like=self.detector)
+                self.base = self.registry.load(version, like=self.base)
+                self.detector = with_overlay(self.base, self.overlay)
                 log.info("live model changed: %s -> %s", self.version, version)
                 self.version = version
                 self.reloads += 1
-        except (PyMongoError, RegistryError) as exc:
+            if self.lexicon.version() != self.overlay.version:
+                overlay = self.lexicon.overlay()
+                self.detector = with_overlay(self.base, overlay)
+                log.info("lexicon changed: %s -> %s", self.overlay.version, overlay.version)
+                self.overlay = overlay
+                self.reloads += 1
+        except (PyMongoError, RegistryError, ConfigError) as exc:
             log.warning("live model not re-checked, %s stays in use: %s", self.version, exc)
         return self.detector
 
@@ -142,4 +155,5 @@ def load_live(config_dir: Path | None = None) -> ListingDetector:
     env = environment()
     with open_database() as db:
         registry = Registry(db, env.model_dir)
-        return registry.load_record(verify_live(registry), config_dir)
+        base = registry.load_record(verify_live(registry), config_dir)
+        return with_overlay(base, LexiconStore(db).overlay())

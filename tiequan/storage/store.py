@@ -27,6 +27,9 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``models``: one record per trained model version (file hashes, training-data manifest,
   metrics, who trained it); ``model_aliases``: append-only, one record per setting of the
   ``live`` or ``candidate`` alias; owned by tiequan.models.registry.
+- ``lexicon_changes``: append-only, one record per analyst change to the lexicons (a term
+  added or removed, numbered by lexicon version) or rejected suggestion; owned by
+  tiequan.models.lexicon.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ COMMENTS = "lead_comments"
 SAVED_VIEWS = "saved_views"
 MODELS = "models"
 MODEL_ALIASES = "model_aliases"
+LEXICON_CHANGES = "lexicon_changes"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -160,6 +164,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     # The sweep's cheap re-check of the live alias reads the newest entry of one alias.
     MODEL_ALIASES: [
         IndexModel([("alias", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], name="alias_at")
+    ],
+    # The same re-check reads the newest lexicon version: the newest add or remove.
+    LEXICON_CHANGES: [
+        IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version")
     ],
 }
 

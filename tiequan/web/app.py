@@ -34,6 +34,7 @@ from tiequan.web import (
     dashboard,
     downloads,
     feedback,
+    lexicon,
     models,
     queueorder,
     savedviews,
@@ -64,6 +65,7 @@ FEATURES: tuple[Feature, ...] = (
     downloads,
     queueorder,
     models,
+    lexicon,
 )
 CORE_ROUTES: RouteRoles = {
     ("GET", "/"): ALL,
