@@ -40,6 +40,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.evaluate_cmd",
     "tiequan.cli.train_cmd",
     "tiequan.cli.models_cmd",
+    "tiequan.cli.worker_cmd",
 )
 
 
