@@ -3,11 +3,14 @@
 ``LeasedScheduler`` keeps scrapy-redis's Scheduler, priority queue, serializer and
 ``RFPDupeFilter``, on keys of the run (tiequan.distributed.state). It adds:
 
-* each request taken from Redis is leased to this worker (``RunState.pop``) and given
-  back only when Scrapy has fully processed it (its callback ran and its items went
+* each request taken from Redis is leased to this worker (``RunState.pop``) and the lease
+  ends only when Scrapy has fully processed it (its callback ran and its items went
   through the pipelines), or, for an item page whose item waits for its shop's licence
   page, once that item has been emitted in turn (the spider's ``hold``/``release``, the
-  same interface as pipelines.frontier);
+  same interface as pipelines.frontier); and then only after the batches its items left
+  in the writing stages are written (a BatchWriter of stage ``leases``, ordered after
+  them by pipelines.batch.UPSTREAM), so a killed worker's items are fetched again rather
+  than lost in its buffers;
 * licence pages stay in this process: the item waiting for one is held in this spider's
   memory, so another worker answering it would release nothing;
 * a heartbeat renews the worker's lease and returns dead workers' requests to the queue;
@@ -24,6 +27,7 @@ import secrets
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, Spider, signals
@@ -31,11 +35,15 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
 from crawlers.spiders.profile import LICENCE_META
+from pipelines.batch import BatchWriter
+from pipelines.config import PipelineConfig
 from tiequan.distributed.state import RunState, connect
 from tiequan.settings import DistributedSettings
+from tiequan.storage.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -44,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "tiequan.distributed.scheduler.LeasedScheduler"
 START_MIDDLEWARE_PATH = "tiequan.distributed.scheduler.SeededStart"
+LEASE_STAGE = "leases"
+FLUSH_SECONDS = 1.0
 
 
 def worker_name(config: DistributedSettings) -> str:
@@ -94,6 +104,22 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
         self.waiting: dict[str, list[str]] = {}  # licence key -> tokens of held items
         self.released: dict[int, list[str]] = {}  # id(licence request) -> tokens it frees
         self.heartbeat = LoopingCall(self.beat)
+        config_db = PipelineConfig.from_settings(crawler.settings)
+        writes = replace(
+            config_db, flush_seconds=min(config_db.flush_seconds, FLUSH_SECONDS) or FLUSH_SECONDS
+        )
+        assert crawler.stats is not None
+        # Its own breaker: ending leases writes to Redis, so a database outage (the item
+        # stages spool meanwhile) must not hold them back.
+        self.ends: BatchWriter[str] = BatchWriter(
+            LEASE_STAGE,
+            writes,
+            crawler.stats,
+            lambda _db, tokens: self.state.finish(self.site, self.worker, tokens),
+            str,
+            breaker=CircuitBreaker(f"leases:{id(self)}", writes.db_probe_seconds),
+            spooled=False,
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -113,7 +139,6 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
             server=server,
             persist=True,  # the queue and fingerprints are the run's, not this worker's
             queue_key=state.keys.queue(site),
-            queue_cls=f"{__name__}.LeasedQueue",
             dupefilter=dupefilter,
         )
         instance.stats = crawler.stats
@@ -122,10 +147,14 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
     # ---- the scheduler interface ---------------------------------------------------
 
     def open(self, spider: Spider) -> None:
-        super().open(spider)
+        # scrapy-redis's open and enqueue_request, minus its calls deprecated in Scrapy 2.13+
+        # (Spider.log, the spider argument of the stats methods).
+        self.spider = spider
         self.site = spider.name
+        self.queue = LeasedQueue(self.server, spider, self.queue_key, self.serializer)
         self.queue.state = self.state
         self.queue.worker = self.worker
+        self.ends.open()
         self.beat()
         self.heartbeat.start(self.config.lease_s / 3, now=False)
         self.crawler.signals.connect(self.on_idle, signal=signals.spider_idle)
@@ -138,14 +167,18 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
         spider.frontier = self  # type: ignore[attr-defined]  # the spider's hold/release
         logger.info("%s: worker %s joined run %s", self.site, self.worker, self.state.keys.run_id)
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str) -> Deferred[None]:
         if self.heartbeat.running:
             self.heartbeat.stop()
+        done: Deferred[None] = self.ends.close()
         if reason != "finished":
-            back = self.state.give_back(self.site, self.worker)
-            if back:
-                logger.info("%s: %d request(s) returned to the queue (%s)", self.site, back, reason)
-        super().close(reason)
+            done.addCallback(lambda _: self.give_back(reason))
+        return done
+
+    def give_back(self, reason: str) -> None:
+        back = self.state.give_back(self.site, self.worker)
+        if back:
+            logger.info("%s: %d request(s) returned to the queue (%s)", self.site, back, reason)
 
     def has_pending_requests(self) -> bool:
         return bool(self.local) or super().has_pending_requests()
@@ -157,11 +190,16 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
         if request.meta.get(LICENCE_META):
             self.keep_local(request)
             return True
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
         try:
-            return bool(super().enqueue_request(request))
+            self.queue.push(request)
         except ValueError:  # its callback is no spider method: it cannot be serialized
             self.keep_local(request)
             return True
+        self.stats.inc_value("scheduler/enqueued/redis")
+        return True
 
     def keep_local(self, request: Request) -> None:
         heapq.heappush(self.local, (-request.priority, next(self.seq), request))
@@ -201,7 +239,7 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
             return
         self.ended.discard(token)
         self.holds.pop(token, None)
-        self.state.finish(self.site, self.worker, token)
+        self.ends.add(token)
 
     def hold(self, origin: Request, key: str) -> None:
         """The item of ``origin`` waits in the spider for ``key`` (a licence page)."""

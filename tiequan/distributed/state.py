@@ -189,8 +189,9 @@ class RunState:
         token, data = found
         return str(token), bytes(data)
 
-    def finish(self, site: str, worker: str, token: str) -> None:
-        self.server.hdel(self.keys.inflight(site, worker), token)
+    def finish(self, site: str, worker: str, tokens: list[str]) -> None:
+        if tokens:
+            self.server.hdel(self.keys.inflight(site, worker), *tokens)
 
     def held(self, site: str, worker: str) -> int:
         return int(self.server.hlen(self.keys.inflight(site, worker)))
