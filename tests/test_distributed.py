@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -26,10 +27,11 @@ from pymongo.database import Database
 from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
-from tiequan.distributed.state import RunKeys
+from tiequan.distributed.state import RunKeys, connect
 from tiequan.sandbox.routes import Response
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import build_truth
+from tiequan.settings import DistributedSettings, SettingError
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = "sandbox_mall"
@@ -57,10 +59,10 @@ def free_port() -> int:
 class RedisServer:
     """A throwaway redis-server on a free loopback port: no snapshots, no log of writes."""
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, port: int = 0) -> None:
         self.binary = binary
         self.directory = directory
-        self.port = 0
+        self.port = port  # 0: a free one
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,8 +70,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        fixed = self.port
         for _ in range(5):  # another process may take the port between probe and bind
-            self.port = free_port()
+            self.port = fixed or free_port()
             cmd = [
                 self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                 "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no",
@@ -93,14 +96,18 @@ class RedisServer:
         self.process = None
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing; CI installs it (make system-deps)")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    return binary
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(redis_binary(), tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
     server.stop()
@@ -206,7 +213,7 @@ def check_run(db: Database[Any], run_id: str, recorders: list[str]) -> dict[str,
     run = runs[0]
     assert run["status"] == "ok" and run["sites"][SITE]["finish_reason"] == "finished"
     assert run["distributed"]["recorded_by"] in recorders
-    assert run["totals"]["leads_new"] == len(leads)
+    assert sum(run["leads_by_category"].values()) == len(leads)  # counted in the database
     return run
 
 
@@ -234,7 +241,10 @@ def test_two_workers_sweep_the_sandbox_together_each_page_once(
     assert hits
     twice = {u: n for u, n in hits.items() if n != 1 + (u.partition("?")[0] in faults)}
     assert twice == {}
-    run = check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["w1", "w2"])
+    db = mongo_client[run_env["TIEQUAN_DB"]]
+    run = check_run(db, run_id, ["w1", "w2"])
+    # both workers' stats are in the report (a killed worker's are not, see the next test)
+    assert run["totals"]["leads_new"] == db.leads.count_documents({})
     assert run["sites"][SITE]["pages"] >= len(hits)
     # the run's fingerprints and queue are gone with it
     client = redis.Redis.from_url(run_env["TIEQUAN_REDIS_URL"])
@@ -267,3 +277,30 @@ def test_a_killed_worker_loses_no_page(
     assert "由本节点记录" in out
     assert client.hlen(inflight) == 0
     check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["survivor"])
+
+
+def test_a_client_waits_for_redis_to_come_back(tmp_path: Path) -> None:
+    server = RedisServer(redis_binary(), tmp_path)
+    server.start()
+    config = DistributedSettings.from_env(
+        {"TIEQUAN_REDIS_URL": server.url, "TIEQUAN_REDIS_OUTAGE_SECONDS": "30"}
+    )
+    client = connect(config)
+    try:
+        assert client.set("k", "before")
+        server.stop()
+        back = threading.Timer(1.0, server.start)  # same port: the restarted server
+        back.start()
+        assert client.set("k", "after")  # waited for it instead of failing
+        back.join()
+        assert client.get("k") == b"after"
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_distributed_settings_name_the_bad_value() -> None:
+    with pytest.raises(SettingError, match=r"TIEQUAN_REDIS_URL.*'http://x'"):
+        DistributedSettings.from_env({"TIEQUAN_REDIS_URL": "http://x"})
+    with pytest.raises(SettingError, match=r"TIEQUAN_WORKER_LEASE_SECONDS.*'0'"):
+        DistributedSettings.from_env({"TIEQUAN_WORKER_LEASE_SECONDS": "0"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from crawlers.profiles import ProfileError
@@ -24,7 +23,6 @@ def register(sub: Any) -> None:
     p.add_argument("--log-level", default="WARNING", help="Scrapy log level (default WARNING)")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                    help="extra Scrapy setting (after the run's own)")  # fmt: skip
-    p.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -39,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
 
     options = WorkerOptions(
         run_id=args.run_id,
-        home=args.home,
         log_level=args.log_level,
         progress_interval=args.progress,
         settings=parse_settings(args.set),
