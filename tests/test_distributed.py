@@ -232,6 +232,9 @@ def test_two_workers_sweep_the_sandbox_together_each_page_once(
 ) -> None:
     # Slow enough that the second worker is up before the first has finished alone.
     run_id = seed(small_sandbox, run_env, "DOWNLOAD_DELAY=0.25")
+    db = mongo_client[run_env["TIEQUAN_DB"]]
+    seeded = db.runs.find_one({"_id": run_id})
+    assert seeded is not None and seeded["status"] == "running"
     procs = [worker(run_id, run_env, name) for name in ("w1", "w2")]
     outs = [finish(p) for p in procs]
     assert all(pages(out) > 0 for out in outs), outs  # they shared the work
@@ -241,7 +244,6 @@ def test_two_workers_sweep_the_sandbox_together_each_page_once(
     assert hits
     twice = {u: n for u, n in hits.items() if n != 1 + (u.partition("?")[0] in faults)}
     assert twice == {}
-    db = mongo_client[run_env["TIEQUAN_DB"]]
     run = check_run(db, run_id, ["w1", "w2"])
     # both workers' stats are in the report (a killed worker's are not, see the next test)
     assert run["totals"]["leads_new"] == db.leads.count_documents({})
