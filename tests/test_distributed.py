@@ -306,3 +306,24 @@ def test_distributed_settings_name_the_bad_value() -> None:
         DistributedSettings.from_env({"TIEQUAN_REDIS_URL": "http://x"})
     with pytest.raises(SettingError, match=r"TIEQUAN_WORKER_LEASE_SECONDS.*'0'"):
         DistributedSettings.from_env({"TIEQUAN_WORKER_LEASE_SECONDS": "0"})
+
+
+def test_a_stopped_worker_gives_its_requests_back(
+    run_env: dict[str, str], small_sandbox: CountingSandbox, mongo_client: MongoClient[Any]
+) -> None:
+    run_id = seed(small_sandbox, run_env, "DOWNLOAD_DELAY=0.2", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
+    client = redis.Redis.from_url(run_env["TIEQUAN_REDIS_URL"])
+    keys = RunKeys(run_id)
+    quitter = worker(run_id, run_env, "quitter")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(mall_hits(small_sandbox)) < 15:
+        time.sleep(0.05)
+    quitter.send_signal(signal.SIGTERM)
+    out, err = quitter.communicate(timeout=60)
+    assert quitter.returncode == 4, err[-3000:]  # EXIT_STOPPED: the run is not complete
+    assert "尚未完成" in err
+    assert client.hlen(keys.inflight(SITE, "quitter")) == 0  # nothing waits for a lease
+    assert client.zcard(keys.queue(SITE)) > 0
+    out = finish(worker(run_id, run_env, "closer"))
+    assert "由本节点记录" in out
+    check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["closer"])
