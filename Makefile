@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 CJK_FONTS := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
-APT_PACKAGES := chromium fonts-wqy-microhei
+APT_PACKAGES := chromium fonts-wqy-microhei redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test setup system-deps lint lock clean vendor-echarts screenshots
@@ -30,13 +30,15 @@ lint: setup
 
 setup: system-deps $(STAMP)
 
-# Debian's Chromium (Playwright drives it via executable_path; it never downloads a browser)
-# and a CJK font for screenshots and the sandbox's text-in-image pictures.
+# Debian's Chromium (Playwright drives it via executable_path; it never downloads a browser),
+# a CJK font for screenshots and the sandbox's text-in-image pictures, and redis-server for
+# distributed runs (its tests start one on a free loopback port).
 system-deps:
 	@have_browser=no; for b in /usr/bin/chromium-headless-shell /usr/bin/chromium; do \
 	  [ -x $$b ] && have_browser=yes; done; \
 	have_font=no; for f in $(CJK_FONTS); do [ -f $$f ] && have_font=yes; done; \
-	if [ $$have_browser = no ] || [ $$have_font = no ]; then \
+	have_redis=no; command -v redis-server >/dev/null && have_redis=yes; \
+	if [ $$have_browser = no ] || [ $$have_font = no ] || [ $$have_redis = no ]; then \
 	  echo "installing $(APT_PACKAGES) with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \

@@ -43,6 +43,8 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "followup": ("evidence",),
     # a request is durably done only after what its items wrote (pipelines.frontier)
     "frontier": ("evidence", "store", "refer", "followup"),
+    # the same for a distributed worker's leases (tiequan.distributed.scheduler)
+    "leases": ("evidence", "store", "refer", "followup"),
 }
 # The writers of one crawl, by stage; keyed by the crawl's stats collector, the one object
 # every stage of a crawl is given.

@@ -127,7 +127,19 @@ ALERTS = (
     Setting("TIEQUAN_ALERT_TIMEOUT", 5.0, "seconds a webhook or SMTP delivery may take"),
 )
 
-SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS)}
+# Distributed crawling (tiequan.distributed): `tiequan sweep --distributed` and `tiequan worker`,
+# read by ``distributed_settings()``; a worker hands them to its crawlers as Scrapy settings.
+DISTRIBUTED = (
+    Setting("TIEQUAN_REDIS_URL", "redis://127.0.0.1:6379/0", "the Redis of distributed runs"),
+    Setting("TIEQUAN_WORKER_ID", None, "this worker's name in a run (default: host:pid:random)"),
+    Setting(
+        "TIEQUAN_WORKER_LEASE_SECONDS", 60.0, "a silent worker's requests return after (1–3600)"
+    ),
+    Setting("TIEQUAN_REDIS_OUTAGE_SECONDS", 120.0, "how long a worker waits for Redis (1–3600)"),
+    Setting("TIEQUAN_RUN_KEYS_HOURS", 48.0, "an idle or finished run's Redis keys expire after"),
+)
+
+SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS, *DISTRIBUTED)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
 
 
@@ -338,3 +350,51 @@ class AlertSettings:
 def alert_settings() -> AlertSettings:
     """The alert settings of the current environment."""
     return AlertSettings.from_env({s.name: os.environ.get(s.name, "") for s in ALERTS})
+
+
+@dataclass(frozen=True)
+class DistributedSettings:
+    """The settings of distributed runs (``DISTRIBUTED``), checked once."""
+
+    redis_url: str
+    worker_id: str | None
+    lease_s: float
+    outage_s: float
+    keys_ttl_s: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> DistributedSettings:
+        def get(name: str) -> Any:
+            value = str(env.get(name) or "").strip()
+            return value or default(name)
+
+        url = str(get("TIEQUAN_REDIS_URL"))
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingError(f"TIEQUAN_REDIS_URL must be a redis:// URL, got {url!r}")
+        hours = _number(get("TIEQUAN_RUN_KEYS_HOURS"), "TIEQUAN_RUN_KEYS_HOURS", float, 0.01, 8760)
+        return cls(
+            redis_url=url,
+            worker_id=get("TIEQUAN_WORKER_ID"),
+            lease_s=_number(
+                get("TIEQUAN_WORKER_LEASE_SECONDS"), "TIEQUAN_WORKER_LEASE_SECONDS", float, 1, 3600
+            ),
+            outage_s=_number(
+                get("TIEQUAN_REDIS_OUTAGE_SECONDS"), "TIEQUAN_REDIS_OUTAGE_SECONDS", float, 1, 3600
+            ),
+            keys_ttl_s=max(1, round(hours * 3600)),
+        )
+
+    def as_scrapy(self) -> dict[str, Any]:
+        """The same values as Scrapy settings (a worker's crawlers read them back)."""
+        return {
+            "TIEQUAN_REDIS_URL": self.redis_url,
+            "TIEQUAN_WORKER_ID": self.worker_id,
+            "TIEQUAN_WORKER_LEASE_SECONDS": self.lease_s,
+            "TIEQUAN_REDIS_OUTAGE_SECONDS": self.outage_s,
+            "TIEQUAN_RUN_KEYS_HOURS": self.keys_ttl_s / 3600,
+        }
+
+
+def distributed_settings() -> DistributedSettings:
+    """The distributed-run settings of the current environment."""
+    return DistributedSettings.from_env({s.name: os.environ.get(s.name, "") for s in DISTRIBUTED})

@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.train_cmd",
     "tiequan.cli.models_cmd",
     "tiequan.cli.lexicon_cmd",
+    "tiequan.cli.worker_cmd",
 )
 
 

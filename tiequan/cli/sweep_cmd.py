@@ -34,6 +34,11 @@ def register(sub: Any) -> None:
         help="keep the crawl frontier in the database and continue an unfinished crawl",
     )
     p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="seed the run into Redis (TIEQUAN_REDIS_URL) for `tiequan worker` processes",
+    )
+    p.add_argument(
         "--progress",
         type=float,
         default=5.0,
@@ -94,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         resume=args.resume,
     )
+    if args.distributed:
+        return seed(options)
     try:
         report = run_sweep(options)
     except (SweepError, ProfileError) as exc:
@@ -116,3 +123,26 @@ def exit_code(report: dict[str, Any]) -> int:
     if any(site.get("finish_reason") == "shutdown" for site in report["sites"].values()):
         return EXIT_STOPPED
     return EXIT_REJECTED if report["totals"]["errors"] and not report["totals"]["items"] else 0
+
+
+def seed(options: Any) -> int:
+    """``--distributed``: the run goes into Redis; workers crawl it."""
+    from redis.exceptions import RedisError
+
+    from tiequan.distributed.seed import seed_run
+    from tiequan.distributed.state import RunStateError
+    from tiequan.settings import SettingError, distributed_settings
+    from tiequan.sweep.runner import SweepError
+
+    try:
+        seeded = seed_run(options, distributed_settings())
+    except (SweepError, ProfileError, RunStateError, SettingError) as exc:
+        print(f"tiequan sweep: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RedisError as exc:
+        print(f"tiequan sweep: Redis 不可用：{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    queued = "，".join(f"{site} {n}" for site, n in sorted(seeded.requests.items()))
+    print(f"分布式批次 {seeded.run_id} 已入队：起始请求 {queued}；复查 {seeded.revisits} 条")
+    print(f"在各节点运行 tiequan worker --run-id {seeded.run_id} 开始抓取")
+    return 0

@@ -22,7 +22,10 @@ from tiequan.sweep.report import health_alerts, run_outcome
 from tiequan.text import NONE_MARK, display_width, pad, truncate
 from tiequan.timefmt import local_time
 
-STATUS_LABELS = {"ok": "完成", "failed": "失败", "killed": "已终止", "stopped": "已停止"}
+STATUS_LABELS = {
+    "ok": "完成", "failed": "失败", "killed": "已终止", "stopped": "已停止",
+    "running": "进行中",  # a distributed run, seeded and not yet recorded (tiequan.distributed)
+}  # fmt: skip
 REASON_LABELS = {
     "finished": "正常结束",
     "errors": "出错且无条目",

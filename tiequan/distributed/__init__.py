@@ -1,0 +1,1 @@
+"""Distributed crawling: a run seeded into Redis, crawled by `tiequan worker` processes."""

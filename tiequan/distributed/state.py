@@ -1,0 +1,305 @@
+"""A distributed run's shared state in Redis, next to scrapy-redis's queues and fingerprints.
+
+scrapy-redis gives each site a priority queue (a sorted set) and a duplicate filter (a set of
+fingerprints); its keys here carry the run id, so runs never share fingerprints. What it
+lacks is written here by hand, each piece small and atomic (Lua scripts run alone in Redis):
+
+* leases: its queue's pop deletes the request, so a worker that dies loses what it held.
+  ``pop`` moves the request into the worker's in-flight hash in the same step, the worker
+  deletes it once the request is fully processed, and a worker whose heartbeat key has
+  expired gets its in-flight requests put back in the queue (``requeue``);
+* the end of a site and of the run: scrapy-redis spiders idle forever. A site is drained
+  when its queue is empty and no worker holds one of its requests, checked in one script;
+  the run is done once every site is drained (``SET NX``: detected once), and recorded by
+  the one worker that wins a second ``SET NX``;
+* the run's metadata (sites, base URL, settings, takedown revisits) and its merged stats.
+
+Everything here names keys through ``RunKeys``; nothing imports Scrapy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.retry import Retry
+
+from tiequan.settings import DistributedSettings
+
+logger = logging.getLogger(__name__)
+
+KEY_ROOT = "tiequan:run"
+ACTIVE_KEY = "tiequan:active-run"  # the run last seeded, for workers started without --run-id
+BACKOFF_CAP_S = 2.0
+
+# KEYS: queue, in-flight hash, token counter. The entry keeps its score ("score data"), so
+# a requeue restores its priority without decoding the request.
+POP = """
+local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #r == 0 then return false end
+redis.call('ZREM', KEYS[1], r[1])
+local token = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[2], token, r[2] .. ' ' .. r[1])
+return {token, r[1]}
+"""
+# KEYS: the worker's heartbeat, its in-flight hash, the queue; ARGV[1] = 1 to ignore the
+# heartbeat (a worker returning its own requests as it stops).
+REQUEUE = """
+if ARGV[1] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local vals = redis.call('HVALS', KEYS[2])
+for _, v in ipairs(vals) do
+  local at = string.find(v, ' ', 1, true)
+  redis.call('ZADD', KEYS[3], string.sub(v, 1, at - 1), string.sub(v, at + 1))
+end
+redis.call('DEL', KEYS[2])
+return #vals
+"""
+# KEYS: the queue, the workers set, the drained set; ARGV: in-flight key prefix, site.
+# In-flight keys are derived from the workers set, so this assumes one Redis (no cluster).
+DRAINED = """
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HLEN', ARGV[1] .. w) > 0 then return 0 end
+end
+redis.call('SADD', KEYS[3], ARGV[2])
+return 1
+"""
+
+
+class RunStateError(RuntimeError):
+    """The run is not in Redis, or is in a state the command cannot act on."""
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{KEY_ROOT}:{self.run_id}"
+
+    def queue(self, site: str) -> str:
+        return f"{self.prefix}:{site}:requests"
+
+    def dupefilter(self, site: str) -> str:
+        return f"{self.prefix}:{site}:dupefilter"
+
+    def inflight_prefix(self, site: str) -> str:
+        return f"{self.prefix}:{site}:inflight:"
+
+    def inflight(self, site: str, worker: str) -> str:
+        return self.inflight_prefix(site) + worker
+
+    def stats(self, site: str) -> str:
+        return f"{self.prefix}:{site}:stats"
+
+    def alive(self, worker: str) -> str:
+        return f"{self.prefix}:alive:{worker}"
+
+    def named(self, name: str) -> str:
+        """meta, workers, closed, drained, tokens, done, recorded."""
+        return f"{self.prefix}:{name}"
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What a worker needs to crawl the run as the seeding sweep meant it."""
+
+    run_id: str
+    sites: list[str]
+    started_at: str  # ISO 8601
+    base_url: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    revisits: list[dict[str, Any]] = field(default_factory=list)  # crawlers.revisit rows
+
+
+def connect(config: DistributedSettings) -> redis.Redis:
+    """A client that waits out a Redis outage of up to ``outage_s`` (redis-py's own
+    retry with exponential backoff) instead of failing the first command."""
+    retries = math.ceil(config.outage_s / BACKOFF_CAP_S) + 4
+    return redis.Redis.from_url(
+        config.redis_url,
+        socket_timeout=10,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=0.05), retries),
+        retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
+        health_check_interval=30,
+    )
+
+
+class RunState:
+    """One run's keys on one client."""
+
+    def __init__(self, server: redis.Redis, run_id: str, keys_ttl_s: int) -> None:
+        self.server = server
+        self.keys = RunKeys(run_id)
+        self.ttl_s = keys_ttl_s
+        self.pop_script = server.register_script(POP)
+        self.requeue_script = server.register_script(REQUEUE)
+        self.drained_script = server.register_script(DRAINED)
+
+    # ---- seeding and metadata ----------------------------------------------------------
+
+    def write_meta(self, meta: RunMeta) -> None:
+        """The run's metadata, once: a second seeding of the same run id is refused."""
+        key = self.keys.named("meta")
+        if not self.server.set(key, json.dumps(asdict(meta), ensure_ascii=False), nx=True):
+            raise RunStateError(f"run {meta.run_id} is already seeded in Redis")
+        self.server.expire(key, self.ttl_s)
+        self.server.set(ACTIVE_KEY, meta.run_id, ex=self.ttl_s)
+
+    def meta(self) -> RunMeta:
+        raw = self.server.get(self.keys.named("meta"))
+        if raw is None:
+            raise RunStateError(f"run {self.keys.run_id} is not in Redis (not seeded, or expired)")
+        return RunMeta(**json.loads(raw))
+
+    def touch(self, sites: list[str]) -> None:
+        """Push the run's expiry forward (a run left behind expires by itself)."""
+        pipe = self.server.pipeline(transaction=False)
+        for name in ("meta", "workers", "closed", "drained", "tokens"):
+            pipe.expire(self.keys.named(name), self.ttl_s)
+        for site in sites:
+            pipe.expire(self.keys.queue(site), self.ttl_s)
+            pipe.expire(self.keys.dupefilter(site), self.ttl_s)
+            pipe.expire(self.keys.stats(site), self.ttl_s)
+        pipe.execute()
+
+    # ---- leases ------------------------------------------------------------------------
+
+    def beat(self, worker: str, lease_s: float) -> None:
+        pipe = self.server.pipeline(transaction=False)
+        pipe.set(self.keys.alive(worker), "1", px=max(1, round(lease_s * 1000)))
+        pipe.sadd(self.keys.named("workers"), worker)
+        pipe.execute()
+
+    def pop(self, site: str, worker: str) -> tuple[str, bytes] | None:
+        """The best request of the site's queue, now held by ``worker``: (token, data)."""
+        keys = [self.keys.queue(site), self.keys.inflight(site, worker), self.keys.named("tokens")]
+        found = self.pop_script(keys=keys)
+        if not found:
+            return None
+        token, data = found
+        return str(token), bytes(data)
+
+    def finish(self, site: str, worker: str, tokens: list[str]) -> None:
+        if tokens:
+            self.server.hdel(self.keys.inflight(site, worker), *tokens)
+
+    def held(self, site: str, worker: str) -> int:
+        return int(self.server.hlen(self.keys.inflight(site, worker)))
+
+    def give_back(self, site: str, worker: str) -> int:
+        """Return this worker's in-flight requests to the queue (it is stopping early)."""
+        return self._requeue(site, worker, force=True)
+
+    def requeue_dead(self, site: str) -> int:
+        """Put back the in-flight requests of every worker whose lease has expired."""
+        returned = 0
+        workers = self.server.smembers(self.keys.named("workers"))
+        for raw in workers:
+            worker = text(raw)
+            n = self._requeue(site, worker, force=False)
+            if n > 0:
+                logger.warning(
+                    "%s: worker %s stopped answering; %d request(s) back in the queue",
+                    site, worker, n,
+                )  # fmt: skip
+                returned += n
+        return returned
+
+    def _requeue(self, site: str, worker: str, force: bool) -> int:
+        keys = [self.keys.alive(worker), self.keys.inflight(site, worker), self.keys.queue(site)]
+        return int(self.requeue_script(keys=keys, args=["1" if force else "0"]))
+
+    # ---- the end of a site and of the run ---------------------------------------------
+
+    def drained(self, site: str) -> bool:
+        """Is the site finished: its queue empty and none of its requests held anywhere?"""
+        keys = [self.keys.queue(site), self.keys.named("workers"), self.keys.named("drained")]
+        return bool(self.drained_script(keys=keys, args=[self.keys.inflight_prefix(site), site]))
+
+    def mark_done(self, sites: list[str]) -> bool:
+        """True for the one caller that finds every site drained first (the run's end)."""
+        drained = {text(m) for m in self.server.smembers(self.keys.named("drained"))}
+        if not set(sites) <= drained:
+            return False
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return bool(self.server.set(self.keys.named("done"), stamp, nx=True, ex=self.ttl_s))
+
+    def done(self) -> bool:
+        return bool(self.server.exists(self.keys.named("done")))
+
+    def site_drained(self, site: str) -> bool:
+        return bool(self.server.sismember(self.keys.named("drained"), site))
+
+    def merge_stats(self, site: str, stats: dict[str, Any]) -> None:
+        """Add a worker's numeric crawl stats of the site to the run's totals."""
+        pipe = self.server.pipeline(transaction=True)
+        key = self.keys.stats(site)
+        for name, value in stats.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if isinstance(value, int):
+                pipe.hincrby(key, name, value)
+            else:
+                pipe.hincrbyfloat(key, name, value)
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
+
+    def stats(self, site: str) -> dict[str, int | float]:
+        out: dict[str, int | float] = {}
+        for name, raw in self.server.hgetall(self.keys.stats(site)).items():
+            value = text(raw)
+            out[text(name)] = float(value) if "." in value or "e" in value else int(value)
+        return out
+
+    def close_worker(self, worker: str) -> None:
+        pipe = self.server.pipeline(transaction=False)
+        pipe.sadd(self.keys.named("closed"), worker)
+        pipe.delete(self.keys.alive(worker))
+        pipe.execute()
+
+    def settled(self) -> bool:
+        """Has every worker of the run either closed (its stats merged) or died?"""
+        closed = self.server.smembers(self.keys.named("closed"))
+        for raw in self.server.smembers(self.keys.named("workers")):
+            if raw in closed:
+                continue
+            if self.server.exists(self.keys.alive(text(raw))):
+                return False
+        return True
+
+    def claim_record(self, worker: str) -> bool:
+        """True for the one worker that records the run."""
+        key = self.keys.named("recorded")
+        return bool(self.server.set(key, worker, nx=True, ex=self.ttl_s))
+
+    def recorded_by(self) -> str | None:
+        raw = self.server.get(self.keys.named("recorded"))
+        return text(raw) if raw is not None else None
+
+    def finish_run(self, sites: list[str]) -> None:
+        """The run is recorded: its fingerprints and queues go now, the rest with its TTL."""
+        doomed = [k for s in sites for k in (self.keys.dupefilter(s), self.keys.queue(s))]
+        if doomed:
+            self.server.unlink(*doomed)
+        if self.server.get(ACTIVE_KEY) == self.keys.run_id.encode():
+            self.server.delete(ACTIVE_KEY)
+
+
+def active_run(server: redis.Redis) -> str | None:
+    raw = server.get(ACTIVE_KEY)
+    return text(raw) if raw is not None else None
+
+
+def text(raw: bytes | str) -> str:
+    """A Redis reply as text (this client returns bytes: the queue holds pickles)."""
+    return raw.decode() if isinstance(raw, bytes) else raw
