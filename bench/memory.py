@@ -27,14 +27,23 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pymongo import MongoClient  # noqa: E402
+
 from bench.report import write_section  # noqa: E402
 from detectors.combine import ListingDetector  # noqa: E402
+from detectors.config import default_config_dir  # noqa: E402
 from tiequan.cli.demo_cmd import start_sandbox  # noqa: E402
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
+from tiequan.models.dataset import SourceFiles, corpus_set  # noqa: E402
+from tiequan.models.registry import LIVE, ModelRecord, Registry  # noqa: E402
+from tiequan.models.training import SPLIT_NAMES, evaluate, record_for  # noqa: E402
+from tiequan.settings import environment  # noqa: E402
+from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 
 SITE = "sandbox_mall"
 # Pages of a sandbox_mall sweep per unit of sandbox scale: 600 item pages, 30 search
@@ -130,10 +139,40 @@ def sites_dir(tmp: Path) -> Path:
     return out
 
 
-def sweep(target: int, tmp: Path, sites: Path, trace: Path | None = None) -> Result:
+@dataclass
+class Model:
+    """The corpus classifier, trained once and made live in each sweep's own database
+    (a sweep only loads the live model, it never trains one)."""
+
+    record: ModelRecord
+    files: dict[str, bytes]
+
+    @classmethod
+    def trained(cls) -> Model:
+        config = default_config_dir()
+        detector = ListingDetector.from_config(config)
+        tests = SourceFiles.for_config(config).test_sets()
+        metrics = evaluate(detector, {SPLIT_NAMES[n]: ex for n, ex in tests.items()})
+        record, files = record_for(
+            detector, corpus_set(config), metrics, trained_by="bench", train_seconds=0.0
+        )
+        return cls(record, files)
+
+    def make_live(self, home: Path) -> None:
+        env = environment()
+        with EmbeddedServer(home / "db") as server:
+            client: MongoClient[dict[str, Any]] = MongoClient(server.uri, tz_aware=True)
+            with client:
+                registry = Registry(client[env.db_name], env.model_dir)
+                registry.register(self.record, self.files)
+                registry.set_alias(LIVE, self.record.version, by="bench", reason="内存基准")
+
+
+def sweep(target: int, tmp: Path, sites: Path, model: Model, trace: Path | None = None) -> Result:
     scale = round(target / PAGES_PER_SCALE, 2)
     work = tmp / f"n{target}"
     work.mkdir()
+    model.make_live(work / "home")
     proc, base_url = start_sandbox(work / "url", DEFAULT_SEED, scale)
     try:
         env = {**os.environ, "TIEQUAN_HOME": str(work / "home"), "PYTHONPATH": str(ROOT)}
@@ -191,10 +230,10 @@ def main() -> int:
         sites = sites_dir(Path(tmp))
         # Train (or load) the classifier once, here: no measured sweep trains it.
         os.environ.setdefault("TIEQUAN_MODEL_DIR", str(Path(tmp) / "models"))
-        ListingDetector.from_config()
+        model = Model.trained()
         for target in args.pages:
             trace = args.tracemalloc.resolve() if args.tracemalloc else None
-            r = sweep(target, Path(tmp), sites, trace)
+            r = sweep(target, Path(tmp), sites, model, trace)
             results.append(r)
             print(f"{r.pages} pages ({r.items} items) in {r.elapsed_s:.0f} s = {r.rate:.1f}"
                   f" pages/s; peak RSS {mb(r.peak_rss)} MB ({by_process(r)})",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pymongo.database import Database
 from scrapy import Spider
 from scrapy.crawler import Crawler
+from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from crawlers.items import Listing
@@ -15,6 +17,15 @@ from pipelines.config import PipelineConfig
 from tiequan.leads.queue import LeadQueue
 
 Pair = tuple[dict[str, Any], dict[str, Any]]
+# The leads each crawl recorded, keyed by its stats collector: the run report counts them
+# by id. Counting by run in the database would make the embedded server load every lead
+# of the run at once (it materialises a query's matches), a peak that grows with the run.
+_CRAWL_LEADS: WeakKeyDictionary[StatsCollector, set[str]] = WeakKeyDictionary()
+
+
+def crawl_leads(stats: StatsCollector) -> set[str]:
+    """The ids of the leads a crawl (given by its stats collector) recorded."""
+    return _CRAWL_LEADS.get(stats, set())
 
 
 class ReferPipeline:
@@ -26,9 +37,11 @@ class ReferPipeline:
         assert crawler.stats is not None
         config = PipelineConfig.from_settings(crawler.settings)
         stats = crawler.stats
+        recorded = _CRAWL_LEADS.setdefault(stats, set())
 
         def write(db: Database[Any], batch: list[Pair]) -> None:
             result = LeadQueue(db).record(batch, run_id=config.run_id)
+            recorded.update(result.case_ids)
             stats.inc_value("leads/new", result.new)
             stats.inc_value("leads/seen_again", result.seen_again)
 

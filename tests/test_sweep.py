@@ -22,6 +22,7 @@ from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.model import Case
 from tiequan.referral.categories import load_categories
 from tiequan.sandbox.server import SandboxServer
+from tiequan.sweep.report import count_leads
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [
@@ -109,6 +110,9 @@ def test_leads_in_every_core_category_routed_to_lead_unit(
         assert lead["article"]
         assert lead["platform_name"] and not lead["platform_name"].startswith("sandbox_")
     assert sum(sweeps[0]["leads_by_unit"].values()) == sum(by_category.values())
+    # Counted by the ids the refer stages recorded: the same as counting by run id.
+    assert by_category == count_leads(sweep_db, sweeps[0]["run_id"], "category")
+    assert sweeps[0]["leads_by_unit"] == count_leads(sweep_db, sweeps[0]["run_id"], "lead_unit")
 
 
 def test_every_swept_lead_reads_into_a_case_and_back(

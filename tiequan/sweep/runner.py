@@ -20,6 +20,7 @@ from scrapy.settings import Settings
 from crawlers import revisit
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
 from pipelines.config import db_timeout_ms
+from pipelines.refer import crawl_leads
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
 from tiequan.models.live import verify_live
@@ -158,6 +159,7 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
                 if c.stats is not None
             },
             resumed=bool(resumed_from),
+            lead_ids={i for c in crawlers if c.stats is not None for i in crawl_leads(c.stats)},
         )
         report["resumed_from"] = resumed_from[0] if resumed_from else None
         _record_run(db if available else None, report, options.home)
