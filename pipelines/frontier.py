@@ -81,7 +81,7 @@ def decode_request(d: dict[str, Any], spider: Spider) -> Request:
     return request_from_dict(d, spider=spider)
 
 
-class _FinishedHook(set[Request]):
+class FinishedHook(set[Request]):
     """The engine's set of requests in progress, telling the frontier when one leaves it
     (after its callback and the pipelines of all its items are done)."""
 
@@ -185,7 +185,7 @@ class DurableScheduler(BaseScheduler):
         if slot is None or not isinstance(getattr(slot, "inprogress", None), set):
             logger.warning("%s: cannot follow finished requests; none is marked done", self.site)
             return
-        slot.inprogress = _FinishedHook(slot.inprogress, self.finished)
+        slot.inprogress = FinishedHook(slot.inprogress, self.finished)
 
     def close(self, reason: str) -> Deferred[None]:
         finished = reason == "finished" and not self.heap

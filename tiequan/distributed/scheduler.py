@@ -26,7 +26,7 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Self
 
@@ -41,6 +41,7 @@ from twisted.internet.task import LoopingCall
 from crawlers.spiders.profile import LICENCE_META
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
+from pipelines.frontier import FinishedHook
 from tiequan.distributed.state import RunState, connect
 from tiequan.settings import DistributedSettings
 from tiequan.storage.breaker import CircuitBreaker
@@ -72,18 +73,6 @@ class LeasedQueue(PriorityQueue):
             return None
         token, data = found
         return token, self._decode_request(data)
-
-
-class _Finished(set[Request]):
-    """The engine's set of requests in progress, calling back when one leaves it."""
-
-    def __init__(self, items: Iterable[Request], on_remove: Callable[[Request], None]) -> None:
-        super().__init__(items)
-        self.on_remove = on_remove
-
-    def remove(self, request: Request) -> None:
-        super().remove(request)
-        self.on_remove(request)
 
 
 class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no type hints
@@ -163,7 +152,7 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
         slot = getattr(self.crawler.engine, "_slot", None)
         if slot is None or not isinstance(getattr(slot, "inprogress", None), set):
             raise RuntimeError("cannot follow the engine's finished requests (Scrapy changed?)")
-        slot.inprogress = _Finished(slot.inprogress, self.finished)
+        slot.inprogress = FinishedHook(slot.inprogress, self.finished)
         spider.frontier = self  # type: ignore[attr-defined]  # the spider's hold/release
         logger.info("%s: worker %s joined run %s", self.site, self.worker, self.state.keys.run_id)
 
