@@ -17,7 +17,7 @@ from pymongo.database import Database
 from detectors.base import CORE_CATEGORIES
 from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
-from tests.fixtures_sandbox import SANDBOX_SCALE, SANDBOX_SEED
+from tests.fixtures_sandbox import SANDBOX_SEED
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.model import Case
 from tiequan.referral.categories import load_categories
@@ -25,6 +25,8 @@ from tiequan.sandbox.server import SandboxServer
 from tiequan.sweep.report import count_leads
 
 REPO = Path(__file__).resolve().parents[1]
+# Half the session sandbox's world: two sweeps of every site were the suite's costliest setup.
+SWEEP_SCALE = 0.1
 FAST = [
     "DOWNLOAD_DELAY=0",
     "AUTOTHROTTLE_ENABLED=False",
@@ -55,8 +57,13 @@ def sweep_env(
 
 
 @pytest.fixture(scope="module")
-def sweeps(sandbox: SandboxServer, sweep_env: dict[str, str]) -> list[dict[str, Any]]:
+def sweeps(sweep_env: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     """Two sweeps of all sandbox sites; returns both run reports."""
+    with SandboxServer(seed=SANDBOX_SEED, scale=SWEEP_SCALE) as sandbox:
+        yield sweep_twice(sandbox, sweep_env)
+
+
+def sweep_twice(sandbox: SandboxServer, sweep_env: dict[str, str]) -> list[dict[str, Any]]:
     reports = []
     for n in (1, 2):
         report_path = Path(sweep_env["TIEQUAN_HOME"]) / f"run{n}.json"
@@ -149,7 +156,7 @@ def test_sandbox_score_reads_the_run_from_the_database(
 ) -> None:
     result = tiequan(
         "sandbox", "score", "--run", sweeps[1]["run_id"], "--seed", str(SANDBOX_SEED),
-        "--scale", str(SANDBOX_SCALE), "--json", env=sweep_env,
+        "--scale", str(SWEEP_SCALE), "--json", env=sweep_env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     score = json.loads(result.stdout)
