@@ -3,7 +3,6 @@ by how much a decision would teach the model, and everyone else keeps the defaul
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from pymongo.database import Database
 from detectors.base import Finding, Signals
 from pipelines.detect import finding_record as crawled_record
 from tests.test_leads import finding, listing
+from tests.test_web import PASSWORD, USERS, login
 from tiequan.leads.importer_parse import finding_record
 from tiequan.leads.learning import informativeness
 from tiequan.leads.queue import LeadQueue
@@ -23,8 +23,6 @@ from tiequan.web import views
 from tiequan.web.accounts import ORDER_ACTIVE, ORDER_DEFAULT, AccountError, Accounts
 from tiequan.web.app import create_app
 
-PASSWORD = "correct horse battery"
-USERS = {"ana": "analyst", "adm": "admin", "rev": "reviewer"}
 # (shop, score, rule score, model probability, threshold)
 CONFIDENT = ("确定店", 0.97, 0.9, 0.95, 0.5)
 NEAR = ("临界店", 0.52, 0.5, 0.55, 0.5)  # just over the threshold
@@ -102,8 +100,8 @@ def test_the_active_order_puts_uncertain_and_disputed_leads_first(queue: LeadQue
 @pytest.fixture
 def accounts(db: Database[dict[str, Any]]) -> Accounts:
     accounts = Accounts(db, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    for name, role in USERS.items():
-        accounts.add(name, role, PASSWORD)
+    for name, (role, extra) in USERS.items():
+        accounts.add(name, role, PASSWORD, **extra)
     return accounts
 
 
@@ -113,18 +111,6 @@ def client(
 ) -> Iterator[TestClient]:
     with TestClient(create_app(db, queue=queue, accounts=accounts), follow_redirects=False) as c:
         yield c
-
-
-def login(client: TestClient, username: str) -> str:
-    form = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token, form.text
-    data = {"username": username, "password": PASSWORD, "csrf": token.group(1)}
-    assert client.post("/login", data=data).status_code == 303
-    page = client.get("/leads")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
 
 
 def first_shop(page: str) -> str:

@@ -11,20 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
 from detectors import CORE_CATEGORIES
 from detectors.model_store import MODEL_FILES
+from tests.test_web import login
+from tests.web_ops import workbench
 from tiequan.leads.queue import LeadQueue
 from tiequan.models.registry import LIVE, REFERENCE_TEST, ModelRecord, Registry
 from tiequan.storage.store import WEB_AUDIT
-from tiequan.web.accounts import Accounts
-from tiequan.web.app import create_app
-
-PASSWORD = "correct horse battery"
-USERS = {"ana": "analyst", "adm": "admin", "rev": "reviewer"}
 
 
 def fake_record(version: str, tp: int, day: int) -> tuple[ModelRecord, dict[str, bytes]]:
@@ -72,25 +68,13 @@ def registry(
 
 
 @pytest.fixture
-def client(db: Database[dict[str, Any]], registry: Registry) -> Iterator[TestClient]:
+def client(
+    db: Database[dict[str, Any]], registry: Registry, tmp_path: Path
+) -> Iterator[TestClient]:
     queue = LeadQueue(db)
     queue.ensure_indexes()
-    accounts = Accounts(db, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    for name, role in USERS.items():
-        accounts.add(name, role, PASSWORD)
-    with TestClient(create_app(db, queue=queue, accounts=accounts), follow_redirects=False) as c:
+    with workbench(db, queue, tmp_path / "evidence") as c:
         yield c
-
-
-def login(client: TestClient, username: str) -> str:
-    form = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token, form.text
-    data = {"username": username, "password": PASSWORD, "csrf": token.group(1)}
-    assert client.post("/login", data=data).status_code == 303
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
-    assert found
-    return found.group(1)
 
 
 def flash_after(client: TestClient, response: Any) -> str:
