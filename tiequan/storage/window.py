@@ -172,7 +172,7 @@ def first_ids(
     existing = query.get(key.field)
     if not key.descending and not (isinstance(existing, Mapping) and set(existing) & RANGE_OPS):
         return None  # documents without the key come first in ascending order
-    shape = (*_shape(coll, query, key), need)
+    shape = (*_shape(coll, query, key), need, unless)
     span: float = key.span if key.descending else key.limit * ASCENDING_STEP
     remembered = memo.get(shape) if memo is not None else None
     if remembered is not None:
