@@ -12,11 +12,11 @@ BENCHMARKS.md (``--no-write``: only print it).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from pymongo import MongoClient  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
-from bench.workbench import Timing  # noqa: E402
+from bench.workbench import Timing, timed  # noqa: E402
 from bench.workbench_data import fill  # noqa: E402
 from tiequan.leads.queue import LeadQueue  # noqa: E402
 from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
@@ -35,16 +35,6 @@ from tiequan.web import views  # noqa: E402
 
 DEEP_PAGE = 50
 TITLE = "Queue order: active learning beside the score order"
-
-
-def timed(fn: Any, repeat: int) -> list[float]:
-    fn()
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def main() -> int:
@@ -64,18 +54,26 @@ def main() -> int:
             for sort in ("learn", "score"):
                 for page in (1, DEEP_PAGE):
                     f = views.QueueFilter.from_params({"sort": sort, "page": str(page)})
-                    ms = timed(lambda f=f: views.search_page(queue, f), args.repeat)
+                    ms = timed(functools.partial(views.search_page, queue, f), args.repeat)
                     rows.append(Timing(f"sort={sort}, page {page}", ms, ms).row())
         finally:
             client.close()
             server.stop()
+    # The score order is the baseline: the same page of the same leads, in the same run.
+    baseline = {name.split(", ")[1]: p50 for name, p50, *_ in rows if name.startswith("sort=score")}
     lines = [
+        f"Command: `.venv/bin/python bench/active_order.py --leads {args.leads} "
+        f"--repeat {args.repeat}`",
         f"{args.leads} leads, embedded SecantusDB, {args.repeat} reads each "
-        f"({platform.machine()}, {os.cpu_count()} cores); `views.search_page`, no HTTP.",
+        f"({platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}); `views.search_page`, no HTTP.",
         "",
-        "| read | p50 ms | p95 ms |",
-        "|---|---:|---:|",
-        *(f"| {name} | {p50:.1f} | {p95:.1f} |" for name, p50, p95, _bare, _ratio in rows),
+        "| read | p50 ms | p95 ms | p50 / score order's p50 |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {name} | {p50:.1f} | {p95:.1f} | {p50 / baseline[name.split(', ')[1]]:.2f} |"
+            for name, p50, p95, _bare, _ratio in rows
+        ),
         "",
         "The active order pages by number: leads written before it existed have no key, and a"
         " read past a cursor would never reach them.",
