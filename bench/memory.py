@@ -35,13 +35,11 @@ sys.path.insert(0, str(ROOT))
 from pymongo import MongoClient  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
-from detectors.combine import ListingDetector  # noqa: E402
 from detectors.config import default_config_dir  # noqa: E402
 from tiequan.cli.demo_cmd import start_sandbox  # noqa: E402
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
-from tiequan.models.dataset import SourceFiles, corpus_set  # noqa: E402
 from tiequan.models.registry import LIVE, ModelRecord, Registry  # noqa: E402
-from tiequan.models.training import SPLIT_NAMES, evaluate, record_for  # noqa: E402
+from tiequan.models.training import record_corpus_model  # noqa: E402
 from tiequan.settings import environment  # noqa: E402
 from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 
@@ -149,14 +147,7 @@ class Model:
 
     @classmethod
     def trained(cls) -> Model:
-        config = default_config_dir()
-        detector = ListingDetector.from_config(config)
-        tests = SourceFiles.for_config(config).test_sets()
-        metrics = evaluate(detector, {SPLIT_NAMES[n]: ex for n, ex in tests.items()})
-        record, files = record_for(
-            detector, corpus_set(config), metrics, trained_by="bench", train_seconds=0.0
-        )
-        return cls(record, files)
+        return cls(*record_corpus_model(default_config_dir(), trained_by="bench"))
 
     def make_live(self, home: Path) -> None:
         env = environment()

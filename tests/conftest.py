@@ -11,11 +11,9 @@ from hypothesis import settings
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from detectors.combine import ListingDetector
 from detectors.config import default_config_dir
-from tiequan.models.dataset import SourceFiles, corpus_set
 from tiequan.models.registry import LIVE, ModelRecord, Registry
-from tiequan.models.training import SPLIT_NAMES, evaluate, record_for
+from tiequan.models.training import record_corpus_model
 from tiequan.storage.embedded import EmbeddedServer
 
 # Shared fixtures live in plugin modules owned by their concern.
@@ -70,14 +68,7 @@ class TrainedModel:
 def trained_model(shared_model_dir: None) -> TrainedModel:
     """Trained explicitly, before any sweep: the library's cached corpus model (the one
     ListingDetector.from_config loads in the other tests), measured and registered."""
-    config = default_config_dir()
-    detector = ListingDetector.from_config(config)
-    tests = SourceFiles.for_config(config).test_sets()
-    metrics = evaluate(detector, {SPLIT_NAMES[n]: ex for n, ex in tests.items()})
-    record, files = record_for(
-        detector, corpus_set(config), metrics, trained_by="tests", train_seconds=0.0
-    )
-    return TrainedModel(record, files)
+    return TrainedModel(*record_corpus_model(default_config_dir(), trained_by="tests"))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from detectors.combine import ListingDetector
 from detectors.dataset import Example
 from detectors.model_store import MODEL_VERSION, build, model_files
 from tiequan.leads.labels import LabelStore
-from tiequan.models.dataset import SourceFiles, TrainingSet, assemble
+from tiequan.models.dataset import SourceFiles, TrainingSet, assemble, corpus_set
 from tiequan.models.gate import load_models_config
 from tiequan.models.metrics import Scores, score
 from tiequan.models.registry import (
@@ -98,6 +98,20 @@ def record_for(
         sources=dict(data.counts),
     )
     return record, files
+
+
+def record_corpus_model(
+    config_dir: Path, *, trained_by: str
+) -> tuple[ModelRecord, dict[str, bytes]]:
+    """The library's cached corpus model (``ListingDetector.from_config``, fitted on first
+    use), scored on the test splits, as a record and its files: the model that tests and
+    benchmarks make live without a training run of their own."""
+    detector = ListingDetector.from_config(config_dir)
+    tests = SourceFiles.for_config(config_dir).test_sets()
+    metrics = evaluate(detector, {SPLIT_NAMES[n]: ex for n, ex in tests.items()})
+    return record_for(
+        detector, corpus_set(config_dir), metrics, trained_by=trained_by, train_seconds=0.0
+    )
 
 
 def train_and_register(
