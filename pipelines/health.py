@@ -20,7 +20,7 @@ from spidermon.contrib.scrapy.monitors.base import BaseScrapyMonitor
 from crawlers.health.actions import MailAlerts, PostAlerts, RecordHealth
 from crawlers.health.config import HealthThresholds
 from pipelines.health_history import site_item_counts
-from tiequan.storage.connect import short_error
+from tiequan.storage.connect import StorageError, short_error
 
 
 def percent(value: float) -> str:
@@ -71,7 +71,7 @@ class ItemCountTrendMonitor(HealthCheck):
                 settings.get("TIEQUAN_RUN_ID"),
                 limits.db_timeout_ms,
             )
-        except PyMongoError as exc:
+        except (PyMongoError, StorageError) as exc:  # StorageError: unreachable at connect
             self.summary = f"读取历史运行失败，未比较：{short_error(exc)}"
             self.skipTest(self.summary)
         items = self.stat("item_scraped_count")
