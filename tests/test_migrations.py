@@ -162,3 +162,22 @@ def test_a_sweep_on_an_unmigrated_database_refuses_naming_the_command(
     assert code == 2 and err.startswith("tiequan sweep: 数据库中有旧结构的文档")
     assert "0001-leads-to-cases：3 条文档" in err and "请先运行 tiequan migrate" in err
     assert cli_db.runs.count_documents({}) == 0 and cli_db.listings.count_documents({}) == 0
+
+
+def test_a_migration_with_nothing_to_change_is_counted_once(
+    db: Database[dict[str, Any]],
+) -> None:
+    counted: list[int] = []
+
+    def count(_db: Database[dict[str, Any]]) -> int:
+        counted.append(1)
+        return 0
+
+    registry = [Migration("zero", "nothing", "tests.test_migrations:record_a", count)]
+    migrations.require_current(db, registry)
+    migrations.require_current(db, registry)
+    assert len(counted) == 1  # the second start does not scan again
+    [record] = db[MIGRATIONS_COLL].find({"_id": "zero"})
+    assert record["status"] == "applied" and record["changed"] == 0
+    assert record["nothing_to_change"] is True
+    assert migrations.pending(db, registry) == [] and db.order.count_documents({}) == 0

@@ -15,7 +15,9 @@ detectors' normaliser).
 Commands that write the new shapes (sweep, `leads import`, serve) call ``require_current``
 and refuse, naming `tiequan migrate`, while a migration is pending that has documents to
 change: a sweep writing cases beside schema-1 leads would make a second lead for a party
-until the migration merges them. A fresh database has nothing to migrate and is not held up.
+until the migration merges them. A fresh database has nothing to migrate and is not held up:
+a pending migration that finds nothing to change is recorded as applied with 0 documents, so
+its count (a scan of the whole collection) runs once per database, not at every start.
 """
 
 from __future__ import annotations
@@ -146,13 +148,39 @@ def pending(db: DB, registry: Sequence[Migration] = MIGRATIONS) -> list[Migratio
 
 def require_current(db: DB, registry: Sequence[Migration] = MIGRATIONS) -> None:
     """Raise MigrationsPending when a pending migration has documents to change."""
-    blocking = [(m, n) for m in pending(db, registry) if (n := m.count(db))]
+    blocking = []
+    for migration in pending(db, registry):
+        if n := migration.count(db):
+            blocking.append((migration, n))
+        else:
+            record_nothing_to_change(db, migration)
     if blocking:
         which = "，".join(f"{m.id}：{n} 条文档" for m, n in blocking)
         raise MigrationsPending(
             f"数据库中有旧结构的文档，{len(blocking)} 项迁移待执行（{which}）；"
             "请先运行 tiequan migrate（tiequan migrate --dry-run 可先查看）"
         )
+
+
+def record_nothing_to_change(db: DB, migration: Migration) -> None:
+    """Record a migration that found nothing to change as applied (0 documents), so its
+    count, a scan of a whole collection, is not repeated by every later sweep and page
+    load. A concurrent `tiequan migrate` that claimed it first keeps its own record."""
+    record = {
+        "_id": migration.id,
+        "status": APPLIED,
+        "applied_at": utcnow(),
+        "by": operator_name(),
+        "changed": 0,
+        "duration_s": 0.0,
+        "description": migration.description,
+        "nothing_to_change": True,
+    }
+    try:
+        db[MIGRATIONS_COLL].insert_one(record)
+    except DuplicateKeyError:
+        return
+    log.info("migration %s: no document to change; recorded as applied", migration.id)
 
 
 def _claim(db: DB, migration: Migration, by: str) -> None:
