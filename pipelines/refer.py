@@ -14,18 +14,20 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from crawlers.items import Listing
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
+from tiequan.leads.cases import LeadRoute
 from tiequan.leads.queue import LeadQueue
 
 Pair = tuple[dict[str, Any], dict[str, Any]]
-# The leads each crawl recorded, keyed by its stats collector: the run report counts them
-# by id. Counting by run in the database would make the embedded server load every lead
-# of the run at once (it materialises a query's matches), a peak that grows with the run.
-_CRAWL_LEADS: WeakKeyDictionary[StatsCollector, set[str]] = WeakKeyDictionary()
+# The leads each crawl recorded, with their category and unit, keyed by its stats
+# collector: the run report counts them from here. Reading them back from the database
+# would make the embedded server load every lead of the run (it materialises a query's
+# matches and fills its cache with them), a peak that grows with the run.
+_CRAWL_LEADS: WeakKeyDictionary[StatsCollector, dict[str, LeadRoute]] = WeakKeyDictionary()
 
 
-def crawl_leads(stats: StatsCollector) -> set[str]:
-    """The ids of the leads a crawl (given by its stats collector) recorded."""
-    return _CRAWL_LEADS.get(stats, set())
+def crawl_leads(stats: StatsCollector) -> dict[str, LeadRoute]:
+    """The leads a crawl (given by its stats collector) recorded, by id."""
+    return _CRAWL_LEADS.get(stats, {})
 
 
 class ReferPipeline:
@@ -37,11 +39,11 @@ class ReferPipeline:
         assert crawler.stats is not None
         config = PipelineConfig.from_settings(crawler.settings)
         stats = crawler.stats
-        recorded = _CRAWL_LEADS.setdefault(stats, set())
+        recorded = _CRAWL_LEADS.setdefault(stats, {})
 
         def write(db: Database[Any], batch: list[Pair]) -> None:
             result = LeadQueue(db).record(batch, run_id=config.run_id)
-            recorded.update(result.case_ids)
+            recorded.update(result.routes)
             stats.inc_value("leads/new", result.new)
             stats.inc_value("leads/seen_again", result.seen_again)
 

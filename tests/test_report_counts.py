@@ -1,4 +1,4 @@
-"""The run report's lead counts by id agree with the counts by run id."""
+"""The run report's lead counts from the refer stages agree with the counts by run id."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from pymongo.database import Database
 
-from tiequan.sweep.report import count_leads, count_leads_by_id
+from tiequan.leads.cases import LeadRoute
+from tiequan.sweep.report import count_leads, count_routes
 
 RUN = "R20261202T010000-aaaa"
 
 
-def test_counts_by_id_in_chunks_match_counts_by_run(db: Database[dict[str, Any]]) -> None:
+def test_counts_of_the_recorded_leads_match_counts_by_run(db: Database[dict[str, Any]]) -> None:
     rows = [
         ("L1", "vinegar", "食品科", [RUN]),
         ("L2", "vinegar", "食品科", ["R-earlier", RUN]),
@@ -22,9 +23,9 @@ def test_counts_by_id_in_chunks_match_counts_by_run(db: Database[dict[str, Any]]
     db.leads.insert_many(
         [{"_id": i, "category": c, "lead_unit": u, "run_ids": r} for i, c, u, r in rows]
     )
-    ids = {i for i, _c, _u, runs in rows if RUN in runs}
-    counts = count_leads_by_id(db, ids, ("category", "lead_unit"), chunk=2)
-    assert counts["category"] == {"licence": 1, "price": 1, "vinegar": 2}
-    assert counts["lead_unit"] == {"None": 1, "登记科": 1, "食品科": 2}
-    assert counts["category"] == count_leads(db, RUN, "category")
-    assert counts["lead_unit"] == count_leads(db, RUN, "lead_unit")
+    recorded = {i: LeadRoute(c, u) for i, c, u, runs in rows if RUN in runs}
+    by_category, by_unit = count_routes(recorded)
+    assert by_category == {"licence": 1, "price": 1, "vinegar": 2}
+    assert by_unit == {"None": 1, "登记科": 1, "食品科": 2}
+    assert by_category == count_leads(db, RUN, "category")
+    assert by_unit == count_leads(db, RUN, "lead_unit")

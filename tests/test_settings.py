@@ -114,7 +114,7 @@ def test_the_evidence_directory_is_the_same_for_the_sweep_and_the_commands(
 
 
 def test_the_embedded_servers_cache_is_a_size() -> None:
-    assert Environment.from_env({}).db_cache == "64M"
+    assert Environment.from_env({}).db_cache == "16M"
     assert Environment.from_env({"TIEQUAN_DB_CACHE": "1g"}).db_cache == "1G"
     with pytest.raises(SettingError, match=r"TIEQUAN_DB_CACHE must be a size .* got 'LOTS'"):
         Environment.from_env({"TIEQUAN_DB_CACHE": "lots"})

@@ -53,7 +53,7 @@ PROCESS = (
     Setting(
         "TIEQUAN_CLAIM_LEASE_MINUTES", 30, "minutes a reviewer's claim on a lead holds (1–1440)"
     ),
-    Setting("TIEQUAN_DB_CACHE", "64M", "the embedded server's WiredTiger cache (e.g. 64M, 1G)"),
+    Setting("TIEQUAN_DB_CACHE", "16M", "the embedded server's WiredTiger cache (e.g. 16M, 1G)"),
 )
 
 CRAWL = (
@@ -193,7 +193,7 @@ class Environment:
     contact: str | None
     claim_lease_minutes: int = 30
     # The embedded server's cache: its memory grows to about this much as data is written.
-    db_cache: str = "64M"
+    db_cache: str = "16M"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:

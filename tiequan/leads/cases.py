@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo import UpdateOne
 from pymongo.collection import Collection
@@ -70,12 +70,24 @@ def case_score(finding_score: float, listings: int, nights: int, severity: str) 
     return round(min(1.0, max(0.0, 1.0 - rest)), 4)
 
 
+class LeadRoute(NamedTuple):
+    """Where a recorded case stands: its category and the unit that leads it."""
+
+    category: str
+    lead_unit: str | None
+
+
 @dataclass
 class RecordResult:
     new: int = 0
     seen_again: int = 0  # sightings added to cases that already existed
     new_ids: list[str] = field(default_factory=list)
     case_ids: list[str] = field(default_factory=list)  # every case touched, new or not
+    routes: dict[str, LeadRoute] = field(default_factory=dict)  # by case id, as written
+
+    def touched(self, doc: Mapping[str, Any]) -> None:
+        self.case_ids.append(doc["_id"])
+        self.routes[doc["_id"]] = LeadRoute(str(doc["category"]), doc.get("lead_unit"))
 
 
 @dataclass
@@ -194,7 +206,7 @@ class CaseRecorder:
             for i, key in enumerate(todo):
                 if i not in failed:
                     result.new_ids.append(docs[i]["_id"])
-                    result.case_ids.append(docs[i]["_id"])
+                    result.touched(docs[i])
                 elif is_id_conflict(failed[i]):
                     taken_ids.append(key)  # maybe an id collision: lengthen and retry
                 else:
@@ -325,7 +337,7 @@ class CaseRecorder:
         lost = [k for k in cases if stored[k]["_id"] not in written]
         for key in cases:
             if stored[key]["_id"] in written:
-                result.case_ids.append(stored[key]["_id"])
+                result.touched(stored[key])
                 result.seen_again += len(cases[key].sightings)
         return lost
 

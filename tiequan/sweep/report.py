@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import resource
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from tiequan.leads.cases import LeadRoute
 from tiequan.referral.categories import load_categories
 
 
@@ -106,20 +108,11 @@ def count_leads(db: Database[Any], run_id: str, field: str) -> dict[str, int]:
     return {str(row["_id"]): int(row["n"]) for row in db.leads.aggregate(pipeline)}
 
 
-def count_leads_by_id(
-    db: Database[Any], lead_ids: set[str], fields: tuple[str, ...], chunk: int = 500
-) -> dict[str, dict[str, int]]:
-    """The leads ``lead_ids``, counted by each of ``fields``. Fetched by id a chunk at a
-    time: the embedded server holds a query's matches in memory, so one query over all
-    of a long run's leads would raise its peak with the size of the run."""
-    counts: dict[str, Counter[str]] = {f: Counter() for f in fields}
-    ids = sorted(lead_ids)
-    for start in range(0, len(ids), chunk):
-        query = {"_id": {"$in": ids[start : start + chunk]}}
-        for doc in db.leads.find(query, dict.fromkeys(fields, 1)):
-            for f in fields:
-                counts[f][str(doc.get(f))] += 1
-    return {f: dict(sorted(c.items())) for f, c in counts.items()}
+def count_routes(leads: Mapping[str, LeadRoute]) -> tuple[dict[str, int], dict[str, int]]:
+    """Leads counted by category and by lead unit, from what the refer stages recorded."""
+    by_category = Counter(route.category for route in leads.values())
+    by_unit = Counter(str(route.lead_unit) for route in leads.values())
+    return dict(sorted(by_category.items())), dict(sorted(by_unit.items()))
 
 
 def build_report(
@@ -130,10 +123,10 @@ def build_report(
     elapsed_s: float,
     crawler_stats: dict[str, dict[str, Any]],
     resumed: bool = False,
-    lead_ids: set[str] | None = None,
+    leads: Mapping[str, LeadRoute] | None = None,
 ) -> dict[str, Any]:
-    """``lead_ids``: the leads the run recorded, when known (the sweep's refer stages);
-    else they are counted in the database by run id."""
+    """``leads``: the leads the run recorded, by id, when the sweep's refer stages know all
+    of them; else they are counted in the database by run id."""
     sites = {name: _site_summary(stats) for name, stats in crawler_stats.items()}
     totals = {
         key: sum(site[key] for site in sites.values())
@@ -151,14 +144,12 @@ def build_report(
     status, end_reason = run_outcome(sites, totals)
     by_category: dict[str, int] | None = None
     by_unit: dict[str, int] | None = None
-    if db is not None:
+    if leads is not None:
+        by_category, by_unit = count_routes(leads)
+    elif db is not None:
         try:
-            if lead_ids is None:
-                by_category = count_leads(db, run_id, "category")
-                by_unit = count_leads(db, run_id, "lead_unit")
-            else:
-                counts = count_leads_by_id(db, lead_ids, ("category", "lead_unit"))
-                by_category, by_unit = counts["category"], counts["lead_unit"]
+            by_category = count_leads(db, run_id, "category")
+            by_unit = count_leads(db, run_id, "lead_unit")
         except PyMongoError:
             by_category = by_unit = None  # counted when the spooled run record is replayed
     return {

@@ -21,6 +21,7 @@ from crawlers import revisit
 from crawlers.profiles import SiteProfile, default_sites_dir, load_profiles
 from pipelines.config import db_timeout_ms
 from pipelines.refer import crawl_leads
+from tiequan.leads.cases import LeadRoute
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
 from tiequan.models.live import verify_live
@@ -159,7 +160,7 @@ def run_sweep(options: SweepOptions) -> dict[str, Any]:
                 if c.stats is not None
             },
             resumed=bool(resumed_from),
-            lead_ids={i for c in crawlers if c.stats is not None for i in crawl_leads(c.stats)},
+            leads=recorded_leads(crawlers, resumed=bool(resumed_from)),
         )
         report["resumed_from"] = resumed_from[0] if resumed_from else None
         _record_run(db if available else None, report, options.home)
@@ -179,6 +180,16 @@ def _answers(db: Database[Any], uri: str) -> bool:
         logger.warning("数据库不可用，运行记录写入暂存区：%s", short_error(exc))
         return False
     return True
+
+
+def recorded_leads(crawlers: list[Crawler], *, resumed: bool) -> dict[str, LeadRoute] | None:
+    """The run's leads as its refer stages recorded them, or None when this process did not
+    see all of them: a resumed run (its first process referred some) or a referral batch
+    spooled in an outage (replayed later); those are counted in the database by run id."""
+    stats = [c.stats for c in crawlers if c.stats is not None]
+    if resumed or any(s.get_value("refer/spooled") for s in stats):
+        return None
+    return {lead_id: route for s in stats for lead_id, route in crawl_leads(s).items()}
 
 
 def _record_run(db: Database[Any] | None, report: dict[str, Any], home: Path | None) -> None:
