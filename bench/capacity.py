@@ -32,6 +32,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RATES = ROOT / "bench" / "results" / "scale.json"
@@ -57,15 +58,20 @@ class Rates:
         except json.JSONDecodeError as exc:
             sys.exit(f"{path}: not JSON ({exc})")
         try:
-            return cls(
-                crawl_pages_s=float(data["per_worker"]["crawl_pages_s"]),
-                detect_listings_s=float(data["per_worker"]["detect_listings_s"]),
-                pages_per_listing=float(data["pages_per_listing"]),
-                dedup_bytes_per_page=float(data.get("dedup_bytes_per_page", 100.0)),
-                measured=str(data.get("measured", "?")),
-            )
+            return cls.from_dict(data)
         except (KeyError, TypeError, ValueError) as exc:
             sys.exit(f"{path}: missing or bad field {exc}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rates:
+        """The rates as bench/scale.py writes them (bench/results/scale.json)."""
+        return cls(
+            crawl_pages_s=float(data["per_worker"]["crawl_pages_s"]),
+            detect_listings_s=float(data["per_worker"]["detect_listings_s"]),
+            pages_per_listing=float(data["pages_per_listing"]),
+            dedup_bytes_per_page=float(data.get("dedup_bytes_per_page") or 100.0),
+            measured=str(data.get("measured", "?")),
+        )
 
 
 @dataclass(frozen=True)

@@ -150,13 +150,15 @@ class Model:
         return cls(*record_corpus_model(default_config_dir(), trained_by="bench"))
 
     def make_live(self, home: Path) -> None:
-        env = environment()
         with EmbeddedServer(home / "db") as server:
-            client: MongoClient[dict[str, Any]] = MongoClient(server.uri, tz_aware=True)
-            with client:
-                registry = Registry(client[env.db_name], env.model_dir)
-                registry.register(self.record, self.files)
-                registry.set_alias(LIVE, self.record.version, by="bench", reason="内存基准")
+            self.make_live_at(server.uri, environment().db_name)
+
+    def make_live_at(self, uri: str, db_name: str) -> None:
+        client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
+        with client:
+            registry = Registry(client[db_name], environment().model_dir)
+            registry.register(self.record, self.files)
+            registry.set_alias(LIVE, self.record.version, by="bench", reason="基准")
 
 
 def sweep(target: int, tmp: Path, sites: Path, model: Model, trace: Path | None = None) -> Result:
