@@ -61,6 +61,7 @@ SAVED_VIEWS = "saved_views"
 MODELS = "models"
 MODEL_ALIASES = "model_aliases"
 LEXICON_CHANGES = "lexicon_changes"
+CRAWL_FRONTIER = "crawl_frontier"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -124,6 +125,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The landing page's leads sent back by a unit (LeadQueue.with_decision).
         IndexModel([("decision.action", ASCENDING)], name="lead_decision"),
         IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
+        # The queue's filters that no index above leads with (tiequan.web.views.QueueFilter):
+        # the unit by key, the platform by id or name, the source and the severity.
+        IndexModel(
+            [("lead_unit_key", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
+            name="lead_unit_key_status",
+        ),
+        IndexModel([("platform", ASCENDING), ("created_at", DESCENDING)], name="lead_platform"),
+        IndexModel(
+            [("platform_name", ASCENDING), ("created_at", DESCENDING)], name="lead_platform_name"
+        ),
+        IndexModel([("source", ASCENDING), ("created_at", DESCENDING)], name="lead_source"),
+        IndexModel([("severity", ASCENDING), ("created_at", DESCENDING)], name="lead_severity"),
     ],
     EVIDENCE: [
         IndexModel(
@@ -167,7 +180,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # The same re-check reads the newest lexicon version: the newest add or remove.
     LEXICON_CHANGES: [
-        IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version")
+        IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version"),
+        IndexModel([("at", DESCENDING), ("version", DESCENDING)], name="lexicon_at"),
+    ],
+    # A --resume crawl's queued and leased requests of one site (tiequan.storage.frontier).
+    CRAWL_FRONTIER: [
+        IndexModel([("site", ASCENDING), ("state", ASCENDING)], name="frontier_site_state")
     ],
 }
 
