@@ -3,24 +3,34 @@ write-once, verify a hash; the setting that picks one; readers going through it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from pymongo.database import Database
+from scrapy.utils.test import get_crawler
 
-from tests.test_evidence import PNG
+from pipelines.evidence import EvidencePipeline
+from tests.test_evidence import PNG, listing, raw_capture
+from tests.test_web import PASSWORD
 from tiequan.cli.main import main
 from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, EvidenceFiles
 from tiequan.evidence.files import evidence_files
 from tiequan.evidence.gridfs_files import BUCKET, GridFSArtefactStore
 from tiequan.evidence.manifest import verify
+from tiequan.leads.queue import LeadQueue
 from tiequan.settings import SettingError, environment
 from tiequan.storage.store import EVIDENCE, LEADS
+from tiequan.web.accounts import ROLE_REVIEWER, Accounts
+from tiequan.web.app import create_app
 
 SHOT = PNG + b"screenshot"
 
@@ -170,3 +180,45 @@ def test_verify_reads_gridfs(
     out = capsys.readouterr().out
     assert "已被改动" in out and store.location(sha) in out
     assert main(["evidence", "verify", "--orphans"]) == 2  # a directory-only check
+
+
+def test_workbench_downloads_come_from_gridfs(
+    gridfs_case: tuple[GridFSArtefactStore, str], db: Database[Any]
+) -> None:
+    _store, sha = gridfs_case
+    accounts = Accounts(db, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts.add("rev", ROLE_REVIEWER, PASSWORD)
+    app = create_app(db, queue=LeadQueue(db), accounts=accounts)  # the store of the setting
+    with TestClient(app, follow_redirects=False) as web:
+        form = web.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token, form.text
+        web.post("/login", data={"username": "rev", "password": PASSWORD, "csrf": token[1]})
+        shot = web.get(f"/leads/XS0123456789/artefact/{sha}")
+        assert shot.status_code == 200 and shot.content == SHOT
+        assert shot.headers["content-type"] == "image/png"
+        assert web.get(f"/leads/XS0123456789/artefact/{'0' * 64}").status_code == 404
+
+
+def test_the_evidence_stage_writes_to_gridfs(
+    tmp_path: Path, mongo_uri: str, db: Database[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIEQUAN_EVIDENCE_STORE", "gridfs")
+    monkeypatch.setenv("TIEQUAN_DB", db.name)
+    settings = {
+        "TIEQUAN_HOME": str(tmp_path),
+        "TIEQUAN_MONGO_URI": mongo_uri,
+        "TIEQUAN_RUN_ID": "R9",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {},
+    }
+    pipeline = EvidencePipeline.from_crawler(get_crawler(settings_dict=settings))
+    flagged = listing(raw=raw_capture(images={"http://127.0.0.1:9/img/1.png": PNG}))
+    pipeline.open_spider()
+    try:
+        asyncio.run(pipeline.process_item(flagged))
+    finally:
+        pipeline.executor.shutdown(wait=True)  # type: ignore[union-attr]
+    doc = pipeline.writer._buffer[0]
+    shas = [a["sha256"] for a in doc["artefacts"]]
+    assert shas and all(GridFSArtefactStore(db).check(sha) == "ok" for sha in shas)
+    assert not (tmp_path / "evidence").exists()  # nothing went to the directory
