@@ -75,12 +75,10 @@ def _walk(flt: dict[str, Any], prefix: str, acc: _Fields) -> list[dict[str, Any]
         if key == "$and":
             for part in value:
                 branches += _walk(part, prefix, acc)
-        elif key in ("$or", "$nor"):
-            branches.append({"$or": list(value)} if key == "$or" else {})
-            if key == "$nor":
-                acc.other.add("$nor")
+        elif key == "$or":
+            branches.append({"$or": list(value)})
         elif key.startswith("$"):
-            acc.other.add(key)  # $expr, $where, $comment...
+            acc.other.add(key)  # $nor, $expr, $where, $comment...
         else:
             _field(prefix + key, value, acc)
     return branches

@@ -22,10 +22,11 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from tiequan.evidence.artefacts import KINDS, Artefact, ArtefactError, CheckResult, checked_sha256
+from tiequan.storage.store import EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
 
-BUCKET = "evidence_files"
+BUCKET = EVIDENCE_FILES
 # How long a put waits for another writer's upload of the same file to finish.
 PARTIAL_WAIT_S = 10.0
 _POLL_S = 0.1

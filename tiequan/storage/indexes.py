@@ -71,6 +71,10 @@ SERVES: dict[str, str] = {
     "alias_at": "the newest setting of one model alias (the sweep's live-model re-check)",
     "lexicon_version": "the newest lexicon version, and adds and removes in version order",
     "lexicon_at": "the lexicon history, newest first (lexicon page)",
+    "filename_1_uploadDate_1": "GridFS's own look-up of evidence files by name (its id is the "
+    "sha256: tiequan reads by _id)",
+    "files_id_1_n_1": "the chunks of one GridFS evidence file, in order (unique): reads, and "
+    "the write-once guard of a second upload",
     "frontier_site_state": "a --resume crawl's queued and leased requests of one site",
 }
 

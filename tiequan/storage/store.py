@@ -7,7 +7,8 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``leads``: one case per (party_key, category), collecting its listings; owned by
   tiequan.leads.
 - ``evidence``: one evidence set per listing per run (artefact hashes; the bytes live in
-  the content-addressed evidence directory); owned by tiequan.evidence.
+  the content-addressed evidence directory, or in the GridFS bucket ``evidence_files``);
+  owned by tiequan.evidence.
 - ``audit``: append-only, one record per lifecycle change of a lead.
 - ``runs``: one document per sweep run, keyed by run id (tiequan.sweep.history reads them).
 - ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
@@ -62,6 +63,8 @@ MODELS = "models"
 MODEL_ALIASES = "model_aliases"
 LEXICON_CHANGES = "lexicon_changes"
 CRAWL_FRONTIER = "crawl_frontier"
+# GridFS bucket of evidence files with TIEQUAN_EVIDENCE_STORE=gridfs (tiequan.evidence).
+EVIDENCE_FILES = "evidence_files"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -182,6 +185,15 @@ INDEXES: dict[str, list[IndexModel]] = {
     LEXICON_CHANGES: [
         IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version"),
         IndexModel([("at", DESCENDING), ("version", DESCENDING)], name="lexicon_at"),
+    ],
+    # The GridFS bucket's own indexes, named as pymongo's GridFSBucket creates them.
+    f"{EVIDENCE_FILES}.files": [
+        IndexModel(
+            [("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"
+        )
+    ],
+    f"{EVIDENCE_FILES}.chunks": [
+        IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1", unique=True)
     ],
     # A --resume crawl's queued and leased requests of one site (tiequan.storage.frontier).
     CRAWL_FRONTIER: [
