@@ -35,13 +35,15 @@ from crawlers.assemble import raw_capture
 from crawlers.items import Listing, RawCapture
 from pipelines.batch import BatchWriter
 from pipelines.config import EvidenceConfig, PipelineConfig
-from tiequan.evidence.artefacts import ArtefactError, ArtefactStore
+from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, EvidenceFiles
 from tiequan.evidence.capture import (
     Gathered,
     build_evidence_set,
     captured_page,
     finding_image_urls,
 )
+from tiequan.evidence.files import uses_gridfs
+from tiequan.evidence.gridfs_files import GridFSArtefactStore
 from tiequan.party import Jurisdictions, load_jurisdictions
 from tiequan.storage.bulk import DUPLICATE_KEY
 from tiequan.storage.store import EVIDENCE
@@ -123,7 +125,8 @@ class EvidencePipeline:
         self.evidence = evidence
         self.writer = writer
         self.stats: StatsCollector = writer.stats
-        self.store = ArtefactStore(evidence.root)
+        # The directory, or GridFS in the writer's database once open (TIEQUAN_EVIDENCE_STORE).
+        self.store: EvidenceFiles = ArtefactStore(evidence.root)
         self.executor: ThreadPoolExecutor | None = None
         self.jurisdictions: Jurisdictions | None = None
         self._shots: asyncio.Semaphore | None = None
@@ -153,6 +156,9 @@ class EvidencePipeline:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-evidence")
         self._shots = asyncio.Semaphore(self.evidence.screenshot_concurrency)
         self.writer.open()
+        if uses_gridfs():
+            assert self.writer.db is not None
+            self.store = GridFSArtefactStore(self.writer.db)
 
     async def close_spider(self, spider: Spider | None = None) -> None:
         if self.executor is not None:

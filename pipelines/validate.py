@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from scrapy import Spider
@@ -27,8 +28,11 @@ from scrapy.statscollectors import StatsCollector
 from crawlers.items import KINDS, TRANSIENT_FIELDS, Listing
 from detectors.clean import repair_text
 from pipelines.config import PipelineConfig, evidence_root
-from tiequan.evidence.artefacts import ArtefactStore
+from tiequan.evidence.artefacts import ArtefactStore, EvidenceFiles
+from tiequan.evidence.files import uses_gridfs
+from tiequan.evidence.gridfs_files import GridFSArtefactStore
 from tiequan.evidence.originals import cut_text
+from tiequan.storage.connect import open_database
 
 logger = logging.getLogger(__name__)
 # (where, the text, how to put the cut text back)
@@ -42,17 +46,42 @@ class InvalidItem(DropItem):
 class ValidatePipeline:
     REQUIRED = ("platform", "item_id", "url", "title")
 
-    def __init__(self, stats: StatsCollector, max_field_chars: int, store: ArtefactStore) -> None:
+    def __init__(
+        self,
+        stats: StatsCollector,
+        max_field_chars: int,
+        store: EvidenceFiles,
+        config: PipelineConfig | None = None,
+    ) -> None:
         self.stats = stats
         self.max_field_chars = max_field_chars
         self.store = store
+        self.config = config
+        self._stack = ExitStack()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
         assert crawler.stats is not None
         config = PipelineConfig.from_settings(crawler.settings)
         store = ArtefactStore(evidence_root(crawler.settings))
-        return cls(crawler.stats, config.max_field_chars, store)
+        return cls(crawler.stats, config.max_field_chars, store, config)
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        """With TIEQUAN_EVIDENCE_STORE=gridfs, originals of cut fields go to GridFS."""
+        if uses_gridfs() and self.config is not None:
+            db = self._stack.enter_context(
+                # No ping: a database away now fails the put, which cut_text reports.
+                open_database(
+                    self.config.mongo_uri,
+                    self.config.home,
+                    timeout_ms=self.config.db_timeout_ms,
+                    ping=False,
+                )
+            )
+            self.store = GridFSArtefactStore(db)
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        self._stack.close()
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Listing:
         if not isinstance(item, Listing):

@@ -118,3 +118,10 @@ def test_the_embedded_servers_cache_is_a_size() -> None:
     assert Environment.from_env({"TIEQUAN_DB_CACHE": "1g"}).db_cache == "1G"
     with pytest.raises(SettingError, match=r"TIEQUAN_DB_CACHE must be a size .* got 'LOTS'"):
         Environment.from_env({"TIEQUAN_DB_CACHE": "lots"})
+
+
+def test_the_evidence_store_is_a_directory_or_gridfs() -> None:
+    assert Environment.from_env({}).evidence_store == "dir"
+    assert Environment.from_env({"TIEQUAN_EVIDENCE_STORE": "GridFS"}).evidence_store == "gridfs"
+    with pytest.raises(SettingError, match=r"TIEQUAN_EVIDENCE_STORE must be one of dir, gridfs"):
+        Environment.from_env({"TIEQUAN_EVIDENCE_STORE": "s3"})

@@ -14,7 +14,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from tiequan.storage.connect import StorageError, open_database, redact_uri
+from tiequan.storage.connect import StorageError, open_database, redact_uri, write_concern_for
 from tiequan.storage.embedded import STATE_FILE, EmbeddedServer
 from tiequan.storage.listings import ListingWrite, write_listings
 from tiequan.storage.process import pid_alive
@@ -130,6 +130,29 @@ def test_open_database_uses_env(monkeypatch: pytest.MonkeyPatch, mongo_uri: str)
         assert db.name == "t_env_named"
         assert db.client.admin.command("ping")["ok"] == 1
         db.client.drop_database("t_env_named")
+
+
+def test_write_concern_is_majority_only_on_a_replica_set() -> None:
+    member = {"isWritablePrimary": True, "setName": "rs0", "hosts": ["127.0.0.1:27017"]}
+    concern = write_concern_for(member, embedded=False)
+    assert concern is not None and concern.document == {"w": "majority"}
+    assert write_concern_for({"isWritablePrimary": True}, embedded=False) is None
+    assert write_concern_for({"setName": None}, embedded=False) is None
+    # The embedded server keeps the server's default even if it ever advertised a set.
+    assert write_concern_for(member, embedded=True) is None
+
+
+def test_open_database_keeps_default_write_concern_on_a_standalone_server(
+    monkeypatch: pytest.MonkeyPatch, mongo_uri: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIEQUAN_MONGO_URI", mongo_uri)
+    with open_database(db_name="t_concern") as db:
+        assert "setName" not in db.client.admin.command("hello")
+        assert db.write_concern.document == {}
+    monkeypatch.delenv("TIEQUAN_MONGO_URI")
+    monkeypatch.setenv("TIEQUAN_HOME", str(tmp_path / "home"))
+    with open_database() as db:
+        assert db.write_concern.document == {}
 
 
 def test_open_database_without_uri_runs_embedded_in_home(

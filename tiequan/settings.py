@@ -31,6 +31,7 @@ from typing import Any
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 DEFAULT_DB = "tiequan"
 LEASE = "TIEQUAN_CLAIM_LEASE_MINUTES"
+EVIDENCE_STORES = ("dir", "gridfs")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ PROCESS = (
     Setting("TIEQUAN_SITES_DIR", None, "site profiles, os.pathsep-joined (default: config/sites)"),
     Setting("TIEQUAN_MODEL_DIR", None, "trained-model cache (default: $TIEQUAN_HOME/models)"),
     Setting("TIEQUAN_EVIDENCE_DIR", None, "evidence files (default: $TIEQUAN_HOME/evidence)"),
+    Setting(
+        "TIEQUAN_EVIDENCE_STORE",
+        "dir",
+        "where evidence files go: dir (the evidence directory) or gridfs (GridFS in the database)",
+    ),
     Setting("TIEQUAN_CHROMIUM", None, "the Chromium binary (default: Debian's, found on PATH)"),
     Setting("TIEQUAN_CONTACT", None, "the bureau's URL or e-mail, added to the user agent"),
     Setting(
@@ -194,6 +200,7 @@ class Environment:
     claim_lease_minutes: int = 30
     # The embedded server's cache: its memory grows to about this much as data is written.
     db_cache: str = "16M"
+    evidence_store: str = "dir"  # one of EVIDENCE_STORES (tiequan.evidence.files)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Environment:
@@ -222,6 +229,11 @@ class Environment:
             )
         model = get("TIEQUAN_MODEL_DIR")
         evidence = get("TIEQUAN_EVIDENCE_DIR")
+        store = (get("TIEQUAN_EVIDENCE_STORE") or default("TIEQUAN_EVIDENCE_STORE")).lower()
+        if store not in EVIDENCE_STORES:
+            raise SettingError(
+                f"TIEQUAN_EVIDENCE_STORE must be one of {', '.join(EVIDENCE_STORES)}, got {store!r}"
+            )
         lease = get(LEASE) or default(LEASE)
         return cls(
             home=home,
@@ -235,6 +247,7 @@ class Environment:
             contact=get("TIEQUAN_CONTACT"),
             claim_lease_minutes=int(_number(lease, LEASE, int, 1, 1440)),
             db_cache=db_cache,
+            evidence_store=store,
         )
 
 

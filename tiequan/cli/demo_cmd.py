@@ -117,12 +117,12 @@ def ensure_live_model(db: Any) -> None:
 def export_documents(run_id: str, top: int) -> None:
     """Write the run's referral forms, extraction records and ledger; say where they are."""
     from tiequan.documents.export import export_run
-    from tiequan.evidence.artefacts import ArtefactStore
+    from tiequan.evidence.files import evidence_files
     from tiequan.storage.connect import open_database, resolve_home
 
     out_dir = resolve_home() / "exports" / run_id
     with open_database() as db:
-        done = export_run(db, run_id, out_dir, store=ArtefactStore(), top=top or None)
+        done = export_run(db, run_id, out_dir, store=evidence_files(db), top=top or None)
     print(
         f"文书已导出到 {out_dir.resolve()}：{len(done.forms.lead_ids)} 条线索的"
         f"案件线索移送单和电子数据提取笔录（共 {len(done.forms.files)} 份），"

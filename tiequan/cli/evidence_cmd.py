@@ -11,8 +11,9 @@ from typing import Any
 from pymongo.database import Database
 
 from tiequan.cli.exit_codes import EXIT_FAULT, EXIT_OK, EXIT_REJECTED, EXIT_USAGE
-from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, default_root
+from tiequan.evidence.artefacts import ArtefactError, ArtefactStore, EvidenceFiles, default_root
 from tiequan.evidence.capture import shanghai_time
+from tiequan.evidence.files import evidence_files, uses_gridfs
 from tiequan.evidence.manifest import (
     KIND_LABELS,
     LeadNotFound,
@@ -73,8 +74,9 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _store(args: argparse.Namespace) -> ArtefactStore:
-    return ArtefactStore(args.evidence_dir or default_root())
+def _store(args: argparse.Namespace, db: Database[Any]) -> EvidenceFiles:
+    """The evidence files (TIEQUAN_EVIDENCE_STORE): GridFS in ``db``, or the directory."""
+    return evidence_files(db, args.evidence_dir or default_root())
 
 
 def _run(args: argparse.Namespace, action: Callable[[Database[Any]], int]) -> int:
@@ -106,7 +108,7 @@ def _category_names() -> dict[str, str]:
         return {}  # the ids are shown instead
 
 
-def render_sets(case: Case, sets: list[dict[str, Any]], store: ArtefactStore) -> str:
+def render_sets(case: Case, sets: list[dict[str, Any]], store: EvidenceFiles) -> str:
     party = (case.party.label if case.party else None) or case.party_key or "未识别主体"
     category = case.category_name or case.category or ""
     lines = [f"线索 {case.id}｜{category}｜{party}", f"证据集共 {len(sets)} 组"]
@@ -127,7 +129,7 @@ def render_sets(case: Case, sets: list[dict[str, Any]], store: ArtefactStore) ->
             kind = KIND_LABELS.get(str(a.get("kind")), str(a.get("kind")))
             lines.append(f"    - {kind} {a.get('name')}（{_size(int(a.get('size') or 0))}）")
             lines.append(f"      SHA-256 {a.get('sha256')}")
-            lines.append(f"      {store.path(str(a.get('sha256')))}")
+            lines.append(f"      {store.location(str(a.get('sha256')))}")
         for note in doc.get("notes", []):
             lines.append(f"  备注：{note}")
     return "\n".join(lines)
@@ -137,7 +139,7 @@ def _show(args: argparse.Namespace) -> int:
     def action(db: Database[Any]) -> int:
         lead = find_lead(db, args.lead_id)
         sets = evidence_sets(db, lead)
-        print(render_sets(lead, sets, _store(args)))
+        print(render_sets(lead, sets, _store(args, db)))
         return 0
 
     return _run(args, action)
@@ -145,7 +147,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _manifest(args: argparse.Namespace) -> int:
     def action(db: Database[Any]) -> int:
-        store = _store(args)
+        store = _store(args, db)
         manifest, artefact = write_manifest(db, store, args.lead_id)
         if args.output is not None:
             args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +158,7 @@ def _manifest(args: argparse.Namespace) -> int:
             f"线索 {manifest['lead_id']} 的证据清单已生成：{count} 组证据集，{files} 个证据文件。"
         )
         print(f"清单 SHA-256 {artefact.sha256}")
-        print(f"清单文件：{store.path(artefact.sha256)}")
+        print(f"清单文件：{store.location(artefact.sha256)}")
         if args.output is not None:
             print(f"另存为：{args.output}")
         return 0
@@ -175,7 +177,7 @@ def _verify(args: argparse.Namespace) -> int:
         return _run(args, lambda db: _orphans(db, args))
 
     def action(db: Database[Any]) -> int:
-        result = verify(db, _store(args), args.lead_id)
+        result = verify(db, _store(args, db), args.lead_id)
         scope = f"线索 {find_lead(db, args.lead_id).id}" if args.lead_id else "全部证据集"
         for problem in result.problems:
             print(problem.describe())
@@ -197,7 +199,11 @@ def _age(seconds: float) -> str:
 
 
 def _orphans(db: Database[Any], args: argparse.Namespace) -> int:
-    store = _store(args)
+    if uses_gridfs():
+        return _fail(
+            "--orphans 只核查证据目录；证据文件存于 GridFS（TIEQUAN_EVIDENCE_STORE）", EXIT_USAGE
+        )
+    store = ArtefactStore(args.evidence_dir or default_root())
     spool = resolve_home() / "spool"
     scan = find_orphans(db, store, spool_dir=spool)
     for orphan in scan.orphans:

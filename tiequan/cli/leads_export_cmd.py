@@ -134,7 +134,8 @@ def _export(args: argparse.Namespace) -> int:
             export_ledger,
             parse_forms,
         )
-        from tiequan.evidence.artefacts import ArtefactStore, default_root
+        from tiequan.evidence.artefacts import default_root
+        from tiequan.evidence.files import evidence_files
 
         try:
             if a.jsonl is not None:
@@ -151,7 +152,7 @@ def _export(args: argparse.Namespace) -> int:
                 print(f"线索台账已导出：{a.output}（{rows} 条；{ledger_filter.describe()}）")
                 return 0
             forms = parse_forms(a.forms)
-            store = ArtefactStore(a.evidence_dir or default_root())
+            store = evidence_files(queue.db, a.evidence_dir or default_root())
             result = export_forms(queue.db, a.lead_ids, a.output, store=store, forms=forms)
         except OSError as exc:
             return fail(f"无法写入文件：{exc}", 2)

@@ -15,7 +15,8 @@ from typing import Any
 
 from detectors import ConfigError
 from tiequan.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
-from tiequan.evidence.artefacts import ArtefactStore, default_root
+from tiequan.evidence.artefacts import default_root
+from tiequan.evidence.files import evidence_files
 from tiequan.evidence.originals import keeper
 from tiequan.leads.importer import IMPORT_SOURCES, Importer
 from tiequan.leads.importer_read import ImportFileError, read_table
@@ -69,7 +70,7 @@ def _import(args: argparse.Namespace) -> int:
 
     def action(queue: LeadQueue, a: argparse.Namespace) -> int:
         # Oversized cells are cut; their originals go where the crawl keeps its evidence.
-        store = ArtefactStore(default_root())
+        store = evidence_files(queue.db, default_root())
         importer = Importer(
             queue,
             detector,

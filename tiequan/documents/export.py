@@ -21,7 +21,7 @@ from tiequan.documents import extraction, referral
 from tiequan.documents.lead_listings import lead_listings, to_line
 from tiequan.documents.ledger import LedgerFilter, select_leads, write_ledger
 from tiequan.documents.referral import Letterhead
-from tiequan.evidence.artefacts import ArtefactStore
+from tiequan.evidence.artefacts import EvidenceFiles
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.model import Case
 from tiequan.leads.queue import LeadNotFound, normalise_lead_id
@@ -83,7 +83,7 @@ def export_forms(
     lead_ids: Sequence[str],
     out_dir: Path,
     *,
-    store: ArtefactStore,
+    store: EvidenceFiles,
     forms: Sequence[str] = tuple(FORMS),
     letterhead: Letterhead | None = None,
     now: datetime | None = None,
@@ -169,7 +169,7 @@ def export_run(
     run_id: str,
     out_dir: Path,
     *,
-    store: ArtefactStore,
+    store: EvidenceFiles,
     top: int | None = 20,
     now: datetime | None = None,
 ) -> RunExport:

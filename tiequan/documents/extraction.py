@@ -30,7 +30,7 @@ from tiequan.documents.common import (
     set_fonts,
 )
 from tiequan.documents.referral import Letterhead
-from tiequan.evidence.artefacts import ArtefactStore
+from tiequan.evidence.artefacts import EvidenceFiles
 from tiequan.evidence.capture import shanghai_time
 from tiequan.leads.model import Case, PartyDoc
 from tiequan.text import clean
@@ -56,9 +56,9 @@ def extractor(case: Case) -> str:
     return clean(decided_by) or clean(case.claimed_by) or AUTOMATIC
 
 
-def extraction_place(store: ArtefactStore) -> str:
+def extraction_place(store: EvidenceFiles) -> str:
     host = clean(platform.node()) or "本机"
-    return f"铁拳网络监测系统（服务器 {host}，证据存储目录 {store.root}）"
+    return f"铁拳网络监测系统（服务器 {host}，证据存储位置 {store.describe()}）"
 
 
 def _period(sets: list[dict[str, Any]]) -> str:
@@ -95,7 +95,7 @@ def _holder(case: Case) -> str:
     return "，".join(parts)
 
 
-def _add_set(document: DocxDocument, n: int, ev: dict[str, Any], store: ArtefactStore) -> int:
+def _add_set(document: DocxDocument, n: int, ev: dict[str, Any], store: EvidenceFiles) -> int:
     """One evidence set: its capture details and files; returns how many files failed."""
     purpose = PURPOSES.get(str(ev.get("purpose")), clean(ev.get("purpose")) or "检测固证")
     add_heading(document, f"（{n}）证据集 {clean(ev['_id'])}（{purpose}）")
@@ -137,7 +137,7 @@ def _add_set(document: DocxDocument, n: int, ev: dict[str, Any], store: Artefact
 def build_extraction(
     case: Case,
     sets: list[dict[str, Any]],
-    store: ArtefactStore,
+    store: EvidenceFiles,
     letterhead: Letterhead,
     *,
     now: datetime,
@@ -189,7 +189,7 @@ def write_extraction(
     path: Path,
     case: Case,
     sets: list[dict[str, Any]],
-    store: ArtefactStore,
+    store: EvidenceFiles,
     letterhead: Letterhead,
     *,
     now: datetime,

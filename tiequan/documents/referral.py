@@ -6,6 +6,7 @@ from the content-addressed evidence store and embedded only if it still matches 
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ from tiequan.documents.common import (
     sorted_listings,
     source_name,
 )
-from tiequan.evidence.artefacts import ArtefactStore
+from tiequan.evidence.artefacts import EvidenceFiles
 from tiequan.evidence.capture import shanghai_time
 from tiequan.leads.model import Case, CaseListing, PartyDoc
 from tiequan.text import NONE_MARK, clean
@@ -80,7 +81,7 @@ def _usable_size(document: DocxDocument) -> tuple[int, int]:
 
 
 def _add_screenshot(
-    document: DocxDocument, sets: list[dict[str, Any]], store: ArtefactStore
+    document: DocxDocument, sets: list[dict[str, Any]], store: EvidenceFiles
 ) -> str:
     """Embed the latest full-page screenshot; returns a note for the form (or "")."""
     found = latest_screenshot(sets)
@@ -97,9 +98,9 @@ def _add_screenshot(
         note = f"截图文件{'缺失' if state == 'missing' else '与哈希值不符'}（sha256 {sha}），未嵌入"
         document.add_paragraph(note)
         return note
-    path = store.path(sha)
+    data = store.read(sha)
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             px_w, px_h = img.size
     except (OSError, UnidentifiedImageError) as exc:
         log.warning("screenshot %s of %s is not an image: %s", sha, ev["_id"], exc)
@@ -113,7 +114,9 @@ def _add_screenshot(
         f"SHA-256 {sha}）："
     )
     try:
-        document.add_picture(str(path), width=Emu(int(px_w * scale)), height=Emu(int(px_h * scale)))
+        document.add_picture(
+            io.BytesIO(data), width=Emu(int(px_w * scale)), height=Emu(int(px_h * scale))
+        )
     except ValueError as exc:  # e.g. a PNG chunk Pillow forgives and python-docx does not
         log.warning("screenshot %s of %s cannot be embedded: %s", sha, ev["_id"], exc)
         document.add_paragraph("截图文件无法嵌入文书，请另行查看证据文件")
@@ -173,7 +176,7 @@ def evidence_rows(sets: list[dict[str, Any]]) -> list[list[str]]:
 def build_referral(
     case: Case,
     sets: list[dict[str, Any]],
-    store: ArtefactStore,
+    store: EvidenceFiles,
     letterhead: Letterhead,
     *,
     now: datetime,
@@ -260,7 +263,7 @@ def write_referral(
     path: Path,
     case: Case,
     sets: list[dict[str, Any]],
-    store: ArtefactStore,
+    store: EvidenceFiles,
     letterhead: Letterhead,
     *,
     now: datetime,

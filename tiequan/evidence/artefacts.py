@@ -4,6 +4,10 @@ A file's name is the SHA-256 of its bytes: ``<root>/sha256/ab/<64 hex>``. A file
 to a temporary name in its final directory, fsynced, then hard-linked into place, so a
 reader never sees half a file and an existing file is never replaced. Files are made
 read-only. Verification re-hashes the bytes against the name.
+
+``EvidenceFiles`` is what every writer and reader of evidence uses; this directory store is
+one backend, tiequan.evidence.gridfs_files the other (chosen by TIEQUAN_EVIDENCE_STORE,
+tiequan.evidence.files).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 from tiequan.settings import environment
 from tiequan.storage.connect import resolve_home
@@ -67,6 +71,37 @@ class Artefact:
         )
 
 
+class EvidenceFiles(Protocol):
+    """Content-addressed, write-once evidence files: the sha256 of the bytes is the id,
+    a second put of the same bytes is a no-op, and a stored file is never replaced."""
+
+    def put(
+        self,
+        data: bytes,
+        *,
+        kind: str,
+        media_type: str,
+        name: str,
+        source_url: str | None = None,
+    ) -> Artefact: ...
+
+    def read(self, sha256: str) -> bytes:
+        """The file's bytes (FileNotFoundError when it is not stored)."""
+        ...
+
+    def check(self, sha256: str) -> CheckResult:
+        """Re-hash the stored bytes against the id."""
+        ...
+
+    def location(self, sha256: str) -> str:
+        """Where the file is, for an officer's listing (a path, or the GridFS file)."""
+        ...
+
+    def describe(self) -> str:
+        """Where the files are kept: the directory, or the GridFS bucket and database."""
+        ...
+
+
 def default_root(home: Path | None = None) -> Path:
     """``<home>/evidence`` for a given home, else TIEQUAN_EVIDENCE_DIR or $TIEQUAN_HOME/evidence."""
     return resolve_home(home) / "evidence" if home is not None else environment().evidence_dir
@@ -80,7 +115,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _checked_hex(sha256: str) -> str:
+def checked_sha256(sha256: str) -> str:
     value = sha256.strip().lower()
     if not _HEX64.match(value):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
@@ -94,7 +129,7 @@ class ArtefactStore:
         self.root = Path(root) if root is not None else default_root()
 
     def path(self, sha256: str) -> Path:
-        value = _checked_hex(sha256)
+        value = checked_sha256(sha256)
         return self.root / "sha256" / value[:2] / value
 
     def put(
@@ -189,10 +224,16 @@ class ArtefactStore:
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
+    def location(self, sha256: str) -> str:
+        return str(self.path(sha256))
+
+    def describe(self) -> str:
+        return str(self.root)
+
     def check(self, sha256: str) -> CheckResult:
         path = self.path(sha256)
         try:
             found = file_sha256(path)
         except FileNotFoundError:
             return "missing"
-        return "ok" if found == _checked_hex(sha256) else "changed"
+        return "ok" if found == checked_sha256(sha256) else "changed"

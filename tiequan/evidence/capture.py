@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawlers.items import RawCapture
-from tiequan.evidence.artefacts import Artefact, ArtefactStore
+from tiequan.evidence.artefacts import Artefact, EvidenceFiles
 from tiequan.evidence.originals import Original
 from tiequan.evidence.warc import WARC_MEDIA_TYPE, WarcImage, build_warc, sniff_image_type
 from tiequan.party import Jurisdictions, party_from_listing
@@ -78,7 +78,7 @@ class Gathered:
 
 
 def build_evidence_set(
-    gathered: Gathered, store: ArtefactStore, *, jurisdictions: Jurisdictions | None = None
+    gathered: Gathered, store: EvidenceFiles, *, jurisdictions: Jurisdictions | None = None
 ) -> dict[str, Any]:
     """Store the artefacts of one evidence set and return its ``evidence`` document."""
     listing = gathered.listing

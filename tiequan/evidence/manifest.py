@@ -6,12 +6,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pymongo.database import Database
 
-from tiequan.evidence.artefacts import Artefact, ArtefactStore
+from tiequan.evidence.artefacts import Artefact, EvidenceFiles, checked_sha256
 from tiequan.evidence.capture import shanghai_time
 from tiequan.leads.model import Case, PartyDoc
 from tiequan.leads.queue import LeadNotFound, normalise_lead_id
@@ -123,7 +122,7 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def write_manifest(
-    db: Database[Any], store: ArtefactStore, lead_id: str, *, now: datetime | None = None
+    db: Database[Any], store: EvidenceFiles, lead_id: str, *, now: datetime | None = None
 ) -> tuple[dict[str, Any], Artefact]:
     """Build the lead's manifest, store it as an artefact and record its hash on the lead."""
     case = find_lead(db, lead_id)
@@ -135,7 +134,7 @@ def write_manifest(
         media_type="application/json",
         name=f"{case.id}-manifest.json",
     )
-    record = {"sha256": artefact.sha256, "path": str(store.path(artefact.sha256)), "at": now}
+    record = {"sha256": artefact.sha256, "path": store.location(artefact.sha256), "at": now}
     db[LEADS].update_one({"_id": case.id}, {"$set": {"manifest": record}})
     return manifest, artefact
 
@@ -149,7 +148,7 @@ class Problem:
     kind: str
     name: str
     sha256: str
-    path: Path
+    path: str  # where the file is (EvidenceFiles.location)
     state: str  # "changed" | "missing"
 
     def describe(self) -> str:
@@ -196,7 +195,7 @@ def _targets(
         yield (lead.id,), None, {"kind": "manifest", "name": name, "sha256": manifest["sha256"]}
 
 
-def verify(db: Database[Any], store: ArtefactStore, lead_id: str | None = None) -> Verification:
+def verify(db: Database[Any], store: EvidenceFiles, lead_id: str | None = None) -> Verification:
     """Re-hash every artefact of one lead's evidence sets (or of all sets); list the bad ones."""
     lead = find_lead(db, lead_id) if lead_id else None
     states: dict[str, str] = {}
@@ -217,7 +216,7 @@ def verify(db: Database[Any], store: ArtefactStore, lead_id: str | None = None) 
             result.problems.append(
                 Problem(
                     lead_ids, ev_id, str(artefact.get("kind")), str(artefact.get("name") or ""),
-                    sha, _path_or_root(store, sha), state,
+                    sha, _location(store, sha), state,
                 )
             )  # fmt: skip
     result.files = len(states)
@@ -225,8 +224,8 @@ def verify(db: Database[Any], store: ArtefactStore, lead_id: str | None = None) 
     return result
 
 
-def _path_or_root(store: ArtefactStore, sha: str) -> Path:
+def _location(store: EvidenceFiles, sha: str) -> str:
     try:
-        return store.path(sha)
+        return store.location(checked_sha256(sha))
     except ValueError:
-        return store.root
+        return store.describe()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tiequan.evidence.artefacts import Artefact, ArtefactError, ArtefactStore
+from tiequan.evidence.artefacts import Artefact, ArtefactError, EvidenceFiles
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def marker(chars: int, sha256: str | None) -> str:
     return f"……[超长内容已截断，原文共{chars}字，见证据附件 sha256:{sha256[:16]}]"
 
 
-def keeper(store: ArtefactStore) -> Callable[[str, int, str, str], tuple[str, dict[str, Any]]]:
+def keeper(store: EvidenceFiles) -> Callable[[str, int, str, str], tuple[str, dict[str, Any]]]:
     """``cut_text`` into ``store``, as the lead importer's ``keep_original`` takes it."""
 
     def keep(text: str, limit: int, field: str, source: str) -> tuple[str, dict[str, Any]]:
@@ -69,7 +69,7 @@ def cut_text(
     limit: int,
     *,
     field: str,
-    store: ArtefactStore,
+    store: EvidenceFiles,
     source_url: str | None = None,
 ) -> tuple[str, Original]:
     """``text`` (longer than ``limit``) cut to at most ``limit`` characters, its original kept.

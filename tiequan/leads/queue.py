@@ -531,7 +531,7 @@ class LeadQueue:
 
     def count_matching(self, query: Mapping[str, Any]) -> int:
         """How many leads ``query`` (a MongoDB filter) selects."""
-        return self.coll.count_documents(dict(query))
+        return self._count(dict(query))
 
     def matching_cases(
         self, query: Mapping[str, Any], sort: builtins.list[tuple[str, int]], limit: int

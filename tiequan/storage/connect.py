@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import MongoClient, uri_parser
 from pymongo.database import Database
 from pymongo.errors import InvalidURI, PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from tiequan.settings import environment
 from tiequan.storage.embedded import EmbeddedServer
@@ -88,6 +89,27 @@ def connect_client(
     return client
 
 
+def write_concern_for(hello: Mapping[str, Any], *, embedded: bool) -> WriteConcern | None:
+    """``majority`` for a replica-set member (its hello reply names a ``setName``), so an
+    acknowledged write survives the loss of the primary; None (the server's default)
+    for a standalone server and for the embedded one, which runs ``--standalone``."""
+    if embedded or not hello.get("setName"):
+        return None
+    return WriteConcern("majority")
+
+
+def _server_hello(client: MongoClient[dict[str, Any]], ping: bool) -> Mapping[str, Any]:
+    """The server's hello reply; without ``ping`` (the server may be away) only what the
+    URI says: its ``replicaSet`` option names the set."""
+    if not ping:
+        return {"setName": client.options.replica_set_name}
+    try:
+        reply: Mapping[str, Any] = client.admin.command("hello")
+    except PyMongoError as exc:
+        raise StorageError(f"数据库 hello 命令失败：{short_error(exc)}") from exc
+    return reply
+
+
 def _port_of(uri: str) -> int | None:
     try:
         nodes = uri_parser.parse_uri(uri)["nodelist"]
@@ -127,6 +149,8 @@ def open_database(
     db_name: argument, else env TIEQUAN_DB, else "tiequan".
     ping: False for a writer that copes with an outage itself (pipelines.batch): no
     error here when the server is away, the first write finds out.
+    Writes use majority write concern when the server is a replica-set member
+    (write_concern_for).
     A hook armed by run_on_next_open runs once, before the database is yielded.
     """
     settings = environment()
@@ -142,7 +166,8 @@ def open_database(
         client = connect_client(uri, timeout_ms, ping=ping)
         try:
             log.debug("connected to %s, database %s", redact_uri(uri), name)
-            db = client[name]
+            concern = write_concern_for(_server_hello(client, ping), embedded=server is not None)
+            db = client.get_database(name, write_concern=concern)
             if _open_hooks and ping:
                 _open_hooks.pop()(db, home)
             yield db

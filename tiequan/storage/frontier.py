@@ -22,21 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import UpdateOne
 from pymongo.database import Database
 
 from tiequan.storage.process import pid_alive
-from tiequan.storage.store import utcnow
+from tiequan.storage.store import CRAWL_FRONTIER, INDEXES, utcnow
 
 log = logging.getLogger(__name__)
 
-FRONTIER = "crawl_frontier"
+FRONTIER = CRAWL_FRONTIER
 HEADS = "crawl_frontier_heads"
 QUEUED, LEASED, DONE = "queued", "leased", "done"
 OPEN, FINISHED = "open", "finished"
-INDEXES = [
-    IndexModel([("site", ASCENDING), ("state", ASCENDING)], name="frontier_site_state"),
-]
 
 
 class FrontierLocked(RuntimeError):
@@ -98,7 +95,7 @@ def open_frontier(
     """Take the site's frontier for ``run_id``: continue its open crawl when ``resume``
     (and it started less than ``max_age`` ago), else start an empty one.
     Raises FrontierLocked when a live process holds it."""
-    db[FRONTIER].create_indexes(INDEXES)
+    db[FRONTIER].create_indexes(INDEXES[FRONTIER])
     now = utcnow()
     head = db[HEADS].find_one({"_id": site})
     if head is not None and head.get("holder"):

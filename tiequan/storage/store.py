@@ -7,7 +7,8 @@ Collections (every document carries ``schema``, the version of its shape):
 - ``leads``: one case per (party_key, category), collecting its listings; owned by
   tiequan.leads.
 - ``evidence``: one evidence set per listing per run (artefact hashes; the bytes live in
-  the content-addressed evidence directory); owned by tiequan.evidence.
+  the content-addressed evidence directory, or in the GridFS bucket ``evidence_files``);
+  owned by tiequan.evidence.
 - ``audit``: append-only, one record per lifecycle change of a lead.
 - ``runs``: one document per sweep run, keyed by run id (tiequan.sweep.history reads them).
 - ``users``: workbench accounts (argon2 hashes, role, unit/bureau); owned by tiequan.web.
@@ -61,6 +62,9 @@ SAVED_VIEWS = "saved_views"
 MODELS = "models"
 MODEL_ALIASES = "model_aliases"
 LEXICON_CHANGES = "lexicon_changes"
+CRAWL_FRONTIER = "crawl_frontier"
+# GridFS bucket of evidence files with TIEQUAN_EVIDENCE_STORE=gridfs (tiequan.evidence).
+EVIDENCE_FILES = "evidence_files"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
@@ -124,6 +128,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         # The landing page's leads sent back by a unit (LeadQueue.with_decision).
         IndexModel([("decision.action", ASCENDING)], name="lead_decision"),
         IndexModel([("party.credit_code", ASCENDING)], name="lead_credit_code"),
+        # The queue's filters that no index above leads with (tiequan.web.views.QueueFilter):
+        # the unit by key, the platform by id or name, the source and the severity.
+        IndexModel(
+            [("lead_unit_key", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
+            name="lead_unit_key_status",
+        ),
+        IndexModel([("platform", ASCENDING), ("created_at", DESCENDING)], name="lead_platform"),
+        IndexModel(
+            [("platform_name", ASCENDING), ("created_at", DESCENDING)], name="lead_platform_name"
+        ),
+        IndexModel([("source", ASCENDING), ("created_at", DESCENDING)], name="lead_source"),
+        IndexModel([("severity", ASCENDING), ("created_at", DESCENDING)], name="lead_severity"),
     ],
     EVIDENCE: [
         IndexModel(
@@ -167,7 +183,21 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # The same re-check reads the newest lexicon version: the newest add or remove.
     LEXICON_CHANGES: [
-        IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version")
+        IndexModel([("action", ASCENDING), ("version", DESCENDING)], name="lexicon_version"),
+        IndexModel([("at", DESCENDING), ("version", DESCENDING)], name="lexicon_at"),
+    ],
+    # The GridFS bucket's own indexes, named as pymongo's GridFSBucket creates them.
+    f"{EVIDENCE_FILES}.files": [
+        IndexModel(
+            [("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"
+        )
+    ],
+    f"{EVIDENCE_FILES}.chunks": [
+        IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1", unique=True)
+    ],
+    # A --resume crawl's queued and leased requests of one site (tiequan.storage.frontier).
+    CRAWL_FRONTIER: [
+        IndexModel([("site", ASCENDING), ("state", ASCENDING)], name="frontier_site_state")
     ],
 }
 

@@ -17,11 +17,12 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pymongo.database import Database
 
-from tiequan.evidence import ArtefactError, ArtefactStore
+from tiequan.evidence import ArtefactError, EvidenceFiles
+from tiequan.evidence.files import evidence_files
 from tiequan.evidence.manifest import evidence_sets
 from tiequan.leads.lifecycle import ACTIONS, TransitionError, allowed_actions
 from tiequan.leads.model import Case
@@ -145,12 +146,20 @@ def set_strict_cookie(
     )
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download, as Starlette's FileResponse writes it."""
+    quoted = quote(str(filename))
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
+
+
 def create_app(
     db: Database[dict[str, Any]],
     *,
     queue: LeadQueue | None = None,
     accounts: Accounts | None = None,
-    artefacts: ArtefactStore | None = None,
+    artefacts: EvidenceFiles | None = None,
     workbench: WorkbenchConfig | None = None,
 ) -> FastAPI:
     settings = workbench or load_workbench()
@@ -160,7 +169,7 @@ def create_app(
         accounts=accounts or Accounts(db),
         sessions=Sessions(db),
         store=Store(db),
-        artefacts=artefacts or ArtefactStore(),
+        artefacts=artefacts or evidence_files(db),
         env=templates(),
     )
     queue, accounts, sessions, store = web.queue, web.accounts, web.sessions, web.store
@@ -339,19 +348,16 @@ def create_app(
                 ):
                     media = str(art.get("media_type") or "")
                     try:
-                        path = artefact_store.path(sha256)
-                    except (ValueError, ArtefactError) as exc:
+                        data = artefact_store.read(sha256)
+                    except (ValueError, ArtefactError, OSError) as exc:
                         raise HTTPException(404, "证据文件不存在") from exc
-                    if not path.is_file():
-                        raise HTTPException(404, "证据文件不存在")
                     if media not in SAFE_IMAGE_TYPES:  # e.g. SVG: never rendered inline
-                        return FileResponse(
-                            path,
+                        return Response(
+                            data,
                             media_type="application/octet-stream",
-                            filename=str(art.get("name") or sha256),
-                            content_disposition_type="attachment",
+                            headers={"Content-Disposition": attachment(art.get("name") or sha256)},
                         )
-                    return FileResponse(path, media_type=media)
+                    return Response(data, media_type=media)
         raise HTTPException(404, "证据文件不存在")
 
     def act(

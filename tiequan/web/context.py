@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from pymongo.database import Database
 
-from tiequan.evidence import ArtefactStore, shanghai_time
+from tiequan.evidence import EvidenceFiles, shanghai_time
 from tiequan.leads.queue import LeadQueue
 from tiequan.storage.store import Store
 from tiequan.web import views
@@ -64,7 +64,7 @@ class Web:
     accounts: Accounts
     sessions: Sessions
     store: Store
-    artefacts: ArtefactStore
+    artefacts: EvidenceFiles
     env: Environment
 
     def render(
