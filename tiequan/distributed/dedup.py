@@ -17,7 +17,6 @@ Nothing here imports Scrapy.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +26,18 @@ from tiequan.settings import DistributedSettings, bloom_bits, bloom_hashes
 
 SET = "set"
 BLOOM = "bloom"
-HEX = re.compile(r"[0-9a-fA-F]+")
 
-# The k bit positions of a fingerprint (hex, at least 24 digits: scrapy-redis's are SHA-1's
-# 40) by double hashing (Kirsch and Mitzenmacher: h1 + i·h2 mod m loses no accuracy against
-# k independent hashes), computed here rather than sent: packing k numbers per URL was most
-# of the client's time. h1 has 52 bits and h2 44, so h1 + i·h2 stays exact in Lua's doubles
-# for i < 256, and math.fmod is exact on them. ARGV: bits (m), hashes (k), the fingerprint.
+# The k bit positions of a fingerprint by double hashing (Kirsch and Mitzenmacher: h1 + i·h2
+# mod m loses no accuracy against k independent hashes) of SHA-1(salt .. fingerprint),
+# computed here rather than sent: packing k numbers per URL was most of the client's time.
+# The salt is the run's id, so the URLs one run takes for seen ones are not the next run's.
+# h1 has 52 bits and h2 44, so h1 + i·h2 stays exact in Lua's doubles for i < 256, and
+# math.fmod is exact on them. ARGV: bits (m), hashes (k), the fingerprint, the salt.
 POSITIONS = """
 local m = tonumber(ARGV[1])
-local h1 = tonumber(string.sub(ARGV[3], 1, 13), 16)
-local h2 = tonumber(string.sub(ARGV[3], 14, 24), 16)
+local hex = redis.sha1hex(ARGV[4] .. ARGV[3])
+local h1 = tonumber(string.sub(hex, 1, 13), 16)
+local h2 = tonumber(string.sub(hex, 14, 24), 16)
 if h2 % 2 == 0 then h2 = h2 + 1 end
 local ops = {}
 for i = 0, tonumber(ARGV[2]) - 1 do
@@ -74,7 +74,6 @@ end
 return 1
 """
 )
-MIN_HEX = 24
 
 
 @dataclass(frozen=True)
@@ -112,24 +111,25 @@ class DedupPlan:
 class RedisBloom:
     """A Bloom filter in one Redis string (SETBIT), with a counter of its entries."""
 
-    def __init__(self, server: redis.Redis, key: str, count_key: str, plan: DedupPlan) -> None:
+    def __init__(
+        self, server: redis.Redis, key: str, count_key: str, plan: DedupPlan, salt: str = ""
+    ) -> None:
         if plan.kind != BLOOM:
             raise ValueError(f"a Bloom filter needs a bloom plan, got kind {plan.kind!r}")
         self.server = server
         self.key = key
         self.count_key = count_key
         self.plan = plan
+        self.salt = salt
         self.script = server.register_script(BLOOM_ADD)
         self.has_script = server.register_script(BLOOM_HAS)
         self.entries = 0  # as of this client's last add
 
     def args(self, fingerprint: str) -> list[str | int]:
-        if len(fingerprint) < MIN_HEX or not HEX.fullmatch(fingerprint):
-            raise ValueError(f"a Bloom fingerprint must be {MIN_HEX}+ hex digits: {fingerprint!r}")
-        return [self.plan.bits, self.plan.hashes, fingerprint]
+        return [self.plan.bits, self.plan.hashes, fingerprint, self.salt]
 
     def add(self, fingerprint: str) -> bool:
-        """Add a fingerprint (hex); False when it was (or looks) already there."""
+        """Add a fingerprint; False when it was (or looks) already there."""
         count = int(self.script(keys=[self.key, self.count_key], args=self.args(fingerprint)))
         self.entries = abs(count)
         return count > 0

@@ -282,7 +282,9 @@ def run_dupefilter(state: RunState, site: str, plan: DedupPlan, debug: bool = Fa
     """The duplicate filter of one site of the run, as the seeding planned it."""
     if plan.kind == BLOOM:
         keys = state.keys
-        bloom = RedisBloom(state.server, keys.dupefilter(site), keys.dupefilter_count(site), plan)
+        bloom = RedisBloom(
+            state.server, keys.dupefilter(site), keys.dupefilter_count(site), plan, keys.run_id
+        )
         return BloomDupeFilter(bloom, debug=debug)
     return RFPDupeFilter(state.server, key=state.keys.dupefilter(site), debug=debug)
 

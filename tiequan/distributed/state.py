@@ -179,6 +179,10 @@ class RunState:
         fields = json.loads(raw)
         return RunMeta(**{**fields, "dedup": DedupPlan.from_json(fields.get("dedup"))})
 
+    def seeded(self) -> bool:
+        """Is the run still in Redis (its metadata, written once by the seeding)?"""
+        return bool(self.server.exists(self.keys.named("meta")))
+
     def touch(self, sites: list[str]) -> None:
         """Push the run's expiry forward (a run left behind expires by itself)."""
         pipe = self.server.pipeline(transaction=False)

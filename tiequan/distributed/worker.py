@@ -117,6 +117,13 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
                 "finish_reason": stats.get("finish_reason"),
             }
         state.close_worker(worker)
+        if not state.seeded():
+            # Redis came back empty (restarted without persistence, or the run's keys
+            # expired): what is left of the run cannot be told apart from nothing left.
+            raise RunStateError(
+                f"批次 {run_id} 已不在 Redis 中（Redis 未持久化即重启？），无法判断是否抓取完毕；"
+                "本批次未记录为完成，请重新下发"
+            )
         if state.mark_done(meta.sites):
             logger.info("run %s: every site drained, the run is done", run_id)
         result = WorkerResult(run_id, worker, sites, run_done=state.done())
