@@ -216,14 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             "Baseline: scrapy-redis's set of 40-character hex SHA-1 fingerprints, the run's "
             "duplicate filter with `TIEQUAN_DEDUP=set`, in the same run. A set's memory grows "
-            "with every URL (bytes / URL is flat from "
-            f"{args.small:,} to {n:,}); a Bloom filter's is fixed when the run is seeded "
+            "with every URL (bytes / URL moves by about a tenth with how full Redis's hash "
+            "table is, its bucket array doubling as it grows); a Bloom filter's is fixed when "
+            "the run is seeded "
             "(`TIEQUAN_DEDUP_CAPACITY` URLs per site at `TIEQUAN_DEDUP_ERROR_RATE`), whatever "
             "is added. 10M: the set from its bytes / URL at "
             f"{n:,}; the Bloom filter from its size formula, -n·ln(p)/ln(2)² bits, which the "
             f"{n:,} row measures. µs / add: wall time per URL added from this client, "
-            "pipelined (a set takes many members per SADD; the Bloom filter is one Lua script "
-            "per URL, k SETBITs in Redis, so most of its time is Redis's, not the client's). "
+            "pipelined, fingerprinting included (a set takes many members per SADD; the Bloom "
+            "filter is one Lua script per URL, a SHA-1 and a BITFIELD of k bits in Redis). "
             "The trade-off is in docs/distributed.md (Deduplication).",
         ]
     )
