@@ -494,3 +494,16 @@ def test_no_lease_counts_as_expired_in_the_first_lease_after_a_redis_restart(
     finally:
         client.close()
         server.stop()
+
+
+def test_a_stats_merge_retried_after_a_lost_reply_adds_once(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    state = RunState(client, f"t-{uuid.uuid4().hex[:8]}", 60)
+    keys = [state.keys.stats(SITE), state.keys.named("merged")]
+    args = [60, "merge-1", "pages", "i", 3, "elapsed", "f", 1.5]
+    assert state.merge_script(keys=keys, args=args) == 1
+    assert state.merge_script(keys=keys, args=args) == 0  # as redis-py's retry sends it
+    state.merge_stats(SITE, {"pages": 2, "elapsed": 0.5, "reason": "finished", "flag": True})
+    assert state.stats(SITE) == {"pages": 5, "elapsed": 2.0}
+    client.delete(*keys)
+    client.close()

@@ -82,6 +82,22 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
+# KEYS: the site's stats hash, the run's set of merges done; ARGV: the keys' TTL, this
+# merge's id, then (name, "i" or "f", value) per stat.
+MERGE = """
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+for i = 3, #ARGV, 3 do
+  if ARGV[i + 1] == 'i' then
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 class RunStateError(RuntimeError):
     """The run is not in Redis, or is in a state the command cannot act on."""
@@ -118,7 +134,7 @@ class RunKeys:
         return f"{self.prefix}:alive:{worker}"
 
     def named(self, name: str) -> str:
-        """meta, workers, closed, drained, done, recorded."""
+        """meta, workers, closed, drained, merged, done, recorded."""
         return f"{self.prefix}:{name}"
 
 
@@ -161,6 +177,7 @@ class RunState:
         self.pop_script = server.register_script(POP)
         self.requeue_script = server.register_script(REQUEUE)
         self.drained_script = server.register_script(DRAINED)
+        self.merge_script = server.register_script(MERGE)
 
     # ---- seeding and metadata ----------------------------------------------------------
 
@@ -186,7 +203,7 @@ class RunState:
     def touch(self, sites: list[str]) -> None:
         """Push the run's expiry forward (a run left behind expires by itself)."""
         pipe = self.server.pipeline(transaction=False)
-        for name in ("meta", "workers", "closed", "drained"):
+        for name in ("meta", "workers", "closed", "drained", "merged"):
             pipe.expire(self.keys.named(name), self.ttl_s)
         for site in sites:
             pipe.expire(self.keys.queue(site), self.ttl_s)
@@ -274,18 +291,15 @@ class RunState:
         return bool(self.server.sismember(self.keys.named("drained"), site))
 
     def merge_stats(self, site: str, stats: dict[str, Any]) -> None:
-        """Add a worker's numeric crawl stats of the site to the run's totals."""
-        pipe = self.server.pipeline(transaction=True)
-        key = self.keys.stats(site)
+        """Add a worker's numeric crawl stats of the site to the run's totals, once: a retry
+        after a lost reply finds this merge's mark and adds nothing."""
+        args: list[str | int | float] = [self.ttl_s, f"{self.nonce}:{next(self.tokens)}"]
         for name, value in stats.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            if isinstance(value, int):
-                pipe.hincrby(key, name, value)
-            else:
-                pipe.hincrbyfloat(key, name, value)
-        pipe.expire(key, self.ttl_s)
-        pipe.execute()
+            args += [name, "i" if isinstance(value, int) else "f", value]
+        keys = [self.keys.stats(site), self.keys.named("merged")]
+        self.merge_script(keys=keys, args=args)
 
     def stats(self, site: str) -> dict[str, int | float]:
         out: dict[str, int | float] = {}
