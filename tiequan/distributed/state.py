@@ -228,7 +228,7 @@ class RunState:
         if not found:
             return None
         token, data = found
-        return str(token), bytes(data)
+        return text(token), bytes(data)
 
     def finish(self, site: str, worker: str, tokens: list[str]) -> None:
         if tokens:
