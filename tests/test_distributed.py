@@ -194,7 +194,12 @@ def worker(run_id: str, env: dict[str, str], name: str) -> subprocess.Popen[str]
 
 
 def finish(proc: subprocess.Popen[str]) -> str:
-    out, err = proc.communicate(timeout=WORKER_TIMEOUT_S)
+    try:
+        out, err = proc.communicate(timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # not left crawling (and retrying a Redis that is gone) after the test
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"the worker did not finish in {WORKER_TIMEOUT_S} s: {err[-3000:]}")
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "Warning" not in err, err[-3000:]
     return out
