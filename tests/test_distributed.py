@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -27,7 +28,8 @@ from pymongo.database import Database
 from tests.conftest import TrainedModel
 from tests.fixtures_mongo import cli_env
 from tests.fixtures_sandbox import SANDBOX_SEED
-from tiequan.distributed.state import RunKeys, connect
+from tiequan.distributed.dedup import DedupPlan, RedisBloom
+from tiequan.distributed.state import RunKeys, RunState, connect
 from tiequan.sandbox.routes import Response
 from tiequan.sandbox.server import SandboxServer
 from tiequan.sandbox.truth import build_truth
@@ -57,12 +59,17 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free loopback port: no snapshots, no log of writes."""
+    """A throwaway redis-server on a free loopback port: no snapshots, and no log of writes
+    unless ``appendonly`` (as docs/distributed.md asks of a production Redis: a restart
+    then keeps the run's queue, leases and fingerprints)."""
 
-    def __init__(self, binary: str, directory: Path, port: int = 0) -> None:
+    def __init__(
+        self, binary: str, directory: Path, port: int = 0, appendonly: bool = False
+    ) -> None:
         self.binary = binary
         self.directory = directory
         self.port = port  # 0: a free one
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,21 +82,26 @@ class RedisServer:
             self.port = fixed or free_port()
             cmd = [
                 self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no",
+                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
+                "--dir", str(self.directory), "--daemonize", "no",
                 "--logfile", str(self.directory / f"redis-{self.port}.log"),
             ]  # fmt: skip
             self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.process.poll() is None:
+                probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
                 try:
-                    if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    if probe.ping():
                         return
                 except redis.ConnectionError:
                     time.sleep(0.05)
+                finally:
+                    probe.close()
             self.stop()
         raise RuntimeError(f"redis-server did not start; see {self.directory}")
 
     def stop(self) -> None:
+        """SIGTERM: redis-server writes its append-only file out and exits."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
@@ -182,7 +194,12 @@ def worker(run_id: str, env: dict[str, str], name: str) -> subprocess.Popen[str]
 
 
 def finish(proc: subprocess.Popen[str]) -> str:
-    out, err = proc.communicate(timeout=WORKER_TIMEOUT_S)
+    try:
+        out, err = proc.communicate(timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # not left crawling (and retrying a Redis that is gone) after the test
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"the worker did not finish in {WORKER_TIMEOUT_S} s: {err[-3000:]}")
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "Warning" not in err, err[-3000:]
     return out
@@ -327,3 +344,176 @@ def test_a_stopped_worker_gives_its_requests_back(
     out = finish(worker(run_id, run_env, "closer"))
     assert "由本节点记录" in out
     check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["closer"])
+
+
+def test_redis_restarted_mid_run_the_run_completes(
+    run_env: dict[str, str],
+    small_sandbox: CountingSandbox,
+    mongo_client: MongoClient[Any],
+    tmp_path: Path,
+) -> None:
+    # Its own Redis, with the append-only file a production Redis has (docs/distributed.md).
+    server = RedisServer(redis_binary(), tmp_path, appendonly=True)
+    server.start()
+    env = {**run_env, "TIEQUAN_REDIS_URL": server.url}
+    try:
+        run_id = seed(small_sandbox, env, "DOWNLOAD_DELAY=0.2", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
+        client = redis.Redis.from_url(server.url)
+        keys = RunKeys(run_id)
+        procs = [worker(run_id, env, name) for name in ("w1", "w2")]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            held = sum(client.hlen(keys.inflight(SITE, w)) for w in ("w1", "w2"))
+            if len(mall_hits(small_sandbox)) >= 15 and held > 0:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the workers never got going")
+        client.close()
+        server.stop()
+        # Down for longer than a lease: every heartbeat key has expired when it is back.
+        time.sleep(float(LEASE_S) + 1.5)
+        assert all(p.poll() is None for p in procs)  # waiting, not dead
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.exists(keys.named("meta"))  # the append-only file kept the run
+        assert not client.exists(keys.named("done"))  # and it was mid-run
+        outs = [finish(p) for p in procs]
+        client.close()
+    finally:
+        for proc in locals().get("procs", []):
+            if proc.poll() is None:
+                proc.kill()
+        server.stop()
+    assert sum("由本节点记录" in out for out in outs) == 1, outs
+    faults = small_sandbox.world.faults
+    hits = mall_hits(small_sandbox)
+    twice = {u: n for u, n in hits.items() if n != 1 + (u.partition("?")[0] in faults)}
+    assert twice == {}  # no live worker's requests were taken for a dead one's
+    check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["w1", "w2"])
+
+
+def test_a_bloom_filter_run_crawls_every_page_once(
+    run_env: dict[str, str], small_sandbox: CountingSandbox, mongo_client: MongoClient[Any]
+) -> None:
+    # The seeding sizes the filter; the worker's environment says nothing of it.
+    seeding = {**run_env, "TIEQUAN_DEDUP": "bloom", "TIEQUAN_DEDUP_CAPACITY": "1000",
+               "TIEQUAN_DEDUP_ERROR_RATE": "1e-4"}  # fmt: skip
+    run_id = seed(small_sandbox, seeding)
+    client = redis.Redis.from_url(run_env["TIEQUAN_REDIS_URL"])
+    keys = RunKeys(run_id)
+    assert client.type(keys.dupefilter(SITE)) == b"string"  # a bit array, not a set
+    out = finish(worker(run_id, run_env, "solo"))
+    assert "由本节点记录" in out
+    faults = small_sandbox.world.faults
+    hits = mall_hits(small_sandbox)
+    twice = {u: n for u, n in hits.items() if n != 1 + (u.partition("?")[0] in faults)}
+    assert hits and twice == {}
+    run = check_run(mongo_client[run_env["TIEQUAN_DB"]], run_id, ["solo"])
+    dedup = run["distributed"]["dedup"]
+    assert dedup["kind"] == "bloom" and dedup["capacity"] == 1000
+    assert len(hits) <= dedup["entries"][SITE] <= 1000
+    assert 0 < dedup["false_positive_rate"][SITE] < 1e-4
+    assert not client.exists(keys.dupefilter(SITE), keys.dupefilter_count(SITE))
+
+
+def bloom_plan(capacity: int, rate: float) -> DedupPlan:
+    config = DistributedSettings.from_env(
+        {"TIEQUAN_DEDUP": "bloom", "TIEQUAN_DEDUP_CAPACITY": str(capacity),
+         "TIEQUAN_DEDUP_ERROR_RATE": str(rate)}
+    )  # fmt: skip
+    return DedupPlan.sized(config)
+
+
+def test_the_bloom_filter_keeps_its_false_positive_rate(redis_server: RedisServer) -> None:
+    n, rate = 50_000, 0.01
+    plan = bloom_plan(n, rate)
+    assert plan.false_positive_rate(n) == pytest.approx(rate, rel=0.05)  # sized for it
+    client = redis.Redis.from_url(redis_server.url)
+    key = f"t:bloom:{uuid.uuid4().hex[:8]}"
+    bloom = RedisBloom(client, key, key + ":count", plan)
+    # SHA-1 hex, as scrapy-redis fingerprints; deterministic: the same filter every run
+    members = [hashlib.sha1(f"member-{i}".encode()).hexdigest() for i in range(n)]
+    others = [hashlib.sha1(f"other-{i}".encode()).hexdigest() for i in range(n)]
+    try:
+        added = [x for i in range(0, n, 2000) for x in bloom.add_many(members[i : i + 2000])]
+        assert sum(added) >= n * (1 - rate)  # new ones are new, but for false positives
+        assert bloom.count() == sum(added) == bloom.entries
+        assert all(bloom.contains_many(members))  # no false negatives
+        seen = sum(x for i in range(0, n, 2000) for x in bloom.contains_many(others[i : i + 2000]))
+        # ~500 expected (sd ~22): within 30% of the configured rate
+        assert rate * 0.7 <= seen / n <= rate * 1.3, seen
+        assert bloom.add(members[0]) is False and bloom.add("ab" * 20) is True
+        # its memory is the planned bit array, whatever was added
+        assert client.strlen(key) == (plan.bits + 7) // 8
+    finally:
+        client.delete(key, key + ":count")
+        client.close()
+
+
+def test_dedup_settings_name_the_bad_value() -> None:
+    with pytest.raises(SettingError, match=r"TIEQUAN_DEDUP .*'cuckoo'"):
+        DistributedSettings.from_env({"TIEQUAN_DEDUP": "cuckoo"})
+    with pytest.raises(SettingError, match=r"TIEQUAN_DEDUP_ERROR_RATE.*'0.5'"):
+        DistributedSettings.from_env({"TIEQUAN_DEDUP_ERROR_RATE": "0.5"})
+    with pytest.raises(SettingError, match=r"TIEQUAN_DEDUP_CAPACITY.*'lots'"):
+        DistributedSettings.from_env({"TIEQUAN_DEDUP_CAPACITY": "lots"})
+    with pytest.raises(SettingError, match=r"2\*\*32 bits.*1000000000"):
+        bloom_plan(10**9, 1e-9)
+    assert DedupPlan.sized(DistributedSettings.from_env({})).kind == "set"  # the default
+    assert bloom_plan(1000, 1e-3).capacity == 1000
+    config = DistributedSettings.from_env({"TIEQUAN_DEDUP": "bloom"})
+    assert DedupPlan.sized(config, estimate=3_000_000).capacity == 6_000_000  # from the last run
+
+
+def test_a_pop_retried_after_a_lost_reply_gets_the_same_request(
+    redis_server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    state = RunState(client, f"t-{uuid.uuid4().hex[:8]}", 60)
+    queue = state.keys.queue(SITE)
+    client.zadd(queue, {b"first": -2, b"second": -1})
+    inflight = state.keys.inflight(SITE, "w")
+    keys = [queue, inflight]
+    first = state.pop_script(keys=keys, args=["tok:1"])
+    again = state.pop_script(keys=keys, args=["tok:1"])  # as redis-py's retry sends it
+    assert first == again == [b"tok:1", b"first"]
+    assert client.zcard(queue) == 1 and client.hlen(inflight) == 1
+    token, data = state.pop(SITE, "w") or ("", b"")
+    assert data == b"second" and token.startswith(f"{state.nonce}:")
+    state.finish(SITE, "w", [token])  # the lease ends under the token the pop gave
+    assert client.hkeys(inflight) == [b"tok:1"]
+    client.delete(queue, inflight)
+    client.close()
+
+
+def test_no_lease_counts_as_expired_in_the_first_lease_after_a_redis_restart(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(redis_binary(), tmp_path)
+    server.start()  # just started: its uptime is under a lease
+    client = redis.Redis.from_url(server.url)
+    try:
+        state = RunState(client, "t-restart", 60)
+        client.sadd(state.keys.named("workers"), "gone")  # no heartbeat key
+        client.hset(state.keys.inflight(SITE, "gone"), "t1", "-1 request")
+        assert state.requeue_dead(SITE, lease_s=60) == 0  # it may not have beaten yet
+        assert client.zcard(state.keys.queue(SITE)) == 0
+        assert state.requeue_dead(SITE, lease_s=0) == 1  # a full lease since: it is dead
+        assert client.zrange(state.keys.queue(SITE), 0, -1) == [b"request"]
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_stats_merge_retried_after_a_lost_reply_adds_once(redis_server: RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    state = RunState(client, f"t-{uuid.uuid4().hex[:8]}", 60)
+    keys = [state.keys.stats(SITE), state.keys.named("merged")]
+    args = [60, "merge-1", "pages", "i", 3, "elapsed", "f", 1.5]
+    assert state.merge_script(keys=keys, args=args) == 1
+    assert state.merge_script(keys=keys, args=args) == 0  # as redis-py's retry sends it
+    state.merge_stats(SITE, {"pages": 2, "elapsed": 0.5, "reason": "finished", "flag": True})
+    assert state.stats(SITE) == {"pages": 5, "elapsed": 2.0}
+    client.delete(*keys)
+    client.close()

@@ -19,6 +19,7 @@ Two kinds:
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -143,7 +144,17 @@ DISTRIBUTED = (
     ),
     Setting("TIEQUAN_REDIS_OUTAGE_SECONDS", 120.0, "how long a worker waits for Redis (1–3600)"),
     Setting("TIEQUAN_RUN_KEYS_HOURS", 48.0, "an idle or finished run's Redis keys expire after"),
+    Setting("TIEQUAN_DEDUP", "set", "a run's duplicate filter: set (exact) or bloom (bounded)"),
+    Setting(
+        "TIEQUAN_DEDUP_CAPACITY", 2_000_000, "bloom: URLs per site per run it is sized for (1000–)"
+    ),
+    Setting(
+        "TIEQUAN_DEDUP_ERROR_RATE", 1e-6, "bloom: false-positive rate at capacity (1e-12–0.01)"
+    ),
 )
+DEDUP_KINDS = ("set", "bloom")
+# A Redis string holds at most 2**32 bits (512 MB): the largest Bloom filter of one key.
+MAX_BLOOM_BITS = 2**32
 
 SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS, *DISTRIBUTED)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
@@ -374,6 +385,9 @@ class DistributedSettings:
     lease_s: float
     outage_s: float
     keys_ttl_s: int
+    dedup: str = "set"
+    dedup_capacity: int = 2_000_000
+    dedup_error_rate: float = 1e-6
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> DistributedSettings:
@@ -385,6 +399,22 @@ class DistributedSettings:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingError(f"TIEQUAN_REDIS_URL must be a redis:// URL, got {url!r}")
         hours = _number(get("TIEQUAN_RUN_KEYS_HOURS"), "TIEQUAN_RUN_KEYS_HOURS", float, 0.01, 8760)
+        dedup = str(get("TIEQUAN_DEDUP")).lower()
+        if dedup not in DEDUP_KINDS:
+            raise SettingError(
+                f"TIEQUAN_DEDUP must be one of {', '.join(DEDUP_KINDS)}, got {dedup!r}"
+            )
+        capacity = _number(
+            get("TIEQUAN_DEDUP_CAPACITY"), "TIEQUAN_DEDUP_CAPACITY", int, 1000, 10**9
+        )
+        rate = _number(
+            get("TIEQUAN_DEDUP_ERROR_RATE"), "TIEQUAN_DEDUP_ERROR_RATE", float, 1e-12, 0.01
+        )
+        if dedup == "bloom" and bloom_bits(capacity, rate) > MAX_BLOOM_BITS:
+            raise SettingError(
+                "TIEQUAN_DEDUP_CAPACITY × TIEQUAN_DEDUP_ERROR_RATE need more than a Redis string's "
+                f"2**32 bits, got {capacity!r} and {rate!r}"
+            )
         return cls(
             redis_url=url,
             worker_id=get("TIEQUAN_WORKER_ID"),
@@ -395,6 +425,9 @@ class DistributedSettings:
                 get("TIEQUAN_REDIS_OUTAGE_SECONDS"), "TIEQUAN_REDIS_OUTAGE_SECONDS", float, 1, 3600
             ),
             keys_ttl_s=max(1, round(hours * 3600)),
+            dedup=dedup,
+            dedup_capacity=capacity,
+            dedup_error_rate=rate,
         )
 
     def as_scrapy(self) -> dict[str, Any]:
@@ -405,7 +438,20 @@ class DistributedSettings:
             "TIEQUAN_WORKER_LEASE_SECONDS": self.lease_s,
             "TIEQUAN_REDIS_OUTAGE_SECONDS": self.outage_s,
             "TIEQUAN_RUN_KEYS_HOURS": self.keys_ttl_s / 3600,
+            "TIEQUAN_DEDUP": self.dedup,
+            "TIEQUAN_DEDUP_CAPACITY": self.dedup_capacity,
+            "TIEQUAN_DEDUP_ERROR_RATE": self.dedup_error_rate,
         }
+
+
+def bloom_bits(capacity: int, error_rate: float) -> int:
+    """Bits of a Bloom filter holding ``capacity`` entries at ``error_rate`` (optimal k)."""
+    return math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
+
+
+def bloom_hashes(capacity: int, bits: int) -> int:
+    """The number of hash functions that minimises the false-positive rate."""
+    return max(1, round(bits / capacity * math.log(2)))
 
 
 def distributed_settings() -> DistributedSettings:

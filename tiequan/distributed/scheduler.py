@@ -42,6 +42,7 @@ from crawlers.spiders.profile import LICENCE_META
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
 from pipelines.frontier import FinishedHook
+from tiequan.distributed.dedup import BLOOM, DedupPlan, RedisBloom
 from tiequan.distributed.state import RunState, connect
 from tiequan.settings import DistributedSettings
 from tiequan.storage.breaker import CircuitBreaker
@@ -118,9 +119,8 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
         server = connect(config)
         state = RunState(server, run_id, config.keys_ttl_s)
         site = crawler.spidercls.name
-        dupefilter = RFPDupeFilter(
-            server, key=state.keys.dupefilter(site), debug=settings.getbool("DUPEFILTER_DEBUG")
-        )
+        plan = state.meta().dedup  # the seeding's, not this worker's settings: see DedupPlan
+        dupefilter = run_dupefilter(state, site, plan, settings.getbool("DUPEFILTER_DEBUG"))
         instance = cls(
             crawler,
             state,
@@ -181,6 +181,7 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
             return True
         if not request.dont_filter and self.df.request_seen(request):
             self.df.log(request, self.spider)
+            self.stats.inc_value("dedup/filtered")
             return False
         try:
             self.queue.push(request)
@@ -210,7 +211,7 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
     def beat(self) -> None:
         self.state.beat(self.worker, self.config.lease_s)
         self.state.touch([self.site])
-        returned = self.state.requeue_dead(self.site)
+        returned = self.state.requeue_dead(self.site, self.config.lease_s)
         if returned:
             self.stats.inc_value("distributed/requeued", returned)
 
@@ -244,13 +245,48 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # scrapy-redis has no t
             self.released.setdefault(id(by), []).extend(held)
 
     def on_idle(self, spider: Spider) -> None:
-        returned = self.state.requeue_dead(self.site)
+        returned = self.state.requeue_dead(self.site, self.config.lease_s)
         if returned:
             self.stats.inc_value("distributed/requeued", returned)
             raise DontCloseSpider
         if not self.state.drained(self.site):
             raise DontCloseSpider  # other workers still hold requests that may add more
         logger.info("%s: drained (worker %s)", self.site, self.worker)
+
+
+class BloomDupeFilter(RFPDupeFilter):  # type: ignore[misc]  # scrapy-redis has no type hints
+    """scrapy-redis's duplicate filter, its set replaced by a Bloom filter of the run's size."""
+
+    def __init__(self, bloom: RedisBloom, debug: bool = False) -> None:
+        super().__init__(bloom.server, key=bloom.key, debug=debug)
+        self.bloom = bloom
+        self.warned = False
+
+    def request_seen(self, request: Request) -> bool:
+        new = self.bloom.add(self.request_fingerprint(request))
+        if new and self.bloom.entries > self.bloom.plan.capacity and not self.warned:
+            self.warned = True
+            logger.warning(
+                "duplicate filter %s holds %d URLs, past the %d it is sized for: its "
+                "false-positive rate is now %.2g (sized for %.2g); raise TIEQUAN_DEDUP_CAPACITY",
+                self.key, self.bloom.entries, self.bloom.plan.capacity,
+                self.bloom.plan.false_positive_rate(self.bloom.entries), self.bloom.plan.error_rate,
+            )  # fmt: skip
+        return not new
+
+    def clear(self) -> None:
+        self.server.delete(self.bloom.key, self.bloom.count_key)
+
+
+def run_dupefilter(state: RunState, site: str, plan: DedupPlan, debug: bool = False) -> Any:
+    """The duplicate filter of one site of the run, as the seeding planned it."""
+    if plan.kind == BLOOM:
+        keys = state.keys
+        bloom = RedisBloom(
+            state.server, keys.dupefilter(site), keys.dupefilter_count(site), plan, keys.run_id
+        )
+        return BloomDupeFilter(bloom, debug=debug)
+    return RFPDupeFilter(state.server, key=state.keys.dupefilter(site), debug=debug)
 
 
 def config_names() -> tuple[str, ...]:

@@ -18,11 +18,12 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
-from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 
 from crawlers.spiderloader import ProfileSpiderLoader
 from pipelines.config import db_timeout_ms
+from tiequan.distributed.dedup import DedupPlan
+from tiequan.distributed.scheduler import run_dupefilter
 from tiequan.distributed.state import RunMeta, RunState, connect
 from tiequan.leads.followup import build_plan
 from tiequan.leads.queue import LeadQueue
@@ -30,7 +31,7 @@ from tiequan.models.live import verify_live
 from tiequan.models.registry import Registry, RegistryError
 from tiequan.settings import DistributedSettings, environment
 from tiequan.storage.connect import open_database
-from tiequan.storage.store import LEADS, Store, new_run_id
+from tiequan.storage.store import LEADS, RUNS, Store, new_run_id
 from tiequan.sweep.runner import SweepError, SweepOptions, crawl_settings, select_profiles
 
 logger = logging.getLogger(__name__)
@@ -80,10 +81,13 @@ def seed_run(options: SweepOptions, config: DistributedSettings) -> Seeded:
             base_url=options.base_url,
             settings={k: str(v) for k, v in options.settings.items()},
             revisits=plan,
+            dedup=DedupPlan.sized(config, largest_site(db, names)),
         )
         state.write_meta(meta)
         settings = crawl_settings(options, run_id, uri)
-        counts = {name: push_start(state, settings, name, options.base_url) for name in names}
+        counts = {
+            name: push_start(state, settings, name, options.base_url, meta.dedup) for name in names
+        }
         state.touch(names)
         Store(db).save_run(
             {
@@ -99,7 +103,9 @@ def seed_run(options: SweepOptions, config: DistributedSettings) -> Seeded:
     return Seeded(run_id, counts, len(plan))
 
 
-def push_start(state: RunState, settings: Settings, site: str, base_url: str | None) -> int:
+def push_start(
+    state: RunState, settings: Settings, site: str, base_url: str | None, plan: DedupPlan
+) -> int:
     """The site's start requests, through the run's duplicate filter into its queue."""
     loader = ProfileSpiderLoader.from_settings(settings)
     spider_cls = loader.load(site)
@@ -110,13 +116,25 @@ def push_start(state: RunState, settings: Settings, site: str, base_url: str | N
     spider = spider_cls.from_crawler(crawler, **kwargs)
     requests = asyncio.run(collect(spider.start()))
     queue = PriorityQueue(state.server, spider, state.keys.queue(site))
-    dupefilter = RFPDupeFilter(state.server, key=state.keys.dupefilter(site))
+    dupefilter = run_dupefilter(state, site, plan)
     pushed = 0
     for request in requests:
         if request.dont_filter or not dupefilter.request_seen(request):
             queue.push(request)
             pushed += 1
     return pushed
+
+
+def largest_site(db: Any, names: list[str]) -> int:
+    """Pages of the largest of these sites in its last recorded run: the seeded estimate
+    a Bloom filter is sized from (0 when none was recorded)."""
+    largest = 0
+    for name in names:
+        field = f"sites.{name}.pages"
+        last = db[RUNS].find_one({field: {"$exists": True}}, {field: 1}, sort=[("started_at", -1)])
+        if last is not None:
+            largest = max(largest, int(last.get("sites", {}).get(name, {}).get("pages") or 0))
+    return largest
 
 
 async def collect(start: AsyncIterator[Any]) -> list[Request]:

@@ -19,9 +19,11 @@ Everything here names keys through ``RunKeys``; nothing imports Scrapy.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +33,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
+from tiequan.distributed.dedup import SET, DedupPlan
 from tiequan.settings import DistributedSettings
 
 logger = logging.getLogger(__name__)
@@ -39,15 +42,22 @@ KEY_ROOT = "tiequan:run"
 ACTIVE_KEY = "tiequan:active-run"  # the run last seeded, for workers started without --run-id
 BACKOFF_CAP_S = 2.0
 
-# KEYS: queue, in-flight hash, token counter. The entry keeps its score ("score data"), so
-# a requeue restores its priority without decoding the request.
+# KEYS: queue, in-flight hash; ARGV[1]: the lease token, chosen by the worker. The entry
+# keeps its score ("score data"), so a requeue restores its priority without decoding the
+# request. A token already held is a retry whose reply was lost (Redis went away between
+# running the script and answering): it gets the same request again, not a second one that
+# would stay leased to nobody and keep the site from ever draining.
 POP = """
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held then
+  local at = string.find(held, ' ', 1, true)
+  return {ARGV[1], string.sub(held, at + 1)}
+end
 local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #r == 0 then return false end
 redis.call('ZREM', KEYS[1], r[1])
-local token = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[2], token, r[2] .. ' ' .. r[1])
-return {token, r[1]}
+redis.call('HSET', KEYS[2], ARGV[1], r[2] .. ' ' .. r[1])
+return {ARGV[1], r[1]}
 """
 # KEYS: the worker's heartbeat, its in-flight hash, the queue; ARGV[1] = 1 to ignore the
 # heartbeat (a worker returning its own requests as it stops).
@@ -72,6 +82,22 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
+# KEYS: the site's stats hash, the run's set of merges done; ARGV: the keys' TTL, this
+# merge's id, then (name, "i" or "f", value) per stat.
+MERGE = """
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+for i = 3, #ARGV, 3 do
+  if ARGV[i + 1] == 'i' then
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 class RunStateError(RuntimeError):
     """The run is not in Redis, or is in a state the command cannot act on."""
@@ -91,6 +117,10 @@ class RunKeys:
     def dupefilter(self, site: str) -> str:
         return f"{self.prefix}:{site}:dupefilter"
 
+    def dupefilter_count(self, site: str) -> str:
+        """The number of entries in a Bloom filter (a set counts its own)."""
+        return f"{self.prefix}:{site}:dupefilter:count"
+
     def inflight_prefix(self, site: str) -> str:
         return f"{self.prefix}:{site}:inflight:"
 
@@ -104,7 +134,7 @@ class RunKeys:
         return f"{self.prefix}:alive:{worker}"
 
     def named(self, name: str) -> str:
-        """meta, workers, closed, drained, tokens, done, recorded."""
+        """meta, workers, closed, drained, merged, done, recorded."""
         return f"{self.prefix}:{name}"
 
 
@@ -118,6 +148,7 @@ class RunMeta:
     base_url: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
     revisits: list[dict[str, Any]] = field(default_factory=list)  # crawlers.revisit rows
+    dedup: DedupPlan = field(default_factory=DedupPlan)
 
 
 def connect(config: DistributedSettings) -> redis.Redis:
@@ -141,9 +172,12 @@ class RunState:
         self.server = server
         self.keys = RunKeys(run_id)
         self.ttl_s = keys_ttl_s
+        self.nonce = secrets.token_hex(4)  # lease tokens of this client: nonce:count
+        self.tokens = itertools.count(1)
         self.pop_script = server.register_script(POP)
         self.requeue_script = server.register_script(REQUEUE)
         self.drained_script = server.register_script(DRAINED)
+        self.merge_script = server.register_script(MERGE)
 
     # ---- seeding and metadata ----------------------------------------------------------
 
@@ -159,16 +193,22 @@ class RunState:
         raw = self.server.get(self.keys.named("meta"))
         if raw is None:
             raise RunStateError(f"run {self.keys.run_id} is not in Redis (not seeded, or expired)")
-        return RunMeta(**json.loads(raw))
+        fields = json.loads(raw)
+        return RunMeta(**{**fields, "dedup": DedupPlan.from_json(fields.get("dedup"))})
+
+    def seeded(self) -> bool:
+        """Is the run still in Redis (its metadata, written once by the seeding)?"""
+        return bool(self.server.exists(self.keys.named("meta")))
 
     def touch(self, sites: list[str]) -> None:
         """Push the run's expiry forward (a run left behind expires by itself)."""
         pipe = self.server.pipeline(transaction=False)
-        for name in ("meta", "workers", "closed", "drained", "tokens"):
+        for name in ("meta", "workers", "closed", "drained", "merged"):
             pipe.expire(self.keys.named(name), self.ttl_s)
         for site in sites:
             pipe.expire(self.keys.queue(site), self.ttl_s)
             pipe.expire(self.keys.dupefilter(site), self.ttl_s)
+            pipe.expire(self.keys.dupefilter_count(site), self.ttl_s)
             pipe.expire(self.keys.stats(site), self.ttl_s)
         pipe.execute()
 
@@ -182,12 +222,13 @@ class RunState:
 
     def pop(self, site: str, worker: str) -> tuple[str, bytes] | None:
         """The best request of the site's queue, now held by ``worker``: (token, data)."""
-        keys = [self.keys.queue(site), self.keys.inflight(site, worker), self.keys.named("tokens")]
-        found = self.pop_script(keys=keys)
+        keys = [self.keys.queue(site), self.keys.inflight(site, worker)]
+        # A new token per call, the same one for redis-py's retries of this call.
+        found = self.pop_script(keys=keys, args=[f"{self.nonce}:{next(self.tokens)}"])
         if not found:
             return None
         token, data = found
-        return str(token), bytes(data)
+        return text(token), bytes(data)
 
     def finish(self, site: str, worker: str, tokens: list[str]) -> None:
         if tokens:
@@ -200,8 +241,17 @@ class RunState:
         """Return this worker's in-flight requests to the queue (it is stopping early)."""
         return self._requeue(site, worker, force=True)
 
-    def requeue_dead(self, site: str) -> int:
-        """Put back the in-flight requests of every worker whose lease has expired."""
+    def requeue_dead(self, site: str, lease_s: float) -> int:
+        """Put back the in-flight requests of every worker whose lease has expired.
+
+        Not while Redis has been up for less than a lease: heartbeat keys expire on Redis's
+        clock, which ran on while Redis was down (a restart from its append-only file drops
+        the keys whose time passed meanwhile), so a missing one says nothing until every
+        worker has had a full lease since the restart to beat again. Requeuing then would
+        have a live worker's requests fetched a second time."""
+        uptime = int(self.server.info("server").get("uptime_in_seconds", 0))
+        if uptime < lease_s:
+            return 0
         returned = 0
         workers = self.server.smembers(self.keys.named("workers"))
         for raw in workers:
@@ -241,18 +291,15 @@ class RunState:
         return bool(self.server.sismember(self.keys.named("drained"), site))
 
     def merge_stats(self, site: str, stats: dict[str, Any]) -> None:
-        """Add a worker's numeric crawl stats of the site to the run's totals."""
-        pipe = self.server.pipeline(transaction=True)
-        key = self.keys.stats(site)
+        """Add a worker's numeric crawl stats of the site to the run's totals, once: a retry
+        after a lost reply finds this merge's mark and adds nothing."""
+        args: list[str | int | float] = [self.ttl_s, f"{self.nonce}:{next(self.tokens)}"]
         for name, value in stats.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            if isinstance(value, int):
-                pipe.hincrby(key, name, value)
-            else:
-                pipe.hincrbyfloat(key, name, value)
-        pipe.expire(key, self.ttl_s)
-        pipe.execute()
+            args += [name, "i" if isinstance(value, int) else "f", value]
+        keys = [self.keys.stats(site), self.keys.named("merged")]
+        self.merge_script(keys=keys, args=args)
 
     def stats(self, site: str) -> dict[str, int | float]:
         out: dict[str, int | float] = {}
@@ -260,6 +307,12 @@ class RunState:
             value = text(raw)
             out[text(name)] = float(value) if "." in value or "e" in value else int(value)
         return out
+
+    def dedup_entries(self, site: str, plan: DedupPlan) -> int:
+        """URLs in the site's duplicate filter (a Bloom filter's counter, a set's size)."""
+        if plan.kind == SET:
+            return int(self.server.scard(self.keys.dupefilter(site)))
+        return int(self.server.get(self.keys.dupefilter_count(site)) or 0)
 
     def close_worker(self, worker: str) -> None:
         pipe = self.server.pipeline(transaction=False)
@@ -280,7 +333,10 @@ class RunState:
     def claim_record(self, worker: str) -> bool:
         """True for the one worker that records the run."""
         key = self.keys.named("recorded")
-        return bool(self.server.set(key, worker, nx=True, ex=self.ttl_s))
+        if self.server.set(key, worker, nx=True, ex=self.ttl_s):
+            return True
+        # A retry after a lost reply finds its own first SET: this worker won all the same.
+        return self.recorded_by() == worker
 
     def recorded_by(self) -> str | None:
         raw = self.server.get(self.keys.named("recorded"))
@@ -288,7 +344,11 @@ class RunState:
 
     def finish_run(self, sites: list[str]) -> None:
         """The run is recorded: its fingerprints and queues go now, the rest with its TTL."""
-        doomed = [k for s in sites for k in (self.keys.dupefilter(s), self.keys.queue(s))]
+        doomed = [
+            k
+            for s in sites
+            for k in (self.keys.dupefilter(s), self.keys.dupefilter_count(s), self.keys.queue(s))
+        ]
         if doomed:
             self.server.unlink(*doomed)
         if self.server.get(ACTIVE_KEY) == self.keys.run_id.encode():

@@ -22,6 +22,7 @@ from scrapy.settings import Settings
 
 from crawlers import revisit
 from pipelines.config import db_timeout_ms
+from tiequan.distributed.dedup import BLOOM
 from tiequan.distributed.scheduler import (
     SCHEDULER_PATH,
     START_MIDDLEWARE_PATH,
@@ -116,6 +117,13 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
                 "finish_reason": stats.get("finish_reason"),
             }
         state.close_worker(worker)
+        if not state.seeded():
+            # Redis came back empty (restarted without persistence, or the run's keys
+            # expired): what is left of the run cannot be told apart from nothing left.
+            raise RunStateError(
+                f"批次 {run_id} 已不在 Redis 中（Redis 未持久化即重启？），无法判断是否抓取完毕；"
+                "本批次未记录为完成，请重新下发"
+            )
         if state.mark_done(meta.sites):
             logger.info("run %s: every site drained, the run is done", run_id)
         result = WorkerResult(run_id, worker, sites, run_done=state.done())
@@ -147,6 +155,23 @@ def wait_settled(state: RunState, limit_s: float) -> None:
         time.sleep(SETTLE_POLL_S)
 
 
+def dedup_report(state: RunState, meta: RunMeta) -> dict[str, Any]:
+    """The run's duplicate filter: its kind, size, and for a Bloom filter the chance, at the
+    end, that a new URL was taken for a seen one (an upper bound on the share skipped)."""
+    plan = meta.dedup
+    entries = {site: state.dedup_entries(site, plan) for site in meta.sites}
+    out: dict[str, Any] = {"kind": plan.kind, "entries": entries}
+    if plan.kind == BLOOM:
+        out.update(
+            capacity=plan.capacity,
+            error_rate=plan.error_rate,
+            bits=plan.bits,
+            hashes=plan.hashes,
+            false_positive_rate={s: plan.false_positive_rate(n) for s, n in entries.items()},
+        )
+    return out
+
+
 def record(
     db: Any, state: RunState, meta: RunMeta, worker: str, home: Path | None
 ) -> dict[str, Any]:
@@ -163,6 +188,7 @@ def record(
     report["distributed"] = {
         "recorded_by": worker,
         "requeued": sum(int(s.get("distributed/requeued", 0)) for s in stats.values()),
+        "dedup": dedup_report(state, meta),
     }
     Store(db).save_run(report)
     path = resolve_home(home) / "runs" / f"{meta.run_id}.json"
