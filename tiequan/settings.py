@@ -137,7 +137,14 @@ DISTRIBUTED = (
     ),
     Setting("TIEQUAN_REDIS_OUTAGE_SECONDS", 120.0, "how long a worker waits for Redis (1–3600)"),
     Setting("TIEQUAN_RUN_KEYS_HOURS", 48.0, "an idle or finished run's Redis keys expire after"),
+    Setting(
+        "TIEQUAN_DETECTION",
+        "workers",
+        "where a distributed run detects: workers (tiequan detect-worker) or inline",
+    ),
+    Setting("TIEQUAN_DETECT_BATCH", 50, "listings a detection worker takes at once (1–1000)"),
 )
+DETECTION_MODES = ("workers", "inline")
 
 SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS, *DISTRIBUTED)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
@@ -361,6 +368,8 @@ class DistributedSettings:
     lease_s: float
     outage_s: float
     keys_ttl_s: int
+    detection: str = "workers"  # DETECTION_MODES
+    detect_batch: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> DistributedSettings:
@@ -372,6 +381,11 @@ class DistributedSettings:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingError(f"TIEQUAN_REDIS_URL must be a redis:// URL, got {url!r}")
         hours = _number(get("TIEQUAN_RUN_KEYS_HOURS"), "TIEQUAN_RUN_KEYS_HOURS", float, 0.01, 8760)
+        detection = str(get("TIEQUAN_DETECTION")).lower()
+        if detection not in DETECTION_MODES:
+            raise SettingError(
+                f"TIEQUAN_DETECTION must be one of {', '.join(DETECTION_MODES)}, got {detection!r}"
+            )
         return cls(
             redis_url=url,
             worker_id=get("TIEQUAN_WORKER_ID"),
@@ -382,6 +396,8 @@ class DistributedSettings:
                 get("TIEQUAN_REDIS_OUTAGE_SECONDS"), "TIEQUAN_REDIS_OUTAGE_SECONDS", float, 1, 3600
             ),
             keys_ttl_s=max(1, round(hours * 3600)),
+            detection=detection,
+            detect_batch=_number(get("TIEQUAN_DETECT_BATCH"), "TIEQUAN_DETECT_BATCH", int, 1, 1000),
         )
 
     def as_scrapy(self) -> dict[str, Any]:
@@ -392,6 +408,8 @@ class DistributedSettings:
             "TIEQUAN_WORKER_LEASE_SECONDS": self.lease_s,
             "TIEQUAN_REDIS_OUTAGE_SECONDS": self.outage_s,
             "TIEQUAN_RUN_KEYS_HOURS": self.keys_ttl_s / 3600,
+            "TIEQUAN_DETECTION": self.detection,
+            "TIEQUAN_DETECT_BATCH": self.detect_batch,
         }
 
 

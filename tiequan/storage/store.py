@@ -61,6 +61,9 @@ SAVED_VIEWS = "saved_views"
 MODELS = "models"
 MODEL_ALIASES = "model_aliases"
 LEXICON_CHANGES = "lexicon_changes"
+# Listings a distributed crawl handed to detection workers, deleted once they are done
+# (tiequan.distributed.handoff); read by _id only.
+STAGED = "staged"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
