@@ -36,7 +36,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 from scrapy.statscollectors import StatsCollector
-from twisted.internet.defer import Deferred
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import LoopingCall
 
 from crawlers import revisit
@@ -161,13 +161,12 @@ class LeaseFeed:
         self.heartbeat = LoopingCall(self.beat)
         self.heartbeat.start(self.config.lease_s / 3, now=False)
 
-    def closed(self, spider: ProfileSpider, reason: str) -> Deferred[None]:
+    async def closed(self, spider: ProfileSpider, reason: str) -> None:
         if self.heartbeat is not None and self.heartbeat.running:
             self.heartbeat.stop()
-        done: Deferred[None] = self.ends.close()
+        await maybe_deferred_to_future(self.ends.close())
         if reason != "finished":
-            done.addCallback(lambda _: self.give_back(reason))
-        return done
+            self.give_back(reason)
 
     def give_back(self, reason: str) -> None:
         back = self.state.give_back(self.queue, self.worker)
