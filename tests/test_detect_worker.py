@@ -8,9 +8,10 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,8 +22,10 @@ from pymongo.database import Database
 from tests.conftest import TrainedModel
 from tests.fixtures_distributed import (
     FAST,
+    LEASE_S,
     SITE,
     CountingSandbox,
+    RedisServer,
     finish,
     seed,
     tiequan,
@@ -38,10 +41,8 @@ BATCH = "4"  # small batches, so two detection workers share a hundred listings
 _CHILDREN: list[subprocess.Popen[str]] = []
 
 
-@pytest.fixture(autouse=True)
-def no_child_left() -> Iterator[None]:
-    """A failed test kills the detection workers it started."""
-    yield
+def reap() -> None:
+    """Kill what a failed fixture left running."""
     while _CHILDREN:
         proc = _CHILDREN.pop()
         if proc.poll() is None:
@@ -106,75 +107,106 @@ def check_detected(db: Database[Any], run_id: str, recorder: str) -> dict[str, A
     return run
 
 
-@pytest.fixture
-def sweep_env(
-    mongo_uri: str, tmp_path: Path, trained_model: TrainedModel
-) -> Iterator[dict[str, str]]:  # a database of its own for the single-process sweep
-    name = f"t_single_{int(time.time() * 1000) % 10**8}"
+def new_db(mongo_uri: str, trained_model: TrainedModel, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     trained_model.promote_at(mongo_uri, name)
-    env = cli_env(mongo_uri, name, tmp_path / "single")
-    yield env
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    client.drop_database(name)
-    client.close()
+    return name
+
+
+@dataclass
+class DetectedRun:
+    """One distributed run of the mall and one single-process sweep of it, in two databases."""
+
+    run_id: str
+    db: Database[Any]
+    alone: Database[Any]
+    crawl: str  # the crawl worker's output
+    outs: list[str]  # the two detection workers' outputs
+    held: int  # listings the killed detection worker held
+    queued: int  # listings queued by the crawl
+    redis: redis.Redis
+
+
+@pytest.fixture(scope="module")
+def detected_run(
+    mongo_uri: str,
+    mongo_client: MongoClient[Any],
+    trained_model: TrainedModel,
+    redis_server: RedisServer,
+    small_sandbox: CountingSandbox,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[DetectedRun]:
+    """A crawl worker fills the queue; a detection worker is SIGKILLed holding listings; two
+    more drain it, while a single-process sweep of the same sandbox runs beside them."""
+    home = tmp_path_factory.mktemp("detect")
+    names = [new_db(mongo_uri, trained_model, p) for p in ("t_detw", "t_single")]
+    env = cli_env(
+        mongo_uri, names[0], home / "dist",
+        TIEQUAN_REDIS_URL=redis_server.url, TIEQUAN_WORKER_LEASE_SECONDS=LEASE_S,
+    )  # fmt: skip
+    try:
+        run_id = seed(small_sandbox, env, detection="workers")
+        client = redis.Redis.from_url(env["TIEQUAN_REDIS_URL"])
+        crawl = finish(worker(run_id, env, "c1"))
+        queue = RunKeys(run_id).queue(detect_queue(SITE))
+        queued = int(client.zcard(queue))
+        inflight = RunKeys(run_id).inflight(detect_queue(SITE), "victim")
+        victim = detect_worker(run_id, env, "victim")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and client.hlen(inflight) == 0:
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=30)
+        held = int(client.hlen(inflight))
+        assert client.zcard(queue) > 0  # killed mid-queue
+        settings = [arg for kv in FAST for arg in ("-s", kv)]
+        single = tiequan(
+            "sweep", "--site", SITE, "--base-url", small_sandbox.base_url, *settings,
+            env=cli_env(mongo_uri, names[1], home / "single"),
+        )  # fmt: skip
+        _CHILDREN.append(single)
+        detectors = [detect_worker(run_id, env, name) for name in ("d1", "d2")]
+        outs = [finish(p) for p in detectors]
+        finish(single)
+        yield DetectedRun(
+            run_id, mongo_client[names[0]], mongo_client[names[1]], crawl, outs, held, queued,
+            client,
+        )  # fmt: skip
+    finally:
+        reap()
+        for name in names:
+            mongo_client.drop_database(name)
 
 
 def test_detection_workers_make_the_leads_of_a_single_process_sweep(
-    run_env: dict[str, str],
-    sweep_env: dict[str, str],
-    small_sandbox: CountingSandbox,
-    mongo_client: MongoClient[Any],
+    detected_run: DetectedRun,
 ) -> None:
-    run_id = seed(small_sandbox, run_env, detection="workers")
-    client = redis.Redis.from_url(run_env["TIEQUAN_REDIS_URL"])
-    detectors = [detect_worker(run_id, run_env, name) for name in ("d1", "d2")]
-    crawl = finish(worker(run_id, run_env, "c1"))
-    assert "检测节点" in crawl and "由本节点记录" not in crawl  # the crawl does not record
-    outs = [finish(p) for p in detectors]
-    assert sum("由本节点记录" in out for out in outs) == 1, outs
-    counts = [detected(out) for out in outs]
-    assert all(n > 0 for n in counts), outs  # they shared the queue
-    assert sum(counts) == len(truth())
-    recorder = "d1" if "由本节点记录" in outs[0] else "d2"
-    db = mongo_client[run_env["TIEQUAN_DB"]]
-    run = check_detected(db, run_id, recorder)
-    assert not client.exists(RunKeys(run_id).queue(detect_queue(SITE)))
-
-    settings = [arg for kv in FAST for arg in ("-s", kv)]
-    single = tiequan("sweep", "--site", SITE, "--base-url", small_sandbox.base_url, *settings,
-                     env=sweep_env)  # fmt: skip
-    _out, err = single.communicate(timeout=240)
-    assert single.returncode == 0, err[-3000:]
-    alone = mongo_client[sweep_env["TIEQUAN_DB"]]
+    run, db, alone = detected_run, detected_run.db, detected_run.alone
+    assert "检测节点" in run.crawl and "由本节点记录" not in run.crawl  # the crawl does not record
+    assert run.queued == len(truth())
+    assert sum("由本节点记录" in out for out in run.outs) == 1, run.outs
+    assert all(detected(out) > 0 for out in run.outs), run.outs  # they shared the queue
+    recorder = "d1" if "由本节点记录" in run.outs[0] else "d2"
+    record = check_detected(db, run.run_id, recorder)
+    assert not run.redis.exists(RunKeys(run.run_id).queue(detect_queue(SITE)))
     leads = leads_of(db)
     assert leads and leads == leads_of(alone)
     assert evidence_of(db) and evidence_of(db) == evidence_of(alone)
     (alone_run,) = alone.runs.find()
     for key in ("findings", "leads_new", "items"):
-        assert run["totals"][key] == alone_run["totals"][key], key
-    assert run["leads_by_category"] == alone_run["leads_by_category"]
+        assert record["totals"][key] == alone_run["totals"][key], key
+    assert record["leads_by_category"] == alone_run["leads_by_category"]
 
 
 def test_a_killed_detection_worker_leaves_no_listing_undetected(
-    run_env: dict[str, str], small_sandbox: CountingSandbox, mongo_client: MongoClient[Any]
+    detected_run: DetectedRun,
 ) -> None:
-    run_id = seed(small_sandbox, run_env, detection="workers")
-    client = redis.Redis.from_url(run_env["TIEQUAN_REDIS_URL"])
-    queue = RunKeys(run_id).queue(detect_queue(SITE))
-    finish(worker(run_id, run_env, "crawler"))  # the whole mall waits in the queue
-    queued = client.zcard(queue)
-    assert queued == len(truth())
-    inflight = RunKeys(run_id).inflight(detect_queue(SITE), "victim")
-    victim = detect_worker(run_id, run_env, "victim")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and client.hlen(inflight) == 0:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=30)
-    assert client.hlen(inflight) > 0  # it died holding listings
-    assert client.zcard(queue) < queued
-    out = finish(detect_worker(run_id, run_env, "survivor"))
-    assert re.search(r"收回失联节点商品 [1-9]", out), out
-    assert "由本节点记录" in out
-    assert client.hlen(inflight) == 0
-    check_detected(mongo_client[run_env["TIEQUAN_DB"]], run_id, "survivor")
+    run = detected_run
+    assert run.held > 0  # it died holding listings: the others took them back
+    requeued = [int(m) for out in run.outs for m in re.findall(r"收回失联节点商品 (\d+)", out)]
+    assert sum(requeued) == run.held, run.outs
+    inflight = RunKeys(run.run_id).inflight(detect_queue(SITE), "victim")
+    assert run.redis.hlen(inflight) == 0
+    stored = list(run.db.listings.find({"platform": SITE}, {"item_id": 1}))
+    assert {d["item_id"] for d in stored} == truth()
+    assert run.db.staged.count_documents({}) == 0

@@ -69,6 +69,7 @@ CRAWL = (
     Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),
     Setting("TIEQUAN_PROGRESS_INTERVAL", 0, "seconds between progress lines (0: off)"),
     Setting("TIEQUAN_FOLLOWUP_FILE", None, "takedown follow-up plan (written by the runner)"),
+    Setting("TIEQUAN_FOLLOWUP_NOT_SEEN", True, "record plan listings the crawl missed (stage 650)"),
     Setting("TIEQUAN_RECRAWL", True, "skip unchanged pages and listings (pipelines.recrawl)"),
     Setting("TIEQUAN_OCR_ENABLED", True, "read the text in product images (stage 350)"),
     Setting("TIEQUAN_OCR_MAX_IMAGES", 4, "images read per listing"),
@@ -83,6 +84,7 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+    Setting("TIEQUAN_HISTORY_UNTIL", None, "price history ends here (ISO 8601; default: now)"),
     Setting("TIEQUAN_TRACEMALLOC", None, "write where memory grew to this file (slow; memtrace)"),
     # Crawl health (crawlers.health): thresholds of the Spidermon monitors run at spider close.
     Setting("TIEQUAN_HEALTH_RUNS_COMPARED", 5, "finished runs of the site the item count meets"),
