@@ -19,6 +19,8 @@ import redis
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from crawlers.items import UNCHANGED, Licence, Listing, RawCapture
+from crawlers.revisit import Target
 from tests.conftest import TrainedModel
 from tests.fixtures_distributed import (
     FAST,
@@ -33,7 +35,9 @@ from tests.fixtures_distributed import (
 )
 from tests.fixtures_mongo import cli_env
 from tests.test_distributed import truth
-from tiequan.distributed.state import RunKeys, detect_queue
+from tiequan.distributed.handoff import staged_doc, staged_listing
+from tiequan.distributed.state import RunKeys, RunState, connect, detect_queue
+from tiequan.settings import DistributedSettings, SettingError
 
 BATCH = "4"  # small batches, so two detection workers share a hundred listings
 
@@ -144,6 +148,7 @@ def detected_run(
         mongo_uri, names[0], home / "dist",
         TIEQUAN_REDIS_URL=redis_server.url, TIEQUAN_WORKER_LEASE_SECONDS=LEASE_S,
     )  # fmt: skip
+    client: redis.Redis | None = None
     try:
         run_id = seed(small_sandbox, env, detection="workers")
         client = redis.Redis.from_url(env["TIEQUAN_REDIS_URL"])
@@ -174,6 +179,8 @@ def detected_run(
         )  # fmt: skip
     finally:
         reap()
+        if client is not None:
+            client.close()
         for name in names:
             mongo_client.drop_database(name)
 
@@ -210,3 +217,52 @@ def test_a_killed_detection_worker_leaves_no_listing_undetected(
     stored = list(run.db.listings.find({"platform": SITE}, {"item_id": 1}))
     assert {d["item_id"] for d in stored} == truth()
     assert run.db.staged.count_documents({}) == 0
+
+
+def test_a_staged_listing_comes_back_as_the_crawl_left_it() -> None:
+    raw = RawCapture(
+        request_url="http://127.0.0.1/mall/item/1", method="GET",
+        request_headers=[("Accept", "text/html")], response_url="http://127.0.0.1/mall/item/1",
+        status=200, response_headers=[("Content-Type", "text/html")], body=b"<html>1</html>",
+        fetched_at="2026-12-02T00:00:00Z", images={"http://127.0.0.1/a.b/x.png": b"\x89PNG"},
+    )  # fmt: skip
+    target = Target("sandbox_mall", "1", raw.request_url, "t", ("XS1",), ("drugs",))
+    item = Listing(
+        platform="sandbox_mall", kind="product", url=raw.request_url, item_id="1", title="t",
+        licence=Licence(credit_code="91110000000000000X"), raw=raw, licence_raw=raw,
+        revisit=target, extra={"category": "药品"},
+    )  # fmt: skip
+    doc = staged_doc(item, "R1")
+    assert doc["_id"] == "R1/sandbox_mall:1"
+    back = staged_listing(doc)
+    assert back.to_dict() == item.to_dict()
+    assert back.revisit == target and back.recrawl is None
+    assert back.raw is not None and back.licence_raw is not None
+    assert back.raw.images == raw.images and back.raw.body == raw.body
+    assert back.raw.request_headers == raw.request_headers
+    item.recrawl = UNCHANGED
+    item.revisit = None
+    assert staged_doc(item, "R1")["raw"] is None  # an unchanged listing fixes no evidence
+
+
+def test_an_id_is_queued_once_per_run(redis_server: RedisServer) -> None:
+    config = DistributedSettings.from_env({"TIEQUAN_REDIS_URL": redis_server.url})
+    state = RunState(connect(config), f"offer-{uuid.uuid4().hex[:8]}", 60)
+    queue = detect_queue(SITE)
+    try:
+        assert state.offer(queue, ["a", "b"]) == 2
+        taken = state.pop_many(queue, "w", 5)
+        assert sorted(data for _token, data in taken) == [b"a", b"b"]
+        assert state.offer(queue, ["a", "c"]) == 1  # "a" was queued before, though taken since
+        assert state.pop_many(queue, "w", 5)[0][1] == b"c"
+        assert state.held(queue, "w") == 3
+        assert state.offered(queue) == {"a", "b", "c"}
+    finally:
+        state.server.close()
+
+
+def test_the_detection_setting_names_the_bad_value() -> None:
+    with pytest.raises(SettingError, match=r"TIEQUAN_DETECTION.*'elsewhere'"):
+        DistributedSettings.from_env({"TIEQUAN_DETECTION": "elsewhere"})
+    with pytest.raises(SettingError, match=r"TIEQUAN_DETECT_BATCH.*'0'"):
+        DistributedSettings.from_env({"TIEQUAN_DETECT_BATCH": "0"})

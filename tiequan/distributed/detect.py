@@ -85,7 +85,7 @@ DETECT_PIPELINES = {
 # items are the crawl's; the detection crawler's own downloads are images and screenshots).
 DETECT_STATS = (
     "detector/", "leads/", "evidence/", "followup/", "price_history/", "store/", "refer/",
-    "ocr/", "images/", "db/", "detect/",
+    "ocr/", "images/", "db/", "detect/", "log_count/ERROR", "spider_exceptions/",
 )  # fmt: skip
 
 

@@ -130,10 +130,11 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
     uri = shared_mongo_uri(SweepOptions(mongo_uri=options.mongo_uri))
     settings = worker_settings(meta, options, config, worker, uri)
     with open_database(uri, options.home, timeout_ms=db_timeout_ms(settings)) as db:
-        try:
-            verify_live(Registry(db, environment().model_dir))
-        except RegistryError as exc:
-            raise SweepError(str(exc)) from exc
+        if meta.detection != DETECT_WORKERS:  # else this worker loads no model
+            try:
+                verify_live(Registry(db, environment().model_dir))
+            except RegistryError as exc:
+                raise SweepError(str(exc)) from exc
         crawlers = crawl(settings, meta, options.log_level)
         sites: dict[str, dict[str, Any]] = {}
         for crawler in crawlers:
