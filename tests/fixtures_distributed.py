@@ -75,11 +75,14 @@ class RedisServer:
             self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.process.poll() is None:
+                probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
                 try:
-                    if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    if probe.ping():
                         return
                 except redis.ConnectionError:
                     time.sleep(0.05)
+                finally:
+                    probe.close()
             self.stop()
         raise RuntimeError(f"redis-server did not start; see {self.directory}")
 
