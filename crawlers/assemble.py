@@ -43,8 +43,8 @@ EVIDENCE_PIPELINE = "pipelines.evidence.EvidencePipeline"
 RAW_CONSUMERS = (EVIDENCE_PIPELINE, "tiequan.distributed.handoff.HandoffPipeline")
 
 
-def keeps_raw(settings: BaseSettings) -> bool:
-    """Whether a stage reads the raw exchange (RAW_CONSUMERS), so items should carry it."""
+def keeps_raw(settings: BaseSettings, consumers: tuple[str, ...] = RAW_CONSUMERS) -> bool:
+    """Whether a stage reads the raw exchange (``consumers``), so items should carry it."""
     for component, order in settings.getwithbase("ITEM_PIPELINES").items():
         path = (
             component
@@ -53,7 +53,7 @@ def keeps_raw(settings: BaseSettings) -> bool:
                 f"{getattr(component, '__module__', '')}.{getattr(component, '__qualname__', '')}"
             )
         )
-        if path in RAW_CONSUMERS and order is not None:
+        if path in consumers and order is not None:
             return True
     return False
 
