@@ -85,6 +85,7 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
     Setting("TIEQUAN_HISTORY_UNTIL", None, "price history ends here (ISO 8601; default: now)"),
+    Setting("TIEQUAN_LIVE_MODEL_VERSION", None, "live model of a crawl detected elsewhere"),
     Setting("TIEQUAN_TRACEMALLOC", None, "write where memory grew to this file (slow; memtrace)"),
     # Crawl health (crawlers.health): thresholds of the Spidermon monitors run at spider close.
     Setting("TIEQUAN_HEALTH_RUNS_COMPARED", 5, "finished runs of the site the item count meets"),

@@ -36,6 +36,7 @@ from crawlers.items import Licence, Listing, RawCapture
 from crawlers.revisit import Target
 from pipelines.batch import BatchWriter
 from pipelines.config import PipelineConfig
+from pipelines.recrawl import MODEL_VERSION_STAT
 from tiequan.distributed.state import RunState, connect, detect_queue
 from tiequan.settings import DistributedSettings
 from tiequan.storage.bulk import DUPLICATE_KEY
@@ -120,9 +121,12 @@ def insert_staged(db: Database[Any], batch: list[dict[str, Any]]) -> None:
 class HandoffPipeline:
     """Stage 400 of a crawl worker whose run detects in detection workers."""
 
-    def __init__(self, writer: BatchWriter[dict[str, Any]], state: RunState) -> None:
+    def __init__(
+        self, writer: BatchWriter[dict[str, Any]], state: RunState, live_version: str | None
+    ) -> None:
         self.writer = writer
         self.state = state
+        self.live_version = live_version
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HandoffPipeline:
@@ -145,10 +149,12 @@ class HandoffPipeline:
                 stats.inc_value("handoff/queued", state.offer(detect_queue(site), ids))
 
         writer = BatchWriter(HANDOFF_STAGE, config, stats, write, lambda r: r, spooled=False)
-        return cls(writer, state)
+        return cls(writer, state, settings.get("TIEQUAN_LIVE_MODEL_VERSION") or None)
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.writer.open()
+        if self.live_version:  # what the detection stage leaves for the recrawl stage
+            self.writer.stats.set_value(MODEL_VERSION_STAT, self.live_version)
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, Listing):

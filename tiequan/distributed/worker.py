@@ -36,7 +36,7 @@ from tiequan.distributed.state import (
     active_run,
     connect,
 )
-from tiequan.models.live import verify_live
+from tiequan.models.live import live_record, verify_live
 from tiequan.models.registry import Registry, RegistryError
 from tiequan.settings import DistributedSettings, environment
 from tiequan.storage.connect import open_database, resolve_home
@@ -130,11 +130,17 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
     uri = shared_mongo_uri(SweepOptions(mongo_uri=options.mongo_uri))
     settings = worker_settings(meta, options, config, worker, uri)
     with open_database(uri, options.home, timeout_ms=db_timeout_ms(settings)) as db:
-        if meta.detection != DETECT_WORKERS:  # else this worker loads no model
-            try:
-                verify_live(Registry(db, environment().model_dir))
-            except RegistryError as exc:
-                raise SweepError(str(exc)) from exc
+        try:
+            registry = Registry(db, environment().model_dir)
+            if meta.detection == DETECT_WORKERS:
+                # No model is loaded here; the recrawl stage still needs the live version,
+                # to send listings another model detected to detection again.
+                version = live_record(registry).version
+                settings.set("TIEQUAN_LIVE_MODEL_VERSION", version, priority="cmdline")
+            else:
+                verify_live(registry)
+        except RegistryError as exc:
+            raise SweepError(str(exc)) from exc
         crawlers = crawl(settings, meta, options.log_level)
         sites: dict[str, dict[str, Any]] = {}
         for crawler in crawlers:
