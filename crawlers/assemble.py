@@ -38,10 +38,13 @@ LICENCE_FIELDS: tuple[str, ...] = ("credit_code", "name", "address")
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "title")
 # Spiders keep the raw exchange on items only when this stage will consume (and clear) it.
 EVIDENCE_PIPELINE = "pipelines.evidence.EvidencePipeline"
+# The stages that read the raw exchange: the evidence stage, or a distributed crawl
+# worker's hand-off to the detection workers, which run the evidence stage later.
+RAW_CONSUMERS = (EVIDENCE_PIPELINE, "tiequan.distributed.handoff.HandoffPipeline")
 
 
-def keeps_raw(settings: BaseSettings) -> bool:
-    """Whether the evidence stage runs, so items should carry their raw HTTP exchange."""
+def keeps_raw(settings: BaseSettings, consumers: tuple[str, ...] = RAW_CONSUMERS) -> bool:
+    """Whether a stage reads the raw exchange (``consumers``), so items should carry it."""
     for component, order in settings.getwithbase("ITEM_PIPELINES").items():
         path = (
             component
@@ -50,7 +53,7 @@ def keeps_raw(settings: BaseSettings) -> bool:
                 f"{getattr(component, '__module__', '')}.{getattr(component, '__qualname__', '')}"
             )
         )
-        if path == EVIDENCE_PIPELINE and order is not None:
+        if path in consumers and order is not None:
             return True
     return False
 

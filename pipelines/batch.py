@@ -44,7 +44,9 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     # a request is durably done only after what its items wrote (pipelines.frontier)
     "frontier": ("evidence", "store", "refer", "followup"),
     # the same for a distributed worker's leases (tiequan.distributed.scheduler)
-    "leases": ("evidence", "store", "refer", "followup"),
+    "leases": ("evidence", "store", "refer", "followup", "handoff"),
+    # a detection worker's leases on staged listings (tiequan.distributed.detect)
+    "detect_leases": ("evidence", "store", "refer", "followup"),
 }
 # The writers of one crawl, by stage; keyed by the crawl's stats collector, the one object
 # every stage of a crawl is given.

@@ -125,6 +125,9 @@ class DetectPipeline:
         # The registry's live model (tiequan.models.live); tests may hand in a FixedModel.
         self.models: ModelSource | None = None
         self.recheck_seconds = float(default("TIEQUAN_MODEL_RECHECK_SECONDS"))
+        # The price history counts captures before this; None: the time the spider opens.
+        # A distributed run's detection workers use the run's start (TIEQUAN_HISTORY_UNTIL).
+        self.history_until: datetime | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
@@ -134,6 +137,12 @@ class DetectPipeline:
         pipeline.recheck_seconds = float_setting(
             crawler.settings, "TIEQUAN_MODEL_RECHECK_SECONDS", 0.0, 86400.0
         )
+        until = crawler.settings.get("TIEQUAN_HISTORY_UNTIL")
+        if until:
+            try:
+                pipeline.history_until = datetime.fromisoformat(str(until))
+            except ValueError as exc:
+                raise ValueError(f"TIEQUAN_HISTORY_UNTIL is no ISO 8601 time: {until!r}") from exc
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
@@ -157,7 +166,7 @@ class DetectPipeline:
         # One worker: detection is CPU-bound Python, so more threads would only contend.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
         # Only captures recorded before this crawl began count as history.
-        self.started_at = utcnow()
+        self.started_at = self.history_until or utcnow()
         if self.config.price_history:
             self.history_pool = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="tiequan-price-history"

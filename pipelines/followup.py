@@ -38,9 +38,14 @@ def _encode(outcome: Outcome) -> dict[str, Any]:
 
 
 class FollowupPipeline:
-    def __init__(self, crawler: Crawler, writer: BatchWriter[Outcome]) -> None:
+    def __init__(
+        self, crawler: Crawler, writer: BatchWriter[Outcome], not_seen: bool = True
+    ) -> None:
         self.crawler = crawler
         self.writer = writer
+        # False in a distributed run's detection workers, which each see part of the run:
+        # the run's recorder records the listings no worker saw (tiequan.distributed.detect).
+        self.not_seen = not_seen
         self.targets: dict[str, Target] = {}
         self.seen: set[str] = set()
 
@@ -55,7 +60,7 @@ class FollowupPipeline:
 
         # Written at the close: follow-ups are few, and each lead is read-modify-written.
         writer = BatchWriter("followup", config, crawler.stats, write, _encode)
-        return cls(crawler, writer)
+        return cls(crawler, writer, crawler.settings.getbool("TIEQUAN_FOLLOWUP_NOT_SEEN", True))
 
     def open_spider(self, spider: Spider | None = None) -> None:
         spider = spider or self.crawler.spider  # newer Scrapy calls this without the spider
@@ -89,7 +94,7 @@ class FollowupPipeline:
             return
         now = datetime.now(UTC)
         for item_id, target in self.targets.items():
-            if item_id not in self.seen:
+            if item_id not in self.seen and self.not_seen:
                 self.writer.stats.inc_value(f"followup/{NOT_SEEN}")
                 detail = followup_detail(target)
                 self.writer.add(

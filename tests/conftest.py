@@ -17,7 +17,12 @@ from tiequan.models.training import record_corpus_model
 from tiequan.storage.embedded import EmbeddedServer
 
 # Shared fixtures live in plugin modules owned by their concern.
-pytest_plugins = ["tests.fixtures_sandbox", "tests.fixtures_mongo", "tests.fixtures_web"]
+pytest_plugins = [
+    "tests.fixtures_sandbox",
+    "tests.fixtures_mongo",
+    "tests.fixtures_web",
+    "tests.fixtures_distributed",
+]
 
 # By default every run explores the same examples, so a red build is always reproducible
 # (and no example database is written); HYPOTHESIS_PROFILE=dev explores new ones. No

@@ -76,6 +76,7 @@ CRAWL = (
     Setting("TIEQUAN_DB_PROBE_SECONDS", 5.0, "how often an outage is probed"),
     Setting("TIEQUAN_PROGRESS_INTERVAL", 0, "seconds between progress lines (0: off)"),
     Setting("TIEQUAN_FOLLOWUP_FILE", None, "takedown follow-up plan (written by the runner)"),
+    Setting("TIEQUAN_FOLLOWUP_NOT_SEEN", True, "record plan listings the crawl missed (stage 650)"),
     Setting("TIEQUAN_RECRAWL", True, "skip unchanged pages and listings (pipelines.recrawl)"),
     Setting("TIEQUAN_OCR_ENABLED", True, "read the text in product images (stage 350)"),
     Setting("TIEQUAN_OCR_MAX_IMAGES", 4, "images read per listing"),
@@ -90,6 +91,8 @@ CRAWL = (
     Setting("TIEQUAN_PRICE_HISTORY", "auto", "price-fraud checks: auto, true or false"),
     Setting("TIEQUAN_PRICE_HISTORY_DAYS", 30.0, "days of earlier captures compared"),
     Setting("TIEQUAN_PRICE_HISTORY_MAX_LISTINGS", 200_000, "listings whose history is held"),
+    Setting("TIEQUAN_HISTORY_UNTIL", None, "price history ends here (ISO 8601; default: now)"),
+    Setting("TIEQUAN_LIVE_MODEL_VERSION", None, "live model of a crawl detected elsewhere"),
     Setting("TIEQUAN_TRACEMALLOC", None, "write where memory grew to this file (slow; memtrace)"),
     # Crawl health (crawlers.health): thresholds of the Spidermon monitors run at spider close.
     Setting("TIEQUAN_HEALTH_RUNS_COMPARED", 5, "finished runs of the site the item count meets"),
@@ -151,10 +154,17 @@ DISTRIBUTED = (
     Setting(
         "TIEQUAN_DEDUP_ERROR_RATE", 1e-6, "bloom: false-positive rate at capacity (1e-12–0.01)"
     ),
+    Setting(
+        "TIEQUAN_DETECTION",
+        "workers",
+        "where a distributed run detects: workers (tiequan detect-worker) or inline",
+    ),
+    Setting("TIEQUAN_DETECT_BATCH", 50, "listings a detection worker takes at once (1–1000)"),
 )
 DEDUP_KINDS = ("set", "bloom")
 # A Redis string holds at most 2**32 bits (512 MB): the largest Bloom filter of one key.
 MAX_BLOOM_BITS = 2**32
+DETECTION_MODES = ("workers", "inline")
 
 SETTINGS = {s.name: s for s in (*PROCESS, *CRAWL, *SCHEDULER, *LOGGING, *ALERTS, *DISTRIBUTED)}
 CRAWL_DEFAULTS = {s.name: s.default for s in CRAWL}
@@ -388,6 +398,8 @@ class DistributedSettings:
     dedup: str = "set"
     dedup_capacity: int = 2_000_000
     dedup_error_rate: float = 1e-6
+    detection: str = "workers"  # DETECTION_MODES
+    detect_batch: int = 50
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> DistributedSettings:
@@ -415,6 +427,11 @@ class DistributedSettings:
                 "TIEQUAN_DEDUP_CAPACITY × TIEQUAN_DEDUP_ERROR_RATE need more than a Redis string's "
                 f"2**32 bits, got {capacity!r} and {rate!r}"
             )
+        detection = str(get("TIEQUAN_DETECTION")).lower()
+        if detection not in DETECTION_MODES:
+            raise SettingError(
+                f"TIEQUAN_DETECTION must be one of {', '.join(DETECTION_MODES)}, got {detection!r}"
+            )
         return cls(
             redis_url=url,
             worker_id=get("TIEQUAN_WORKER_ID"),
@@ -428,6 +445,8 @@ class DistributedSettings:
             dedup=dedup,
             dedup_capacity=capacity,
             dedup_error_rate=rate,
+            detection=detection,
+            detect_batch=_number(get("TIEQUAN_DETECT_BATCH"), "TIEQUAN_DETECT_BATCH", int, 1, 1000),
         )
 
     def as_scrapy(self) -> dict[str, Any]:
@@ -441,6 +460,8 @@ class DistributedSettings:
             "TIEQUAN_DEDUP": self.dedup,
             "TIEQUAN_DEDUP_CAPACITY": self.dedup_capacity,
             "TIEQUAN_DEDUP_ERROR_RATE": self.dedup_error_rate,
+            "TIEQUAN_DETECTION": self.detection,
+            "TIEQUAN_DETECT_BATCH": self.detect_batch,
         }
 
 

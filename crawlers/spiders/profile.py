@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from crawlers import revisit
 from crawlers.assemble import (
+    EVIDENCE_PIPELINE,
     LicenceCache,
     LicenceState,
     PageInfo,
@@ -88,7 +89,9 @@ class ProfileSpider(ApiModeMixin, scrapy.Spider):
             return
         if profile.render == "browser":
             options["executable_path"] = str(require_chromium())
-        elif keeps_raw(settings) and settings.getbool("TIEQUAN_EVIDENCE_SCREENSHOTS", True):
+        elif keeps_raw(settings, (EVIDENCE_PIPELINE,)) and settings.getbool(
+            "TIEQUAN_EVIDENCE_SCREENSHOTS", True
+        ):  # (a distributed crawl worker hands its items off: the detection workers shoot)
             # Screenshots of flagged pages need the browser even on static sites; without
             # one the evidence stage notes the failure and keeps the other artefacts.
             try:

@@ -42,6 +42,7 @@ _COMMAND_MODULES = (
     "tiequan.cli.models_cmd",
     "tiequan.cli.lexicon_cmd",
     "tiequan.cli.worker_cmd",
+    "tiequan.cli.detect_worker_cmd",
 )
 
 

@@ -145,4 +145,6 @@ def seed(options: Any) -> int:
     queued = "，".join(f"{site} {n}" for site, n in sorted(seeded.requests.items()))
     print(f"分布式批次 {seeded.run_id} 已入队：起始请求 {queued}；复查 {seeded.revisits} 条")
     print(f"在各节点运行 tiequan worker --run-id {seeded.run_id} 开始抓取")
+    if seeded.detection == "workers":
+        print(f"并运行 tiequan detect-worker --run-id {seeded.run_id} 进行检测、固证与线索移送")
     return 0

@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if result.report is not None:
         print(f"批次 {result.run_id} 已完成，由本节点记录")
         print(format_summary(result.report))
+    elif result.run_done and result.detecting:
+        print(f"批次 {result.run_id} 抓取已完成；检测节点（tiequan detect-worker）检测完毕后记录")
     elif result.run_done:
         print(f"批次 {result.run_id} 已完成（由其他节点记录）")
     else:

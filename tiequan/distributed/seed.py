@@ -44,6 +44,7 @@ class Seeded:
     run_id: str
     requests: dict[str, int]  # site -> start requests queued
     revisits: int
+    detection: str  # tiequan.distributed.state.DETECT_WORKERS or DETECT_INLINE
 
 
 def shared_mongo_uri(options: SweepOptions) -> str:
@@ -82,6 +83,7 @@ def seed_run(options: SweepOptions, config: DistributedSettings) -> Seeded:
             settings={k: str(v) for k, v in options.settings.items()},
             revisits=plan,
             dedup=DedupPlan.sized(config, largest_site(db, names)),
+            detection=config.detection,
         )
         state.write_meta(meta)
         settings = crawl_settings(options, run_id, uri)
@@ -96,11 +98,15 @@ def seed_run(options: SweepOptions, config: DistributedSettings) -> Seeded:
                 "status": RUNNING,
                 "end_reason": None,
                 "site_names": sorted(names),
-                "distributed": {"seeded": counts, "revisits": len(plan)},
+                "distributed": {
+                    "seeded": counts,
+                    "revisits": len(plan),
+                    "detection": config.detection,
+                },
             }
         )
     logger.info("run %s seeded: %s", run_id, counts)
-    return Seeded(run_id, counts, len(plan))
+    return Seeded(run_id, counts, len(plan), config.detection)
 
 
 def push_start(

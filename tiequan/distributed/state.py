@@ -41,23 +41,63 @@ logger = logging.getLogger(__name__)
 KEY_ROOT = "tiequan:run"
 ACTIVE_KEY = "tiequan:active-run"  # the run last seeded, for workers started without --run-id
 BACKOFF_CAP_S = 2.0
+DETECT_WORKERS = "workers"
+DETECT_INLINE = "inline"
+# The queue of listings staged for detection workers, kept as a site of its own (a name no
+# site profile can have), so its leases, requeues and end are the crawl queues' own.
+DETECT_QUEUE = "~detect"
 
-# KEYS: queue, in-flight hash; ARGV[1]: the lease token, chosen by the worker. The entry
-# keeps its score ("score data"), so a requeue restores its priority without decoding the
-# request. A token already held is a retry whose reply was lost (Redis went away between
-# running the script and answering): it gets the same request again, not a second one that
-# would stay leased to nobody and keep the site from ever draining.
+
+def detect_queue(site: str) -> str:
+    """The "site" of a site's detection queue in ``RunState``."""
+    return f"{DETECT_QUEUE}:{site}"
+
+
+# KEYS: queue, in-flight hash; ARGV[1]: how many (default 1), ARGV[2]: the call's lease
+# token, chosen by the worker; the entries it takes are held as token:1, token:2, ... Each
+# entry keeps its score ("score data"), so a requeue restores its priority without decoding
+# the request. A token already held is a retry whose reply was lost (Redis went away between
+# running the script and answering): it gets the same entries again, not new ones that would
+# stay leased to nobody and keep the site from ever draining. Returns token, data, token,
+# data, ... (best first), or false when the queue is empty.
 POP = """
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if held then
-  local at = string.find(held, ' ', 1, true)
-  return {ARGV[1], string.sub(held, at + 1)}
+local n = tonumber(ARGV[1]) or 1
+local out = {}
+if redis.call('HEXISTS', KEYS[2], ARGV[2] .. ':1') == 1 then
+  for i = 1, n do
+    local token = ARGV[2] .. ':' .. i
+    local held = redis.call('HGET', KEYS[2], token)
+    if not held then break end
+    local at = string.find(held, ' ', 1, true)
+    out[#out + 1] = token
+    out[#out + 1] = string.sub(held, at + 1)
+  end
+  return out
 end
-local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local r = redis.call('ZRANGE', KEYS[1], 0, n - 1, 'WITHSCORES')
 if #r == 0 then return false end
-redis.call('ZREM', KEYS[1], r[1])
-redis.call('HSET', KEYS[2], ARGV[1], r[2] .. ' ' .. r[1])
-return {ARGV[1], r[1]}
+local j = 0
+for i = 1, #r, 2 do
+  j = j + 1
+  local token = ARGV[2] .. ':' .. j
+  redis.call('ZREM', KEYS[1], r[i])
+  redis.call('HSET', KEYS[2], token, r[i + 1] .. ' ' .. r[i])
+  out[#out + 1] = token
+  out[#out + 1] = r[i]
+end
+return out
+"""
+# KEYS: the set of ids ever queued, the queue; ARGV: ids. Each id is queued once per run,
+# however often it is offered (a crawl request fetched again after its worker died).
+OFFER = """
+local n = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('SADD', KEYS[1], id) == 1 then
+    redis.call('ZADD', KEYS[2], 0, id)
+    n = n + 1
+  end
+end
+return n
 """
 # KEYS: the worker's heartbeat, its in-flight hash, the queue; ARGV[1] = 1 to ignore the
 # heartbeat (a worker returning its own requests as it stops).
@@ -149,6 +189,9 @@ class RunMeta:
     settings: dict[str, str] = field(default_factory=dict)
     revisits: list[dict[str, Any]] = field(default_factory=list)  # crawlers.revisit rows
     dedup: DedupPlan = field(default_factory=DedupPlan)
+    # Where the run detects: DETECT_WORKERS (`tiequan detect-worker`) or DETECT_INLINE (in
+    # the crawl workers' pipelines). A run seeded before this choice existed detects inline.
+    detection: str = DETECT_INLINE
 
 
 def connect(config: DistributedSettings) -> redis.Redis:
@@ -175,6 +218,7 @@ class RunState:
         self.nonce = secrets.token_hex(4)  # lease tokens of this client: nonce:count
         self.tokens = itertools.count(1)
         self.pop_script = server.register_script(POP)
+        self.offer_script = server.register_script(OFFER)
         self.requeue_script = server.register_script(REQUEUE)
         self.drained_script = server.register_script(DRAINED)
         self.merge_script = server.register_script(MERGE)
@@ -210,6 +254,7 @@ class RunState:
             pipe.expire(self.keys.dupefilter(site), self.ttl_s)
             pipe.expire(self.keys.dupefilter_count(site), self.ttl_s)
             pipe.expire(self.keys.stats(site), self.ttl_s)
+            pipe.expire(self.keys.named(f"{site}:offered"), self.ttl_s)
         pipe.execute()
 
     # ---- leases ------------------------------------------------------------------------
@@ -222,13 +267,28 @@ class RunState:
 
     def pop(self, site: str, worker: str) -> tuple[str, bytes] | None:
         """The best request of the site's queue, now held by ``worker``: (token, data)."""
+        found = self.pop_many(site, worker, 1)
+        return found[0] if found else None
+
+    def pop_many(self, site: str, worker: str, count: int) -> list[tuple[str, bytes]]:
+        """Up to ``count`` entries of the queue, best first, now held by ``worker``."""
         keys = [self.keys.queue(site), self.keys.inflight(site, worker)]
         # A new token per call, the same one for redis-py's retries of this call.
-        found = self.pop_script(keys=keys, args=[f"{self.nonce}:{next(self.tokens)}"])
+        found = self.pop_script(keys=keys, args=[count, f"{self.nonce}:{next(self.tokens)}"])
         if not found:
-            return None
-        token, data = found
-        return text(token), bytes(data)
+            return []
+        return [(text(found[i]), bytes(found[i + 1])) for i in range(0, len(found), 2)]
+
+    def offer(self, site: str, ids: list[str]) -> int:
+        """Queue these ids in the site's queue, each once per run; how many were new."""
+        if not ids:
+            return 0
+        keys = [self.keys.named(f"{site}:offered"), self.keys.queue(site)]
+        return int(self.offer_script(keys=keys, args=ids))
+
+    def offered(self, site: str) -> set[str]:
+        """Every id ever queued by ``offer`` in the site's queue."""
+        return {text(m) for m in self.server.smembers(self.keys.named(f"{site}:offered"))}
 
     def finish(self, site: str, worker: str, tokens: list[str]) -> None:
         if tokens:
@@ -349,6 +409,7 @@ class RunState:
             for s in sites
             for k in (self.keys.dupefilter(s), self.keys.dupefilter_count(s), self.keys.queue(s))
         ]
+        doomed += [self.keys.queue(detect_queue(s)) for s in sites]
         if doomed:
             self.server.unlink(*doomed)
         if self.server.get(ACTIVE_KEY) == self.keys.run_id.encode():

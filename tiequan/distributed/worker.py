@@ -29,8 +29,15 @@ from tiequan.distributed.scheduler import (
     worker_name,
 )
 from tiequan.distributed.seed import shared_mongo_uri
-from tiequan.distributed.state import RunMeta, RunState, RunStateError, active_run, connect
-from tiequan.models.live import verify_live
+from tiequan.distributed.state import (
+    DETECT_WORKERS,
+    RunMeta,
+    RunState,
+    RunStateError,
+    active_run,
+    connect,
+)
+from tiequan.models.live import live_record, verify_live
 from tiequan.models.registry import Registry, RegistryError
 from tiequan.settings import DistributedSettings, environment
 from tiequan.storage.connect import open_database, resolve_home
@@ -41,6 +48,15 @@ from tiequan.sweep.runner import SweepError, SweepOptions, crawl_settings
 logger = logging.getLogger(__name__)
 
 SETTLE_POLL_S = 0.5
+# A crawl worker's stages when its run detects in detection workers: up to deduplication,
+# then the hand-off (tiequan.distributed.handoff); `tiequan detect-worker` runs the rest.
+CRAWL_PIPELINES = {
+    "pipelines.recrawl.RecrawlPipeline": 50,
+    "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.resume.ResumePipeline": 150,
+    "pipelines.dedup.DedupPipeline": 200,
+    "tiequan.distributed.handoff.HandoffPipeline": 400,
+}
 
 
 @dataclass
@@ -60,21 +76,37 @@ class WorkerResult:
     sites: dict[str, dict[str, Any]]  # site -> this worker's pages, items, requeued
     run_done: bool
     report: dict[str, Any] | None = None  # set for the worker that recorded the run
+    detecting: bool = False  # a detection worker records the run (tiequan.distributed.detect)
+
+
+def run_sweep_options(
+    meta: RunMeta,
+    home: Path | None,
+    log_level: str = "WARNING",
+    settings: dict[str, Any] | None = None,
+    progress_interval: float = 0.0,
+) -> SweepOptions:
+    """The run as the seeding sweep meant it, with this worker's own settings after its."""
+    return SweepOptions(
+        sites=meta.sites,
+        base_url=meta.base_url,
+        home=home,
+        progress_interval=progress_interval,
+        log_level=log_level,
+        settings={**meta.settings, **(settings or {})},
+        run_id=meta.run_id,
+    )
 
 
 def worker_settings(
     meta: RunMeta, options: WorkerOptions, config: DistributedSettings, worker: str, uri: str
 ) -> Settings:
-    sweep = SweepOptions(
-        sites=meta.sites,
-        base_url=meta.base_url,
-        home=options.home,
-        progress_interval=options.progress_interval,
-        log_level=options.log_level,
-        settings={**meta.settings, **options.settings},
-        run_id=meta.run_id,
+    sweep = run_sweep_options(
+        meta, options.home, options.log_level, options.settings, options.progress_interval
     )
     settings = crawl_settings(sweep, meta.run_id, uri)
+    if meta.detection == DETECT_WORKERS:  # the detection workers run stages 350–650
+        settings.set("ITEM_PIPELINES", CRAWL_PIPELINES, priority="cmdline")
     settings.set("SCHEDULER", SCHEDULER_PATH, priority="cmdline")
     middlewares = {**settings.getdict("SPIDER_MIDDLEWARES"), START_MIDDLEWARE_PATH: 0}
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
@@ -100,7 +132,14 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
     settings = worker_settings(meta, options, config, worker, uri)
     with open_database(uri, options.home, timeout_ms=db_timeout_ms(settings)) as db:
         try:
-            verify_live(Registry(db, environment().model_dir))
+            registry = Registry(db, environment().model_dir)
+            if meta.detection == DETECT_WORKERS:
+                # No model is loaded here; the recrawl stage still needs the live version,
+                # to send listings another model detected to detection again.
+                version = live_record(registry).version
+                settings.set("TIEQUAN_LIVE_MODEL_VERSION", version, priority="cmdline")
+            else:
+                verify_live(registry)
         except RegistryError as exc:
             raise SweepError(str(exc)) from exc
         crawlers = crawl(settings, meta, options.log_level)
@@ -127,7 +166,9 @@ def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerRes
         if state.mark_done(meta.sites):
             logger.info("run %s: every site drained, the run is done", run_id)
         result = WorkerResult(run_id, worker, sites, run_done=state.done())
-        if result.run_done:
+        if meta.detection == DETECT_WORKERS:
+            result.detecting = True  # recorded by a detection worker, once it is done too
+        elif result.run_done:
             wait_settled(state, config.lease_s * 2 + 5)
             if state.claim_record(worker):
                 result.report = record(db, state, meta, worker, options.home)
@@ -189,7 +230,12 @@ def record(
         "recorded_by": worker,
         "requeued": sum(int(s.get("distributed/requeued", 0)) for s in stats.values()),
         "dedup": dedup_report(state, meta),
+        "detection": meta.detection,
     }
+    if meta.detection == DETECT_WORKERS:
+        report["distributed"]["detection_requeued"] = sum(
+            int(s.get("detect/requeued", 0)) for s in stats.values()
+        )
     Store(db).save_run(report)
     path = resolve_home(home) / "runs" / f"{meta.run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

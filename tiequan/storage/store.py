@@ -65,6 +65,9 @@ LEXICON_CHANGES = "lexicon_changes"
 CRAWL_FRONTIER = "crawl_frontier"
 # GridFS bucket of evidence files with TIEQUAN_EVIDENCE_STORE=gridfs (tiequan.evidence).
 EVIDENCE_FILES = "evidence_files"
+# Listings a distributed crawl handed to detection workers, deleted once they are done
+# (tiequan.distributed.handoff); read by _id only.
+STAGED = "staged"
 SCHEMA_VERSION = 2
 # Indexes an older schema created and this one no longer wants (dropped on start-up).
 OBSOLETE_INDEXES: dict[str, list[str]] = {"leads": ["lead_key"]}
