@@ -116,7 +116,7 @@ class DetectPipeline:
     def __init__(self, config: PipelineConfig, stats: StatsCollector) -> None:
         self.config = config
         self.stats = stats
-        self.detector: ListingDetector | None = None
+        self._detector: ListingDetector | None = None
         self.price_fraud_rule: PriceFraudRule | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.history_pool: ThreadPoolExecutor | None = None
@@ -127,6 +127,17 @@ class DetectPipeline:
         self.models: ModelSource | None = None
         self._built: Future[None] | None = None  # the live model's build (open_spider)
         self.recheck_seconds = float(default("TIEQUAN_MODEL_RECHECK_SECONDS"))
+
+    @property
+    def detector(self) -> ListingDetector | None:
+        """The model in use; waits for its build (open_spider), so never on the reactor."""
+        if self._built is not None:
+            self._built.result()
+        return self._detector
+
+    @detector.setter
+    def detector(self, detector: ListingDetector | None) -> None:
+        self._detector = detector
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
@@ -179,7 +190,7 @@ class DetectPipeline:
     def _build(self, live: LiveModel) -> None:
         """In the detection thread: compile the live model's rules and restore it."""
         started = time.perf_counter()
-        self.detector = live.build()
+        self._detector = live.build()
         self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
 
     def _build_done(self, future: Future[None]) -> None:
