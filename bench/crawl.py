@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tiequan-bench-") as tmp:
         # The crawls' evidence, spool and model files go here, not into ./var.
         os.environ["TIEQUAN_HOME"] = str(Path(tmp) / "home")
@@ -117,7 +118,8 @@ def main() -> int:
         f"Command: `.venv/bin/python bench/crawl.py --site {args.site} --rounds {args.rounds}"
         f" --scale {args.scale}`",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()},"
-        f" Python {platform.python_version()}; sandbox served from a separate process,"
+        f" Python {platform.python_version()}; load average {load_before:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end; sandbox served from a separate process,"
         " embedded SecantusDB; AutoThrottle off, 16 concurrent requests in both variants;"
         " image OCR (stage 350) off in both, measured by bench/ocr.py; evidence screenshots"
         " off too (browser work of their own), the evidence WARCs on.",
