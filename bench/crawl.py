@@ -1,13 +1,15 @@
 """Crawl throughput: the full sweep pipeline against bare Scrapy, same spider, same run.
 
 Usage: .venv/bin/python bench/crawl.py [--site sandbox_mall] [--rounds 3] [--scale 3.0]
-Writes the figures to BENCHMARKS.md (section "crawl"). Target: full >= 80% of bare, static pages.
+Writes the figures to BENCHMARKS.md (section "crawl"). Target (issue 14): full >= 85% of bare,
+static pages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -15,14 +17,20 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pymongo import MongoClient  # noqa: E402
+
 from bench.report import write_section  # noqa: E402
-from detectors.combine import ListingDetector  # noqa: E402
+from detectors.config import default_config_dir  # noqa: E402
 from tiequan.cli.demo_cmd import start_sandbox  # noqa: E402
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
+from tiequan.models.registry import LIVE, Registry  # noqa: E402
+from tiequan.models.training import record_corpus_model  # noqa: E402
+from tiequan.settings import environment  # noqa: E402
 from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 
 
@@ -46,7 +54,20 @@ def crawl_once(
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     result["rate"] = result["pages"] / result["elapsed_s"]
+    result["cpu_per_1000"] = 1000 * result["cpu_s"] / result["pages"]
     return result
+
+
+def make_live(mongo_uri: str) -> None:
+    """The corpus classifier (trained once, cached), live in the bench's database: a crawl
+    only loads the live model, it never trains one."""
+    record, files = record_corpus_model(default_config_dir(), trained_by="bench")
+    env = environment()
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri, tz_aware=True)
+    with client:
+        registry = Registry(client[env.db_name], env.model_dir)
+        registry.register(record, files)
+        registry.set_alias(LIVE, record.version, by="bench", reason="吞吐基准")
 
 
 def main() -> int:
@@ -57,11 +78,13 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 
-    # Train (or load) the classifier once, so no round pays for training.
-    ListingDetector.from_config()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tiequan-bench-") as tmp:
+        # The crawls' evidence, spool and model files go here, not into ./var.
+        os.environ["TIEQUAN_HOME"] = str(Path(tmp) / "home")
         db_server = EmbeddedServer(Path(tmp) / "db")
         mongo_uri = db_server.start()
+        make_live(mongo_uri)
         proc, base_url = start_sandbox(Path(tmp) / "url", DEFAULT_SEED, args.scale)
         bare: list[dict[str, float]] = []
         full: list[dict[str, float]] = []
@@ -77,7 +100,7 @@ def main() -> int:
                     label = "bare" if is_bare else "full"
                     print(
                         f"round {i + 1} {label}: {r['pages']:.0f} pages in {r['elapsed_s']:.2f} s"
-                        f" = {r['rate']:.1f} pages/s",
+                        f" = {r['rate']:.1f} pages/s, {r['cpu_per_1000']:.2f} CPU s per 1000 pages",
                         flush=True,
                     )
         finally:
@@ -88,25 +111,30 @@ def main() -> int:
     bare_rate = statistics.median(r["rate"] for r in bare)
     full_rate = statistics.median(r["rate"] for r in full)
     ratio = full_rate / bare_rate
-    verdict = "meets" if ratio >= 0.8 else "MISSES"
+    bare_cpu = statistics.median(r["cpu_per_1000"] for r in bare)
+    full_cpu = statistics.median(r["cpu_per_1000"] for r in full)
+    verdict = "meets" if ratio >= 0.85 else "MISSES"
     lines = [
         f"Command: `.venv/bin/python bench/crawl.py --site {args.site} --rounds {args.rounds}"
         f" --scale {args.scale}`",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.machine()},"
-        f" Python {platform.python_version()}; sandbox served from a separate process,"
+        f" Python {platform.python_version()}; load average {load_before:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end; sandbox served from a separate process,"
         " embedded SecantusDB; AutoThrottle off, 16 concurrent requests in both variants;"
         " image OCR (stage 350) off in both, measured by bench/ocr.py; evidence screenshots"
         " off too (browser work of their own), the evidence WARCs on.",
         "",
-        "| variant | pages (last round) | median pages/s |",
-        "|---|---|---|",
+        "| variant | pages (last round) | median pages/s | median CPU s per 1000 pages |",
+        "|---|---|---|---|",
         f"| bare Scrapy (same spider, no item pipelines) | {bare[-1]['pages']:.0f} |"
-        f" {bare_rate:.1f} |",
+        f" {bare_rate:.1f} | {bare_cpu:.2f} |",
         f"| full sweep (validate, dedup, detect, evidence, store, refer, follow-up) "
         f"| {full[-1]['pages']:.0f} |"
-        f" {full_rate:.1f} |",
+        f" {full_rate:.1f} | {full_cpu:.2f} |",
         "",
-        f"Ratio full / bare: **{ratio:.2f}** ({verdict} the 0.80 target).",
+        f"Ratio full / bare: **{ratio:.2f}** ({verdict} the 0.85 target); CPU of the crawl"
+        f" process (all its threads, not the sandbox or database servers), full / bare:"
+        f" {full_cpu / bare_cpu:.2f}.",
         "",
         "Per round, pages/s (round 1 of the full sweep inserts every listing and lead; later"
         " rounds see them again): bare "

@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from detectors.classifier import ClaimClassifier
-from detectors.config import default_config_dir
+from detectors.config import default_config_dir, load_yaml
 from detectors.dataset import Example, read_examples
 from detectors.engine import Detector
 from detectors.model_linear import SCORER_FILES, LinearScorer
@@ -102,7 +100,7 @@ def category_tables(config_dir: Path, rules: Detector) -> tuple[dict[str, str], 
     path = config_dir / "categories.yaml"
     if not path.is_file():
         path = REPO_CONFIG / "categories.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     for entry in data.get("categories", []):
         names[str(entry["id"])] = str(entry["name"])
     return articles, names

@@ -18,7 +18,7 @@ import ahocorasick_rs
 import yaml
 
 from detectors.base import CATEGORY_IDS, Finding
-from detectors.config import PRICE_FLOORS_FILE, SEVERITIES, ConfigError
+from detectors.config import PRICE_FLOORS_FILE, SEVERITIES, ConfigError, load_yaml
 from detectors.normalize import Normalized, normalize
 
 PRICE_FRAUD_FILE = "_price_fraud.yaml"
@@ -53,7 +53,7 @@ def load_price_fraud_rule(config_dir: Path, *, category: str) -> PriceFraudRule:
     """The rule from rules/_price_fraud.yaml, carrying ``category``. Raises ConfigError."""
     path = config_dir / "rules" / PRICE_FRAUD_FILE
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(path, "(file)", None, f"cannot read it: {exc.strerror}") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -78,7 +78,7 @@ def load_price_floors(config_dir: Path) -> list[PriceFloor]:
     path = config_dir / "rules" / PRICE_FLOORS_FILE
     if not path.is_file():
         return []
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data: Any = load_yaml(path.read_text(encoding="utf-8"))
     floors: list[PriceFloor] = []
     for i, entry in enumerate((data or {}).get("floors", [])):
         where = f"{path}: floors[{i}]"

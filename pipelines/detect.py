@@ -29,6 +29,7 @@ from pymongo.errors import PyMongoError
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
+from scrapy.utils.defer import deferred_from_coro
 
 from crawlers.items import Listing
 from detectors import CATEGORY_IDS, Finding
@@ -37,7 +38,7 @@ from detectors.combine import ListingDetector
 from detectors.price import PriceFraudRule, price_fraud_finding
 from pipelines.config import PipelineConfig
 from pipelines.recrawl import MODEL_VERSION_STAT
-from tiequan.models.live import ModelSource, open_live
+from tiequan.models.live import LiveModel, ModelSource, open_live
 from tiequan.referral import price_fraud_rule
 from tiequan.settings import default, float_setting
 from tiequan.storage.connect import StorageError
@@ -115,7 +116,7 @@ class DetectPipeline:
     def __init__(self, config: PipelineConfig, stats: StatsCollector) -> None:
         self.config = config
         self.stats = stats
-        self.detector: ListingDetector | None = None
+        self._detector: ListingDetector | None = None
         self.price_fraud_rule: PriceFraudRule | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.history_pool: ThreadPoolExecutor | None = None
@@ -124,10 +125,22 @@ class DetectPipeline:
         self.crawler: Crawler | None = None
         # The registry's live model (tiequan.models.live); tests may hand in a FixedModel.
         self.models: ModelSource | None = None
+        self._built: Future[None] | None = None  # the live model's build (open_spider)
         self.recheck_seconds = float(default("TIEQUAN_MODEL_RECHECK_SECONDS"))
         # The price history counts captures before this; None: the time the spider opens.
         # A distributed run's detection workers use the run's start (TIEQUAN_HISTORY_UNTIL).
         self.history_until: datetime | None = None
+
+    @property
+    def detector(self) -> ListingDetector | None:
+        """The model in use; waits for its build (open_spider), so never on the reactor."""
+        if self._built is not None:
+            self._built.result()
+        return self._detector
+
+    @detector.setter
+    def detector(self, detector: ListingDetector | None) -> None:
+        self._detector = detector
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DetectPipeline:
@@ -148,23 +161,31 @@ class DetectPipeline:
     def open_spider(self, spider: Spider | None = None) -> None:
         # Rules plus the registry's live model, never trained here (the runner checked that
         # there is one); a promoted model is picked up per item, see tiequan.models.live.
-        started = time.perf_counter()
+        # One worker: detection is CPU-bound Python, so more threads would only contend.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
         if self.models is None:
-            self.models = open_live(
+            # The live version is found here (no live model: the crawl does not start); its
+            # rules are compiled in the detection thread while the first pages download,
+            # and the first items to detect wait for it there (the thread runs in order).
+            live = open_live(
                 self.config.mongo_uri,
                 self.config.config_dir,
                 recheck_seconds=self.recheck_seconds,
                 timeout_ms=self.config.db_timeout_ms,
+                build=False,
             )
-        self.detector = self.models.current()
+            self.models = live
+            version: str = live.version
+            self._built = self.executor.submit(self._build, live)
+            self._built.add_done_callback(self._build_done)
+        else:
+            self.detector = self.models.current()
+            version = self.detector.model_version_
         # Price fraud goes to the unit that handles prices whatever the goods: the category
         # its routing entry in categories.yaml names, not the listing's.
         self.price_fraud_rule = price_fraud_rule(self.config.config_dir)
-        self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
         # The recrawl stage (pipelines.recrawl) re-detects listings another model detected.
-        self.stats.set_value(MODEL_VERSION_STAT, self.detector.model_version_ or None)
-        # One worker: detection is CPU-bound Python, so more threads would only contend.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiequan-detect")
+        self.stats.set_value(MODEL_VERSION_STAT, version or None)
         # Only captures recorded before this crawl began count as history.
         self.started_at = self.history_until or utcnow()
         if self.config.price_history:
@@ -174,6 +195,24 @@ class DetectPipeline:
             spider = spider or (self.crawler.spider if self.crawler else None)
             if spider is not None:  # start reading while the first pages download
                 self.price_history(spider.name)
+
+    def _build(self, live: LiveModel) -> None:
+        """In the detection thread: compile the live model's rules and restore it."""
+        started = time.perf_counter()
+        self._detector = live.build()
+        self.stats.set_value("detector/load_ms", round((time.perf_counter() - started) * 1000))
+
+    def _build_done(self, future: Future[None]) -> None:
+        """A model that cannot be built stops the crawl, as it would have at the start."""
+        exc = future.exception()
+        if exc is None or self.crawler is None or self.crawler.engine is None:
+            return
+        logger.error("the live model could not be loaded, the crawl stops: %s", exc)
+        self.stats.inc_value("detector/load_errors")
+        from twisted.internet import reactor  # the one Scrapy installed and runs
+
+        crawler = self.crawler
+        reactor.callFromThread(lambda: deferred_from_coro(crawler.stop_async()))  # type: ignore[attr-defined]
 
     def close_spider(self, spider: Spider | None = None) -> None:
         if self.executor is not None:
@@ -275,6 +314,8 @@ class DetectPipeline:
         self, item: Listing, history: PriceHistory | None = None, hints: tuple[str, ...] = ()
     ) -> Listing:
         started = time.perf_counter()
+        if self._built is not None:
+            self._built.result()  # the model's build failed: so does each detection
         if self.models is not None:
             self.detector = self.models.current()
         text = listing_text(item)

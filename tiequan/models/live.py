@@ -79,22 +79,37 @@ class LiveModel:
         recheck_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         client: MongoClient[dict[str, Any]] | None = None,
+        build: bool = True,
     ) -> None:
+        """``build=False``: only find the live version now (NoLiveModel at once); ``build()``
+        compiles its rules and restores it later, e.g. in the sweep's detection thread."""
         self.registry = registry
         self.config_dir = config_dir
         self.recheck_seconds = recheck_seconds
         self.clock = clock
         self.client = client  # closed with the source when it was opened for it
-        record = live_record(registry)
-        self.version = record.version
+        self._record: ModelRecord | None = live_record(registry)
+        self.version = self._record.version
         self.lexicon = LexiconStore(registry.db)
         self.overlay = self.lexicon.overlay()
-        self.base = registry.load_record(record, config_dir)  # over the shipped lexicons
-        self.detector = with_overlay(self.base, self.overlay)
         self.checked = clock()
         self.reloads = 0
+        if build:
+            self.build()
+
+    def build(self) -> ListingDetector:
+        """Load the live version found at start (once; compiling the rules is most of it)."""
+        if self._record is not None:
+            # over the shipped lexicons
+            self.base = self.registry.load_record(self._record, self.config_dir)
+            self.detector = with_overlay(self.base, self.overlay)
+            self._record = None
+            self.checked = self.clock()
+        return self.detector
 
     def current(self) -> ListingDetector:
+        if self._record is not None:
+            return self.build()
         now = self.clock()
         if now - self.checked < self.recheck_seconds:
             return self.detector
@@ -129,15 +144,19 @@ def open_live(
     *,
     recheck_seconds: float = 30.0,
     timeout_ms: int = 5000,
+    build: bool = True,
 ) -> LiveModel:
-    """The live model of the database at ``uri`` (TIEQUAN_DB), files under the model dir."""
+    """The live model of the database at ``uri`` (TIEQUAN_DB), files under the model dir
+    (``build``: see LiveModel)."""
     if not uri:
         raise RegistryError("读取在用模型需要数据库地址（TIEQUAN_MONGO_URI）")
     env = environment()
     client = connect_client(uri, timeout_ms)
     try:
         registry = Registry(client[env.db_name], env.model_dir)
-        return LiveModel(registry, config_dir, recheck_seconds=recheck_seconds, client=client)
+        return LiveModel(
+            registry, config_dir, recheck_seconds=recheck_seconds, client=client, build=build
+        )
     except BaseException:
         client.close()
         raise
