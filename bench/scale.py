@@ -148,13 +148,13 @@ class Bench:
 
     def distributed(self, n: int) -> tuple[Step, Step, float]:
         db = f"scale_{n}"
+        run_id = f"scale-{n}-{os.getpid()}"
         args = ["sweep", "--distributed", "--site", SITE, "--sites-dir", str(self.sites),
-                "--base-url", self.base_url]  # fmt: skip
-        out = subprocess.run(  # nosec B603
-            self.tiequan(args, db), cwd=ROOT, env=self.env(db), capture_output=True,
-            text=True, check=True, timeout=300,
+                "--base-url", self.base_url, "--run-id", run_id]  # fmt: skip
+        subprocess.run(  # nosec B603
+            self.tiequan(args, db), cwd=ROOT, env=self.env(db), stdout=subprocess.DEVNULL,
+            check=True, timeout=300,
         )  # fmt: skip
-        run_id = next(w for w in out.stdout.split() if w.startswith("dist-"))
         state = RunState(redis.Redis.from_url(self.redis_url), run_id, 3600)
         crawl_s = self.together([self.tiequan(["worker", "--run-id", run_id], db)] * n, db)
         stats = state.stats(SITE)
