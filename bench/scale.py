@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.capacity import RATES, Night, Rates, plan, table  # noqa: E402
-from bench.memory import Model, sites_dir  # noqa: E402
+from bench.memory import SETTINGS, Model, sites_dir  # noqa: E402  # its sweep settings
 from bench.report import write_section  # noqa: E402
 from tiequan.cli.demo_cmd import start_sandbox  # noqa: E402
 from tiequan.cli.sandbox_cmd import DEFAULT_SEED  # noqa: E402
@@ -50,14 +50,6 @@ from tiequan.distributed.state import RunKeys, RunState  # noqa: E402
 from tiequan.storage.embedded import EmbeddedServer  # noqa: E402
 
 SITE = "sandbox_mall"
-SETTINGS = {
-    "AUTOTHROTTLE_ENABLED": "False",
-    "DOWNLOAD_DELAY": "0",
-    "CONCURRENT_REQUESTS": "16",
-    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
-    "TIEQUAN_OCR_ENABLED": "False",
-    "TIEQUAN_EVIDENCE_SCREENSHOTS": "False",
-}
 TIMEOUT_S = 3600
 
 
