@@ -39,6 +39,10 @@ from tiequan.distributed.handoff import staged_doc, staged_listing
 from tiequan.distributed.state import RunKeys, RunState, connect, detect_queue
 from tiequan.settings import DistributedSettings, SettingError
 
+# The shared run starts six `tiequan` processes one after another (seed, crawl, victim, then
+# two detection workers beside a single-process sweep): 250 s at load 8 on 2 cores, and
+# beyond pytest's 300 s at load 13 (about 110 s of CPU in all).
+pytestmark = pytest.mark.timeout(900)
 BATCH = "4"  # small batches, so two detection workers share a hundred listings
 
 
@@ -192,7 +196,9 @@ def test_detection_workers_make_the_leads_of_a_single_process_sweep(
     assert "检测节点" in run.crawl and "由本节点记录" not in run.crawl  # the crawl does not record
     assert run.queued == len(truth())
     assert sum("由本节点记录" in out for out in run.outs) == 1, run.outs
-    assert all(detected(out) > 0 for out in run.outs), run.outs  # they shared the queue
+    # Between them they detected every listing once (the victim's were taken back); which
+    # one took how many depends on their start-up (under load one may take them all).
+    assert sum(detected(out) for out in run.outs) == len(truth()), run.outs
     recorder = "d1" if "由本节点记录" in run.outs[0] else "d2"
     record = check_detected(db, run.run_id, recorder)
     assert not run.redis.exists(RunKeys(run.run_id).queue(detect_queue(SITE)))
