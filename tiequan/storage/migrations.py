@@ -180,7 +180,7 @@ def record_nothing_to_change(db: DB, migration: Migration) -> None:
         db[MIGRATIONS_COLL].insert_one(record)
     except DuplicateKeyError:
         return
-    log.info("migration %s: no document to change; recorded as applied", migration.id)
+    log.debug("migration %s: no document to change; recorded as applied", migration.id)
 
 
 def _claim(db: DB, migration: Migration, by: str) -> None:
