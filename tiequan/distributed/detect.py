@@ -56,13 +56,13 @@ from tiequan.distributed.state import (
     connect,
     detect_queue,
 )
-from tiequan.distributed.worker import record, run_sweep_options, wait_settled
+from tiequan.distributed.worker import record, run_sweep_options, wait_settled, write_revisits
 from tiequan.leads.followup import NOT_SEEN, Outcome, followup_detail, record_followups
 from tiequan.models.live import verify_live
 from tiequan.models.registry import Registry, RegistryError
 from tiequan.settings import DistributedSettings, environment
 from tiequan.storage.breaker import CircuitBreaker
-from tiequan.storage.connect import open_database, resolve_home
+from tiequan.storage.connect import open_database
 from tiequan.storage.listings import listing_id
 from tiequan.storage.store import LEADS, STAGED
 from tiequan.sweep.runner import SweepError, SweepOptions, crawl_settings
@@ -277,11 +277,7 @@ def detect_settings(
     }
     for name, value in cmdline.items():
         settings.set(name, value, priority="cmdline")
-    if meta.revisits:
-        safe = "".join(c if c.isalnum() else "_" for c in worker)
-        path = resolve_home(options.home) / "runs" / f"{meta.run_id}.{safe}.followup.json"
-        revisit.write(path, [revisit.Target(**row) for row in meta.revisits])
-        settings.set("TIEQUAN_FOLLOWUP_FILE", str(path), priority="cmdline")
+    write_revisits(settings, meta, worker, options.home)
     return settings
 
 

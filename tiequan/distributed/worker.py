@@ -112,12 +112,17 @@ def worker_settings(
     settings.set("SPIDER_MIDDLEWARES", middlewares, priority="cmdline")
     for name, value in {**config.as_scrapy(), "TIEQUAN_WORKER_ID": worker}.items():
         settings.set(name, value, priority="cmdline")
+    write_revisits(settings, meta, worker, options.home)
+    return settings
+
+
+def write_revisits(settings: Settings, meta: RunMeta, worker: str, home: Path | None) -> None:
+    """The run's takedown revisits as this worker's plan file, named in its settings."""
     if meta.revisits:
         safe = "".join(c if c.isalnum() else "_" for c in worker)
-        path = resolve_home(options.home) / "runs" / f"{meta.run_id}.{safe}.followup.json"
+        path = resolve_home(home) / "runs" / f"{meta.run_id}.{safe}.followup.json"
         revisit.write(path, [revisit.Target(**row) for row in meta.revisits])
         settings.set("TIEQUAN_FOLLOWUP_FILE", str(path), priority="cmdline")
-    return settings
 
 
 def run_worker(options: WorkerOptions, config: DistributedSettings) -> WorkerResult:
