@@ -56,6 +56,15 @@ class Artefact:
     name: str  # a human name for the file, e.g. "page.warc.gz"
     source_url: str | None = None
 
+    @classmethod
+    def of(
+        cls, data: bytes, kind: str, media_type: str, name: str, source_url: str | None = None
+    ) -> Artefact:
+        """The artefact ``data`` makes: its hash and size, its kind checked."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown artefact kind {kind!r}; expected one of {KINDS}")
+        return cls(hashlib.sha256(data).hexdigest(), len(data), kind, media_type, name, source_url)
+
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -141,10 +150,8 @@ class ArtefactStore:
         name: str,
         source_url: str | None = None,
     ) -> Artefact:
-        if kind not in KINDS:
-            raise ValueError(f"unknown artefact kind {kind!r}; expected one of {KINDS}")
-        sha = hashlib.sha256(data).hexdigest()
-        artefact = Artefact(sha, len(data), kind, media_type, name, source_url)
+        artefact = Artefact.of(data, kind, media_type, name, source_url)
+        sha = artefact.sha256
         target = self.path(sha)
         if target.exists():
             self._confirm(target, sha)

@@ -21,7 +21,7 @@ from gridfs.errors import CorruptGridFile, FileExists, NoFile
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from tiequan.evidence.artefacts import KINDS, Artefact, ArtefactError, CheckResult, checked_sha256
+from tiequan.evidence.artefacts import Artefact, ArtefactError, CheckResult, checked_sha256
 from tiequan.storage.store import EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,8 @@ class GridFSArtefactStore:
         name: str,
         source_url: str | None = None,
     ) -> Artefact:
-        if kind not in KINDS:
-            raise ValueError(f"unknown artefact kind {kind!r}; expected one of {KINDS}")
-        sha = hashlib.sha256(data).hexdigest()
-        artefact = Artefact(sha, len(data), kind, media_type, name, source_url)
+        artefact = Artefact.of(data, kind, media_type, name, source_url)
+        sha = artefact.sha256
         try:
             return self._put(data, artefact)
         except PyMongoError as exc:
